@@ -1,0 +1,31 @@
+"""Packaging for sfm-archiver."""
+from setuptools import find_packages, setup
+
+setup(
+    name="sfm-archiver",
+    version="0.1.0",
+    description="Unattended social media archiving daemon that hands validated BagIt bags to preservation storage",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(exclude=["tests", "tests.*", "benchmarks"]),
+    include_package_data=True,
+    package_data={"sfm_archiver": ["demo/*.yaml", "simulator/*.yaml"]},
+    install_requires=[
+        "tweepy>=4.17,<4.18",
+        "apscheduler>=3.11,<4",
+        "bagit>=1.8",
+        "warcio>=1.7",
+        "jsonlines>=4.0",
+        "pyyaml>=6.0",
+        "requests>=2.31",
+    ],
+    extras_require={
+        "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5"],
+    },
+    entry_points={"console_scripts": ["sfm-archiver=sfm_archiver.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: System :: Archiving",
+    ],
+)
