@@ -1,0 +1,55 @@
+"""`check-config`."""
+
+from __future__ import annotations
+
+import argparse
+
+from sfm_archiver.cli.common import add_config_option, load
+from sfm_archiver.config import Config
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "check-config",
+        help="validate the configuration and print a short summary",
+        description="Validate the configuration: every problem is printed as file:line; exit 0 when valid, 2 when not.",
+    )
+    add_config_option(parser)
+    parser.add_argument("--online", action="store_true", help="also resolve every account against the API")
+    parser.set_defaults(handler=check_config)
+
+
+def check_config(args: argparse.Namespace) -> int:
+    config = load(args)
+    print(summarize(config))
+    if args.online:
+        from sfm_archiver.jobs.accounts import check_accounts_online
+
+        problems = check_accounts_online(config)
+        for problem in problems:
+            print(problem)
+        return 1 if problems else 0
+    return 0
+
+
+def summarize(config: Config) -> str:
+    """A few lines saying what the daemon would do with this configuration (no secrets)."""
+    lines = [
+        f"configuration {config.source}: valid",
+        f"  archive {config.paths.archive}",
+        f"  state   {config.paths.state}",
+        f"  outbox  {config.paths.outbox}",
+        f"  api     {config.x.api_base_url} (token {'set' if config.x.bearer_token else 'missing'})",
+        f"  bagging every {config.bagging.period}, grace {config.bagging.grace}, {'+'.join(config.bagging.checksums)}",
+    ]
+    for collection in config.collections:
+        if collection.type == "timeline":
+            active = sum(1 for a in collection.accounts if a.active)
+            detail = f"{len(collection.accounts)} accounts ({active} active), schedule {collection.schedule.text if collection.schedule else 'off'}"
+        elif collection.type == "filter_stream":
+            detail = f"{len(collection.rules)} rules"
+        else:
+            detail = "sample stream"
+        lines.append(f"  collection {collection.name} [{collection.type}]: {detail}")
+    lines.extend(f"  {warning}" for warning in config.warnings)
+    return "\n".join(lines)

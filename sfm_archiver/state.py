@@ -1,0 +1,607 @@
+"""The state store: one SQLite database (WAL) and the only module that speaks SQL.
+
+It holds what the daemon must remember between runs and what `status` reports: accounts,
+checkpoints, job runs, open capture files, the URL cache, bags, stream connection events,
+rate-limit budgets and usage caps. The schema is versioned with `PRAGMA user_version`; each
+entry of MIGRATIONS moves it forward by one, so an old database is upgraded in place on open.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from sfm_archiver.errors import SfmError
+from sfm_archiver.timeutil import utcnow
+
+STATE_FILE = "state.sqlite3"
+
+MIGRATIONS: list[str] = [
+    # 1: initial schema
+    """
+    CREATE TABLE accounts (
+        account_id TEXT PRIMARY KEY,
+        platform TEXT NOT NULL DEFAULT 'x',
+        username TEXT,
+        status TEXT NOT NULL DEFAULT 'active',
+        profile TEXT,
+        updated_at TEXT,
+        last_error TEXT,
+        failures INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE collection_accounts (
+        collection TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        config_key TEXT,
+        active INTEGER NOT NULL DEFAULT 1,
+        added_at TEXT,
+        removed_at TEXT,
+        PRIMARY KEY (collection, account_id)
+    );
+    CREATE TABLE username_resolutions (
+        collection TEXT NOT NULL,
+        username_lower TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        resolved_at TEXT,
+        PRIMARY KEY (collection, username_lower)
+    );
+    CREATE TABLE checkpoints (
+        collection TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        since_id TEXT,
+        updated_at TEXT,
+        PRIMARY KEY (collection, account_id)
+    );
+    CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY,
+        job TEXT NOT NULL,
+        collection TEXT,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        result TEXT,
+        counts TEXT,
+        warnings TEXT,
+        errors TEXT,
+        pid INTEGER
+    );
+    CREATE INDEX runs_by_collection ON runs (collection, job, started_at);
+    CREATE INDEX runs_by_start ON runs (started_at);
+    CREATE TABLE open_files (
+        path TEXT PRIMARY KEY,
+        collection TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        opened_at TEXT NOT NULL
+    );
+    CREATE TABLE url_cache (
+        url TEXT PRIMARY KEY,
+        result TEXT NOT NULL,
+        fetched_at TEXT NOT NULL
+    );
+    CREATE TABLE bags (
+        name TEXT PRIMARY KEY,
+        collection TEXT NOT NULL,
+        period_label TEXT NOT NULL,
+        period_start TEXT NOT NULL,
+        period_end TEXT NOT NULL,
+        state TEXT NOT NULL,
+        files INTEGER,
+        bytes INTEGER,
+        oxum TEXT,
+        duration REAL,
+        created_at TEXT NOT NULL,
+        finished_at TEXT,
+        handoff_state TEXT,
+        handoff_error TEXT,
+        handoff_at TEXT,
+        intent TEXT
+    );
+    CREATE TABLE stream_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        stream TEXT NOT NULL,
+        event TEXT NOT NULL,
+        at TEXT NOT NULL,
+        reason TEXT
+    );
+    CREATE INDEX stream_events_by_time ON stream_events (stream, at);
+    CREATE TABLE stream_counts (
+        stream TEXT NOT NULL,
+        collection TEXT NOT NULL,
+        minute TEXT NOT NULL,
+        messages INTEGER NOT NULL,
+        dropped INTEGER NOT NULL DEFAULT 0,
+        last_message_at TEXT,
+        PRIMARY KEY (stream, collection, minute)
+    );
+    CREATE TABLE rate_limits (
+        credential TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        rate_limit INTEGER,
+        remaining INTEGER,
+        reset REAL,
+        observed_at TEXT,
+        PRIMARY KEY (credential, endpoint)
+    );
+    CREATE TABLE usage_caps (
+        scope TEXT PRIMARY KEY,
+        capped_at TEXT NOT NULL,
+        resume_at TEXT,
+        detail TEXT
+    );
+    CREATE TABLE daemon (
+        key TEXT PRIMARY KEY,
+        value TEXT
+    );
+    """,
+]
+
+
+class StateError(SfmError):
+    pass
+
+
+def _now() -> str:
+    return utcnow().isoformat(timespec="milliseconds")
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _loads(text: str | None, default: Any = None) -> Any:
+    return default if text is None else json.loads(text)
+
+
+class StateStore:
+    """Thread-safe access to the state database (one connection per thread)."""
+
+    def __init__(self, state_dir: Path):
+        self.state_dir = Path(state_dir)
+        self.path = self.state_dir / STATE_FILE
+        self._local = threading.local()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._migrate()
+
+    # -- connection and schema -------------------------------------------------------------
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _migrate(self) -> None:
+        try:
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as error:
+            raise StateError(f"{self.path}: not a usable state database: {error}") from error
+        if version > len(MIGRATIONS):
+            raise StateError(
+                f"{self.path}: schema version {version} is newer than this software knows "
+                f"({len(MIGRATIONS)}); upgrade sfm-archiver"
+            )
+        for number in range(version, len(MIGRATIONS)):
+            with self.transaction() as db:
+                for statement in _statements(MIGRATIONS[number]):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number + 1}")
+
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def transaction(self) -> _Transaction:
+        return _Transaction(self.db)
+
+    # -- open capture files ----------------------------------------------------------------
+
+    def register_open_file(self, path: Path, collection: str, pid: int) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO open_files (path, collection, pid, opened_at) VALUES (?, ?, ?, ?)",
+            (str(path), collection, pid, _now()),
+        )
+
+    def unregister_open_file(self, path: Path) -> None:
+        self.db.execute("DELETE FROM open_files WHERE path = ?", (str(path),))
+
+    def open_files(self, collection: str | None = None) -> list[dict]:
+        if collection is None:
+            rows = self.db.execute("SELECT * FROM open_files ORDER BY path")
+        else:
+            rows = self.db.execute("SELECT * FROM open_files WHERE collection = ? ORDER BY path", (collection,))
+        return [dict(row) for row in rows]
+
+    # -- accounts --------------------------------------------------------------------------
+
+    def upsert_account(
+        self, account_id: str, *, username: str | None = None, status: str | None = None, profile: dict | None = None
+    ) -> None:
+        """Create or update what we know of an account; None leaves a field unchanged."""
+        self.db.execute(
+            """
+            INSERT INTO accounts (account_id, username, status, profile, updated_at)
+            VALUES (?, ?, COALESCE(?, 'active'), ?, ?)
+            ON CONFLICT (account_id) DO UPDATE SET
+                username = COALESCE(excluded.username, accounts.username),
+                status = COALESCE(?, accounts.status),
+                profile = COALESCE(excluded.profile, accounts.profile),
+                updated_at = excluded.updated_at
+            """,
+            (account_id, username, status, None if profile is None else json.dumps(profile), _now(), status),
+        )
+
+    def account(self, account_id: str) -> dict | None:
+        row = self.db.execute("SELECT * FROM accounts WHERE account_id = ?", (account_id,)).fetchone()
+        return _account_row(row) if row else None
+
+    def accounts(self) -> list[dict]:
+        return [_account_row(row) for row in self.db.execute("SELECT * FROM accounts ORDER BY account_id")]
+
+    def account_status_counts(self) -> dict[str, int]:
+        rows = self.db.execute("SELECT status, COUNT(*) AS n FROM accounts GROUP BY status")
+        return {row["status"]: row["n"] for row in rows}
+
+    def record_account_failure(self, account_id: str, error: str | None) -> None:
+        """Count consecutive failures of an account (None resets the count)."""
+        if error is None:
+            self.db.execute("UPDATE accounts SET failures = 0, last_error = NULL WHERE account_id = ?", (account_id,))
+        else:
+            self.db.execute(
+                "UPDATE accounts SET failures = failures + 1, last_error = ? WHERE account_id = ?", (error, account_id)
+            )
+
+    def link_account(self, collection: str, account_id: str, config_key: str | None, active: bool = True) -> None:
+        """Make `account_id` a member of `collection` (again, if it was removed)."""
+        self.db.execute(
+            """
+            INSERT INTO collection_accounts (collection, account_id, config_key, active, added_at, removed_at)
+            VALUES (?, ?, ?, ?, ?, NULL)
+            ON CONFLICT (collection, account_id) DO UPDATE SET
+                config_key = excluded.config_key, active = excluded.active, removed_at = NULL
+            """,
+            (collection, account_id, config_key, int(active), _now()),
+        )
+
+    def set_membership_active(self, collection: str, account_id: str, active: bool) -> None:
+        self.db.execute(
+            "UPDATE collection_accounts SET active = ? WHERE collection = ? AND account_id = ?",
+            (int(active), collection, account_id),
+        )
+
+    def remove_membership(self, collection: str, account_id: str) -> None:
+        self.db.execute(
+            "UPDATE collection_accounts SET removed_at = ? WHERE collection = ? AND account_id = ?",
+            (_now(), collection, account_id),
+        )
+
+    def memberships(self, collection: str, include_removed: bool = False) -> list[dict]:
+        """Accounts of a collection with their membership and account fields."""
+        query = """
+            SELECT m.collection, m.account_id, m.config_key, m.active, m.added_at, m.removed_at,
+                   a.username, a.status, a.profile, a.last_error, a.failures, a.updated_at
+            FROM collection_accounts m LEFT JOIN accounts a ON a.account_id = m.account_id
+            WHERE m.collection = ?
+        """
+        if not include_removed:
+            query += " AND m.removed_at IS NULL"
+        rows = self.db.execute(query + " ORDER BY m.account_id", (collection,))
+        return [_account_row(row) for row in rows]
+
+    def resolved_id(self, collection: str, username: str) -> str | None:
+        row = self.db.execute(
+            "SELECT account_id FROM username_resolutions WHERE collection = ? AND username_lower = ?",
+            (collection, username.lower()),
+        ).fetchone()
+        return row["account_id"] if row else None
+
+    def record_resolution(self, collection: str, username: str, account_id: str) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO username_resolutions VALUES (?, ?, ?, ?)",
+            (collection, username.lower(), account_id, _now()),
+        )
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    def checkpoint(self, collection: str, account_id: str) -> str | None:
+        row = self.db.execute(
+            "SELECT since_id FROM checkpoints WHERE collection = ? AND account_id = ?", (collection, account_id)
+        ).fetchone()
+        return row["since_id"] if row else None
+
+    def set_checkpoint(self, collection: str, account_id: str, since_id: str) -> None:
+        """Advance the checkpoint; call only after the captures up to `since_id` are durable."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?)", (collection, account_id, since_id, _now())
+        )
+
+    def checkpoints(self, collection: str) -> dict[str, str]:
+        rows = self.db.execute("SELECT account_id, since_id FROM checkpoints WHERE collection = ?", (collection,))
+        return {row["account_id"]: row["since_id"] for row in rows}
+
+    # -- job runs --------------------------------------------------------------------------
+
+    def start_run(self, job: str, collection: str | None) -> str:
+        run_id = uuid.uuid4().hex[:12]
+        self.db.execute(
+            "INSERT INTO runs (run_id, job, collection, started_at, result, pid) VALUES (?, ?, ?, ?, 'running', ?)",
+            (run_id, job, collection, _now(), os.getpid()),
+        )
+        return run_id
+
+    def finish_run(
+        self,
+        run_id: str,
+        result: str,
+        counts: dict | None = None,
+        warnings: Iterable[str] = (),
+        errors: Iterable[str] = (),
+    ) -> None:
+        """Close a run: result is ok, warning, failed or interrupted."""
+        self.db.execute(
+            "UPDATE runs SET ended_at = ?, result = ?, counts = ?, warnings = ?, errors = ? WHERE run_id = ?",
+            (_now(), result, json.dumps(counts or {}), json.dumps(list(warnings)), json.dumps(list(errors)), run_id),
+        )
+
+    def record_skipped_run(self, job: str, collection: str | None, reason: str) -> str:
+        run_id = uuid.uuid4().hex[:12]
+        now = _now()
+        self.db.execute(
+            "INSERT INTO runs (run_id, job, collection, started_at, ended_at, result, warnings, pid) "
+            "VALUES (?, ?, ?, ?, ?, 'skipped', ?, ?)",
+            (run_id, job, collection, now, now, json.dumps([reason]), os.getpid()),
+        )
+        return run_id
+
+    def close_abandoned_runs(self) -> int:
+        """Mark runs left 'running' by dead processes as interrupted (on daemon start)."""
+        abandoned = [
+            row["run_id"]
+            for row in self.db.execute("SELECT run_id, pid FROM runs WHERE result = 'running'")
+            if not _pid_alive(row["pid"])
+        ]
+        for run_id in abandoned:
+            self.finish_run(run_id, "interrupted", errors=["the process ended before the run finished"])
+        return len(abandoned)
+
+    def run(self, run_id: str) -> dict | None:
+        row = self.db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return _run_row(row) if row else None
+
+    def last_run(self, collection: str | None, job: str, finished_only: bool = False) -> dict | None:
+        query = "SELECT * FROM runs WHERE collection IS ? AND job = ?"
+        if finished_only:
+            query += " AND result NOT IN ('running', 'skipped')"
+        row = self.db.execute(query + " ORDER BY started_at DESC LIMIT 1", (collection, job)).fetchone()
+        return _run_row(row) if row else None
+
+    def runs(
+        self,
+        collection: str | None = None,
+        job: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[dict]:
+        """Runs filtered by collection, job and start time in [start, end), oldest first."""
+        clauses, params = [], []
+        for column, value in (("collection", collection), ("job", job)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if start is not None:
+            clauses.append("started_at >= ?")
+            params.append(_iso(start))
+        if end is not None:
+            clauses.append("started_at < ?")
+            params.append(_iso(end))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        query = f"SELECT * FROM runs {where} ORDER BY started_at"
+        if limit is not None:
+            query = f"SELECT * FROM ({query} DESC LIMIT {int(limit)}) ORDER BY started_at"
+        return [_run_row(row) for row in self.db.execute(query, params)]
+
+    # -- URL cache -------------------------------------------------------------------------
+
+    def cached_url(self, url: str) -> dict | None:
+        row = self.db.execute("SELECT result FROM url_cache WHERE url = ?", (url,)).fetchone()
+        return json.loads(row["result"]) if row else None
+
+    def store_url_result(self, url: str, result: dict) -> None:
+        self.db.execute("INSERT OR REPLACE INTO url_cache VALUES (?, ?, ?)", (url, json.dumps(result), _now()))
+
+    # -- bags ------------------------------------------------------------------------------
+
+    def begin_bag(self, name: str, collection: str, label: str, start: datetime, end: datetime, intent: dict) -> None:
+        """Record the intent to build a bag before any file moves (crash recovery reads it)."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO bags (name, collection, period_label, period_start, period_end, state, "
+            "created_at, intent) VALUES (?, ?, ?, ?, ?, 'staging', ?, ?)",
+            (name, collection, label, _iso(start), _iso(end), _now(), json.dumps(intent)),
+        )
+
+    def update_bag(self, name: str, **fields: Any) -> None:
+        allowed = {
+            "state", "files", "bytes", "oxum", "duration", "finished_at", "handoff_state", "handoff_error",
+            "handoff_at", "intent",
+        }
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"unknown bag fields: {sorted(unknown)}")
+        values = [json.dumps(v) if k == "intent" else v for k, v in fields.items()]
+        assignments = ", ".join(f"{key} = ?" for key in fields)
+        self.db.execute(f"UPDATE bags SET {assignments} WHERE name = ?", (*values, name))
+
+    def bag(self, name: str) -> dict | None:
+        row = self.db.execute("SELECT * FROM bags WHERE name = ?", (name,)).fetchone()
+        return _bag_row(row) if row else None
+
+    def bags(self, state: str | None = None, collection: str | None = None) -> list[dict]:
+        clauses, params = [], []
+        if state is not None:
+            clauses.append("state = ?")
+            params.append(state)
+        if collection is not None:
+            clauses.append("collection = ?")
+            params.append(collection)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        return [_bag_row(row) for row in self.db.execute(f"SELECT * FROM bags {where} ORDER BY created_at", params)]
+
+    def delete_bag(self, name: str) -> None:
+        self.db.execute("DELETE FROM bags WHERE name = ?", (name,))
+
+    # -- streams ---------------------------------------------------------------------------
+
+    def record_stream_event(self, stream: str, event: str, reason: str | None = None, at: datetime | None = None) -> None:
+        """connect, disconnect (with reason), error, stop: the record of when we were not listening."""
+        self.db.execute(
+            "INSERT INTO stream_events (stream, event, at, reason) VALUES (?, ?, ?, ?)",
+            (stream, event, _iso(at) if at else _now(), reason),
+        )
+
+    def stream_events(self, stream: str | None = None, since: datetime | None = None) -> list[dict]:
+        clauses, params = [], []
+        if stream is not None:
+            clauses.append("stream = ?")
+            params.append(stream)
+        if since is not None:
+            clauses.append("at >= ?")
+            params.append(_iso(since))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        return [dict(row) for row in self.db.execute(f"SELECT * FROM stream_events {where} ORDER BY id", params)]
+
+    def last_stream_event(self, stream: str) -> dict | None:
+        row = self.db.execute(
+            "SELECT * FROM stream_events WHERE stream = ? ORDER BY id DESC LIMIT 1", (stream,)
+        ).fetchone()
+        return dict(row) if row else None
+
+    def add_stream_counts(
+        self, stream: str, collection: str, minute: datetime, messages: int, dropped: int, last_message_at: datetime | None
+    ) -> None:
+        """Add per-minute message counts (what status sums for 'messages in the last hour')."""
+        self.db.execute(
+            """
+            INSERT INTO stream_counts VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT (stream, collection, minute) DO UPDATE SET
+                messages = messages + excluded.messages, dropped = dropped + excluded.dropped,
+                last_message_at = COALESCE(excluded.last_message_at, stream_counts.last_message_at)
+            """,
+            (stream, collection, _iso(minute), messages, dropped, _iso(last_message_at)),
+        )
+
+    def stream_totals(self, collection: str, since: datetime) -> dict:
+        row = self.db.execute(
+            "SELECT COALESCE(SUM(messages), 0) AS messages, COALESCE(SUM(dropped), 0) AS dropped, "
+            "MAX(last_message_at) AS last_message_at FROM stream_counts WHERE collection = ? AND minute >= ?",
+            (collection, _iso(since)),
+        ).fetchone()
+        last = self.db.execute(
+            "SELECT MAX(last_message_at) AS at FROM stream_counts WHERE collection = ?", (collection,)
+        ).fetchone()
+        return {"messages": row["messages"], "dropped": row["dropped"], "last_message_at": last["at"]}
+
+    # -- rate limits and usage caps --------------------------------------------------------
+
+    def record_rate_limit(self, credential: str, endpoint: str, limit: int, remaining: int, reset: float) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO rate_limits VALUES (?, ?, ?, ?, ?, ?)",
+            (credential, endpoint, limit, remaining, reset, _now()),
+        )
+
+    def rate_limits(self) -> list[dict]:
+        return [dict(row) for row in self.db.execute("SELECT * FROM rate_limits ORDER BY credential, endpoint")]
+
+    def set_usage_cap(self, scope: str, resume_at: datetime | None, detail: str) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO usage_caps VALUES (?, ?, ?, ?)", (scope, _now(), _iso(resume_at), detail)
+        )
+
+    def clear_usage_cap(self, scope: str) -> None:
+        self.db.execute("DELETE FROM usage_caps WHERE scope = ?", (scope,))
+
+    def usage_caps(self) -> list[dict]:
+        return [dict(row) for row in self.db.execute("SELECT * FROM usage_caps ORDER BY scope")]
+
+    # -- daemon facts ----------------------------------------------------------------------
+
+    def set_daemon_values(self, **values: Any) -> None:
+        with self.transaction() as db:
+            for key, value in values.items():
+                db.execute("INSERT OR REPLACE INTO daemon VALUES (?, ?)", (key, json.dumps(value)))
+
+    def daemon_values(self) -> dict[str, Any]:
+        return {row["key"]: json.loads(row["value"]) for row in self.db.execute("SELECT * FROM daemon")}
+
+
+class _Transaction:
+    """`with store.transaction() as db:` runs the block in one IMMEDIATE transaction."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self.conn = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _statements(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True when a process with that pid exists (used to find files of dead writers)."""
+    return _pid_alive(pid)
+
+
+def _account_row(row: sqlite3.Row) -> dict:
+    record = dict(row)
+    if "profile" in record:
+        record["profile"] = _loads(record["profile"])
+    if "active" in record:
+        record["active"] = bool(record["active"])
+    return record
+
+
+def _run_row(row: sqlite3.Row) -> dict:
+    record = dict(row)
+    record["counts"] = _loads(record["counts"], {})
+    record["warnings"] = _loads(record["warnings"], [])
+    record["errors"] = _loads(record["errors"], [])
+    return record
+
+
+def _bag_row(row: sqlite3.Row) -> dict:
+    record = dict(row)
+    record["intent"] = _loads(record["intent"], {})
+    return record
