@@ -35,7 +35,7 @@ class JobContext:
     disk_ok: Callable[[], bool] = _always_ok
 
     @classmethod
-    def open(cls, config: Config, **kwargs) -> "JobContext":
+    def open(cls, config: Config, **kwargs) -> JobContext:
         config.paths.state.mkdir(parents=True, exist_ok=True)
         return cls(config=config, store=StateStore(config.paths.state), ledger=Ledger(config.paths.state), **kwargs)
 

@@ -28,7 +28,7 @@ class RunRecorder:
         self._interrupted = False
         self._logger = logger or logging.getLogger(f"sfm_archiver.jobs.{job}")
 
-    def __enter__(self) -> "RunRecorder":
+    def __enter__(self) -> RunRecorder:
         self.run_id = self.store.start_run(self.job, self.collection)
         self.info("run started")
         return self
