@@ -1,0 +1,90 @@
+"""Rate-limit windows per (endpoint, token) and the per-token usage cap."""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from sfm_archiver.simulator.scenario import EndpointLimit, UsageCapSpec
+
+
+@dataclass(frozen=True)
+class Quota:
+    """The outcome of one call against a window, as the x-rate-limit-* headers report it."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int  # epoch seconds (server clock, before skew)
+
+
+class RateLimiter:
+    """Fixed windows that start with the first call and end at a whole second (the reset)."""
+
+    def __init__(self, limits: Mapping[str, EndpointLimit], clock: Callable[[], float]):
+        self._limits = dict(limits)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._windows: dict[tuple[str, str], list[float]] = {}  # key -> [reset, used]
+
+    def take(self, endpoint: str, token: str, consume: bool = True) -> Quota:
+        """Count one call (unless `consume` is False) and report the window it fell in."""
+        spec = self._limits[endpoint]
+        now = self._clock()
+        with self._lock:
+            window = self._windows.get((endpoint, token))
+            if window is None or now >= window[0]:
+                window = [math.ceil(now + spec.window_seconds), 0]
+                self._windows[(endpoint, token)] = window
+            allowed = window[1] < spec.limit
+            if allowed and consume:
+                window[1] += 1
+            return Quota(allowed, spec.limit, spec.limit - int(window[1]), int(window[0]))
+
+
+class UsageCap:
+    """A total-call cap per token over a period; forced on and lifted by lifecycle events."""
+
+    def __init__(self, spec: UsageCapSpec, clock: Callable[[], float]):
+        self._spec = spec
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._periods: dict[str, list[float]] = {}  # token -> [period start, calls]
+        self._forced: dict[str | None, float] = {}  # token (None: every token) -> forced at
+
+    def admit(self, token: str) -> bool:
+        """Count a call; False when the token is capped (the call is then not counted)."""
+        now = self._clock()
+        with self._lock:
+            self._expire_forced(now)
+            if token in self._forced or None in self._forced:
+                return False
+            period = self._periods.get(token)
+            if period is None or now >= period[0] + self._spec.period_seconds:
+                period = [now, 0]
+                self._periods[token] = period
+            if self._spec.calls is not None and period[1] >= self._spec.calls:
+                return False
+            period[1] += 1
+            return True
+
+    def force(self, token: str | None = None) -> None:
+        with self._lock:
+            self._forced[token] = self._clock()
+
+    def lift(self, token: str | None = None) -> None:
+        """End the cap (every token when None) and start a fresh period."""
+        with self._lock:
+            if token is None:
+                self._forced.clear()
+                self._periods.clear()
+            else:
+                self._forced.pop(token, None)
+                self._periods.pop(token, None)
+
+    def _expire_forced(self, now: float) -> None:
+        for token, since in list(self._forced.items()):
+            if now >= since + self._spec.period_seconds:
+                del self._forced[token]
