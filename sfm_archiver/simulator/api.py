@@ -9,8 +9,7 @@ from typing import Any, Mapping
 
 from sfm_archiver.simulator import bodies, params
 from sfm_archiver.simulator.params import InvalidRequest, Query
-from sfm_archiver.simulator.tweets import (
-    ALL_TWEET_FIELDS, ALL_USER_FIELDS, REPLY, RETWEET, TweetFactory, id_ms)
+from sfm_archiver.simulator.tweets import ALL_TWEET_FIELDS, ALL_USER_FIELDS, REPLY, RETWEET, TweetFactory, id_ms
 from sfm_archiver.simulator.world import Account, World
 
 USER_EXPANSIONS = ("affiliation.user_id", "most_recent_tweet_id", "pinned_tweet_id")

@@ -10,8 +10,7 @@ import json
 import re
 import threading
 
-from sfm_archiver.simulator.tweets import (
-    EXTERNAL_USER_BASE, ORIGINAL, QUOTE, REPLY, RETWEET, STREAM_LOW, TweetFactory, full_fields, make_id)
+from sfm_archiver.simulator.tweets import EXTERNAL_USER_BASE, ORIGINAL, QUOTE, REPLY, RETWEET, STREAM_LOW, TweetFactory, full_fields, make_id
 
 _MARKS = {"@@ID@@": b"%(i)s", "@@TIME@@": b"%(t)s"}
 _MARK = re.compile("(" + "|".join(_MARKS) + ")")

@@ -103,7 +103,7 @@ class RuleSet:
         invalid = sum(1 for problem in problems if problem)
         with self._lock:
             by_value = {rule.value: rule for rule in self._rules.values()}
-            for (value, tag), problem in zip(items, problems):
+            for (value, tag), problem in zip(items, problems, strict=True):
                 if problem:
                     errors.append(bodies.invalid_rule(value, problem))
                 elif value in by_value:

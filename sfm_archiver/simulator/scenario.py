@@ -373,7 +373,7 @@ class _Parser:
             self.problem(data, "window_seconds", "rate_limits.window_seconds must be a number above 0")
             window = DEFAULT_WINDOW_SECONDS
         limits = {name: EndpointLimit(limit, float(window)) for name, limit in DEFAULT_LIMITS.items()}
-        for key, value in data.items():
+        for key in data:
             if key == "window_seconds":
                 continue
             targets = LIMIT_ALIASES.get(key, (key,) if key in DEFAULT_LIMITS else ())

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from sfm_archiver.simulator.scenario import AccountSpec, Scenario
-from sfm_archiver.simulator.tweets import (
-    ACCOUNT_SLOTS, KIND_NAMES, TweetFactory, UserView, format_ms, id_ms, make_id)
+from sfm_archiver.simulator.tweets import ACCOUNT_SLOTS, KIND_NAMES, TweetFactory, UserView, format_ms, id_ms, make_id
 
 INITIAL, LIVE, SCRIPTED = 0, 1, 2
 SOURCE_NAMES = {INITIAL: "initial", LIVE: "rate", SCRIPTED: "script"}
@@ -159,7 +158,7 @@ class World:
         with self._lock:
             return {account.id: [{"id": str(tweet_id), "created_at": format_ms(id_ms(tweet_id)),
                                   "kind": KIND_NAMES[kind], "source": SOURCE_NAMES[source]}
-                                 for tweet_id, kind, source in zip(account.ids, account.kinds, account.sources)]
+                                 for tweet_id, kind, source in zip(account.ids, account.kinds, account.sources, strict=True)]
                     for account in self.accounts()}
 
     # internals -------------------------------------------------------------------------------
