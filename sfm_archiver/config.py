@@ -223,7 +223,10 @@ def load_config(path: str | Path, environ: dict | None = None, check_paths: bool
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise ConfigError([f"{path}: cannot read the configuration: {error.strerror or error}"]) from None
+        raise ConfigError([
+            f"{path}: cannot read the configuration: {error.strerror or error} "
+            f"(name the file with --config PATH or ${CONFIG_ENV})"
+        ]) from None
     except UnicodeDecodeError as error:
         raise ConfigError([f"{path}: not UTF-8 text: {error}"]) from None
     return load_config_text(text, path, environ, check_paths)
@@ -249,13 +252,24 @@ def load_config_text(text: str, source: Path, environ: dict | None = None, check
 
 
 class _Problems:
+    """Problems and warnings found so far, reported in file order."""
+
     def __init__(self, source: Path):
         self.source = source
-        self.messages: list[str] = []
+        self._found: list[tuple[int, str]] = []
         self.warnings: list[str] = []
 
+    @property
+    def messages(self) -> list[str]:
+        ordered = sorted(self._found, key=lambda found: found[0])
+        return [f"{self.source}:{line}: {message}" for line, message in ordered]
+
     def add(self, line: int, message: str) -> None:
-        self.messages.append(f"{self.source}:{line}: {message}")
+        self._found.append((line, message))
+
+    def reported_at(self, line: int) -> bool:
+        """True when a problem was already reported at `line` (avoids two messages for one mistake)."""
+        return any(found_line == line for found_line, _ in self._found)
 
     def warn(self, line: int, message: str) -> None:
         self.warnings.append(f"{self.source}:{line}: warning: {message}")
@@ -345,7 +359,7 @@ class _Builder:
                 )
 
     def value(self, mapping: LocatedDict, key: str, default: Any, convert: Callable[[Any], Any], what: str) -> Any:
-        if key not in mapping or mapping[key] is None and default is not None:
+        if key not in mapping or mapping[key] is None:
             return default
         try:
             return convert(mapping[key])
@@ -358,10 +372,10 @@ class _Builder:
     def build(self, document: LocatedDict) -> Config:
         self.unknown_keys(document, "top", "the top level")
         organization = self.organization(self.section(document, "organization", "organization"))
-        paths = self.paths(self.section(document, "paths", "paths", required=True))
+        paths = self.paths(self.section(document, "paths", "paths", required=True), present=isinstance(document.get("paths"), LocatedDict))
         collections = self.collections(document)
         needs_token = bool(collections)
-        x = self.x(self.section(document, "x", "x", required=needs_token), needs_token)
+        x = self.x(self.section(document, "x", "x"), needs_token)
         log_level = self.value(document, "log_level", "INFO", _choice(("DEBUG", "INFO", "WARNING", "ERROR"), upper=True), "DEBUG, INFO, WARNING or ERROR")
         return Config(
             source=self.source,
@@ -384,12 +398,13 @@ class _Builder:
         email = self.value(section, "contact_email", "", _email, "an e-mail address like archives@example.edu")
         return Organization(name=name, contact_email=email)
 
-    def paths(self, section: LocatedDict) -> Paths:
+    def paths(self, section: LocatedDict, present: bool = True) -> Paths:
+        """The three folders; `present` is False when the whole section is missing (reported once)."""
         resolved = {}
         for key in ("archive", "state", "outbox"):
             if key not in section or section[key] in (None, ""):
-                if section.line or section:
-                    self.problems.add(section.line or 1, f"missing 'paths.{key}' (a folder path)")
+                if present:
+                    self.problems.add(section.line_of(key) or 1, f"missing 'paths.{key}' (a folder path)")
                 resolved[key] = Path(f"/nonexistent/{key}")
                 continue
             path = Path(str(section[key])).expanduser()
@@ -410,7 +425,8 @@ class _Builder:
             if token and token_from_file:
                 self.problems.add(section.line_of("bearer_token"), "give either bearer_token or bearer_token_file, not both")
             token = token or token_from_file
-        if needs_token and not token and "bearer_token_file" not in section and "bearer_token" not in section:
+        token_lines = [section.line_of(key) for key in ("bearer_token", "bearer_token_file") if key in section]
+        if needs_token and not token and not any(self.problems.reported_at(line) for line in token_lines):
             self.problems.add(
                 section.line or 1,
                 "missing credentials: set x.bearer_token (e.g. ${SFM_X_BEARER_TOKEN}) or x.bearer_token_file",
@@ -556,7 +572,10 @@ class _Builder:
     def rules(self, item: LocatedDict, collection: str) -> tuple[StreamRule, ...]:
         entries = item.get("rules")
         if not isinstance(entries, LocatedList) or not entries:
-            self.problems.add(item.line_of("rules") if "rules" in item else item.line, f"collection '{collection}': a filter_stream needs a list of rules ({{value: ..., tag: ...}})")
+            self.problems.add(
+                item.line_of("rules") if "rules" in item else item.line,
+                f"collection '{collection}': a filter_stream needs a list of rules ({{value: ..., tag: ...}})",
+            )
             return ()
         built = []
         for index, entry in enumerate(entries):

@@ -85,12 +85,24 @@ def load_located(text: str) -> tuple[object, list[tuple[int, str]]]:
     try:
         document = loader.get_single_data()
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line = mark.line + 1 if mark else 1
-        problem = error.problem or str(error)
+        line, problem = _locate_syntax_error(error, text)
         raise YamlSyntaxError(line, f"YAML syntax error: {problem}") from error
     except yaml.YAMLError as error:
         raise YamlSyntaxError(1, f"YAML error: {error}") from error
     finally:
         loader.dispose()
     return document, loader.duplicate_keys
+
+
+def _locate_syntax_error(error: yaml.MarkedYAMLError, text: str) -> tuple[int, str]:
+    """The line to blame and the message; an error found only at the end of the file (an
+    unclosed quote or bracket) is blamed on the line where the construct started."""
+    last_line = max(1, len(text.splitlines()))
+    problem = error.problem or str(error)
+    context_line = error.context_mark.line + 1 if error.context_mark else None
+    if error.context and context_line:
+        problem += f" ({error.context} at line {context_line})"
+    line = error.problem_mark.line + 1 if error.problem_mark else context_line or 1
+    if line > last_line and context_line:
+        line = context_line
+    return min(line, last_line), problem

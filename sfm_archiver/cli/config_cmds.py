@@ -51,5 +51,4 @@ def summarize(config: Config) -> str:
         else:
             detail = "sample stream"
         lines.append(f"  collection {collection.name} [{collection.type}]: {detail}")
-    lines.extend(f"  {warning}" for warning in config.warnings)
     return "\n".join(lines)
