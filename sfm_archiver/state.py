@@ -138,6 +138,17 @@ MIGRATIONS: list[str] = [
         value TEXT
     );
     """,
+    # 2: timeline batches being written, so a crash between data and checkpoint is recoverable
+    """
+    CREATE TABLE pending_batches (
+        collection TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        newest_id TEXT NOT NULL,
+        path TEXT,
+        started_at TEXT NOT NULL,
+        PRIMARY KEY (collection, account_id)
+    );
+    """,
 ]
 
 
@@ -334,6 +345,28 @@ class StateStore:
         rows = self.db.execute("SELECT account_id, since_id FROM checkpoints WHERE collection = ?", (collection,))
         return {row["account_id"]: row["since_id"] for row in rows}
 
+    def begin_batch(self, collection: str, account_id: str, newest_id: str, path: Path | None) -> None:
+        """Note that a batch up to `newest_id` is about to be written (`path`: the file open now)."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO pending_batches VALUES (?, ?, ?, ?, ?)",
+            (collection, account_id, newest_id, None if path is None else str(path), _now()),
+        )
+
+    def commit_batch(self, collection: str, account_id: str, since_id: str) -> None:
+        """The batch is durable: advance the checkpoint and forget the pending note, atomically."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?)", (collection, account_id, since_id, _now())
+            )
+            db.execute("DELETE FROM pending_batches WHERE collection = ? AND account_id = ?", (collection, account_id))
+
+    def drop_pending_batch(self, collection: str, account_id: str) -> None:
+        self.db.execute("DELETE FROM pending_batches WHERE collection = ? AND account_id = ?", (collection, account_id))
+
+    def pending_batches(self, collection: str) -> list[dict]:
+        rows = self.db.execute("SELECT * FROM pending_batches WHERE collection = ? ORDER BY account_id", (collection,))
+        return [dict(row) for row in rows]
+
     # -- job runs --------------------------------------------------------------------------
 
     def start_run(self, job: str, collection: str | None) -> str:
@@ -424,6 +457,14 @@ class StateStore:
 
     def store_url_result(self, url: str, result: dict) -> None:
         self.db.execute("INSERT OR REPLACE INTO url_cache VALUES (?, ?, ?)", (url, json.dumps(result), _now()))
+
+    def store_url_results(self, results: Iterable[tuple[str, dict]]) -> None:
+        """Cache many results in one transaction (one commit, not one per URL)."""
+        now = _now()
+        rows = [(url, json.dumps(result), now) for url, result in results]
+        if rows:
+            with self.transaction() as db:
+                db.executemany("INSERT OR REPLACE INTO url_cache VALUES (?, ?, ?)", rows)
 
     # -- bags ------------------------------------------------------------------------------
 
@@ -547,6 +588,88 @@ class StateStore:
 
     def daemon_values(self) -> dict[str, Any]:
         return {row["key"]: json.loads(row["value"]) for row in self.db.execute("SELECT * FROM daemon")}
+
+    # -- status queries (index-backed: status must answer fast over a year of runs) ---------
+
+    def jobs_of_collection(self, collection: str) -> list[str]:
+        """Distinct job names recorded for a collection, by index seeks (no scan of its runs)."""
+        jobs, last = [], ""
+        while True:
+            row = self.db.execute(
+                "SELECT job FROM runs WHERE collection = ? AND job > ? ORDER BY collection, job LIMIT 1",
+                (collection, last),
+            ).fetchone()
+            if row is None:
+                return jobs
+            last = row["job"]
+            jobs.append(last)
+
+    def membership_counts(self) -> dict[str, int]:
+        """Current (not removed) accounts per collection."""
+        rows = self.db.execute(
+            "SELECT collection, COUNT(*) AS n FROM collection_accounts WHERE removed_at IS NULL GROUP BY collection"
+        )
+        return {row["collection"]: row["n"] for row in rows}
+
+    def accounts_needing_attention(self, min_failures: int = 1, limit: int = 50) -> tuple[int, list[dict]]:
+        """(how many, the first `limit`) accounts not 'active' or failing, with their collections."""
+        where = "WHERE a.status != 'active' OR a.failures >= ?"
+        total = self.db.execute(f"SELECT COUNT(*) FROM accounts a {where}", (min_failures,)).fetchone()[0]
+        rows = self.db.execute(
+            f"""
+            SELECT a.account_id, a.username, a.status, a.failures, a.last_error, a.updated_at,
+                   (SELECT group_concat(m.collection) FROM collection_accounts m
+                    WHERE m.account_id = a.account_id AND m.removed_at IS NULL) AS collections
+            FROM accounts a {where} ORDER BY a.failures DESC, a.status, a.account_id LIMIT ?
+            """,
+            (min_failures, int(limit)),
+        )
+        return total, [dict(row) for row in rows]
+
+    def stream_event_before(self, stream: str, at: datetime) -> dict | None:
+        """The last stream event before `at` (the connection state at the start of a window)."""
+        row = self.db.execute(
+            "SELECT * FROM stream_events WHERE stream = ? AND at < ? ORDER BY at DESC, id DESC LIMIT 1",
+            (stream, _iso(at)),
+        ).fetchone()
+        return dict(row) if row else None
+
+    def stream_streams(self) -> list[str]:
+        """Names of the stream connections that recorded events."""
+        return [row["stream"] for row in self.db.execute("SELECT DISTINCT stream FROM stream_events")]
+
+    def stream_recent(self, collection: str, since: datetime) -> dict:
+        """Messages and drops of a collection since `since`, and its last message time."""
+        row = self.db.execute(
+            "SELECT COALESCE(SUM(messages), 0) AS messages, COALESCE(SUM(dropped), 0) AS dropped "
+            "FROM stream_counts WHERE collection = ? AND minute >= ?",
+            (collection, _iso(since)),
+        ).fetchone()
+        last = self.db.execute(
+            "SELECT last_message_at FROM stream_counts WHERE collection = ? AND last_message_at IS NOT NULL "
+            "ORDER BY minute DESC LIMIT 1",
+            (collection,),
+        ).fetchone()
+        return {"messages": row["messages"], "dropped": row["dropped"], "last_message_at": last[0] if last else None}
+
+    def bag_summary(self) -> dict:
+        """Counts of bags per state, the last handoff and the failed handoffs (for status)."""
+        states = {row["state"]: row["n"] for row in self.db.execute("SELECT state, COUNT(*) AS n FROM bags GROUP BY state")}
+        last = self.db.execute(
+            "SELECT * FROM bags WHERE handoff_at IS NOT NULL ORDER BY handoff_at DESC LIMIT 1"
+        ).fetchone()
+        if last is None:
+            last = self.db.execute(
+                "SELECT * FROM bags WHERE finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT 1"
+            ).fetchone()
+        failures = self.db.execute(
+            "SELECT * FROM bags WHERE handoff_state = 'failed' ORDER BY created_at DESC LIMIT 20"
+        ).fetchall()
+        return {
+            "by_state": states,
+            "last": _bag_row(last) if last else None,
+            "handoff_failures": [_bag_row(row) for row in failures],
+        }
 
 
 class _Transaction:

@@ -1,0 +1,514 @@
+"""`sfm-archiver status`: health and progress from the state store and filesystem metadata.
+
+It never reads capture contents: the daemon's heartbeat and facts, run records, account
+states, stream counters, rate limits and bag records come from the state database; free space
+comes from statvfs; pending periods and the outbox from folder listings. So it answers in well
+under half a second however large the archive is (benchmarks/status.py).
+
+The JSON form is a contract: top-level keys `overall` (ok | warning | critical), `daemon`,
+`collections`, `accounts`, `disk`, `bags`, plus `api`, `problems` and `generated_at`.
+The exit code follows the monitoring-plugin convention: 0 ok, 1 warning, 2 critical.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+from sfm_archiver import diskguard
+from sfm_archiver.config import Collection, Config
+from sfm_archiver.state import STATE_FILE, StateStore, pid_alive
+from sfm_archiver.storage import layout
+from sfm_archiver.timeutil import parse_timestamp, utcnow
+
+OK, WARNING, CRITICAL = diskguard.OK, diskguard.WARNING, diskguard.CRITICAL
+EXIT_CODES = {OK: 0, WARNING: 1, CRITICAL: 2}
+HEARTBEAT_STALE_SECONDS = 30.0
+FAILING_ACCOUNT_FAILURES = 3
+STREAM_DOWN_WARNING_SECONDS = 300.0
+ATTENTION_LIMIT = 50
+MAIN_JOB = {"timeline": "user_timeline", "filter_stream": "filter_stream", "sample_stream": "sample_stream"}
+STREAM_CONNECTION = {"filter_stream": "filter", "sample_stream": "sample"}
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[dict] = []
+
+    def add(self, level: str, message: str) -> None:
+        self.items.append({"level": level, "message": message})
+
+    @property
+    def overall(self) -> str:
+        return diskguard.worst(item["level"] for item in self.items)
+
+
+def collect(config: Config, now: datetime | None = None, statvfs: Callable = os.statvfs) -> dict:
+    """The whole report as plain data (what `--json` prints)."""
+    now = now or utcnow()
+    problems = _Problems()
+    store = _open_store(config)
+    try:
+        daemon = _daemon(store, now, problems)
+        report = {
+            "overall": OK,
+            "generated_at": _iso(now),
+            "daemon": daemon,
+            "collections": [_collection(store, c, config, daemon, now, problems) for c in config.collections],
+            "accounts": _accounts(store, problems),
+            "api": _api(store, now, problems),
+            "disk": _disk(config, statvfs, problems),
+            "bags": _bags(store, config, now, problems),
+        }
+    finally:
+        if store is not None:
+            store.close()
+    report["problems"] = problems.items
+    report["overall"] = problems.overall
+    return report
+
+
+def exit_code(report: dict) -> int:
+    return EXIT_CODES[report["overall"]]
+
+
+def _open_store(config: Config) -> StateStore | None:
+    if not (config.paths.state / STATE_FILE).exists():
+        return None
+    return StateStore(config.paths.state)
+
+
+# -- sections ------------------------------------------------------------------------------
+
+
+def _daemon(store: StateStore | None, now: datetime, problems: _Problems) -> dict:
+    values = store.daemon_values() if store is not None else {}
+    pid = values.get("pid")
+    heartbeat = _parse(values.get("heartbeat_at"))
+    age = (now - heartbeat).total_seconds() if heartbeat else None
+    state = values.get("state") or "never started"
+    alive = bool(pid) and state in ("starting", "running", "stopping") and pid_alive(pid)
+    responding = alive and age is not None and age <= HEARTBEAT_STALE_SECONDS
+    if not values:
+        problems.add(CRITICAL, "the daemon has never run with this configuration (start it: systemctl start sfm-archiver)")
+    elif not alive:
+        problems.add(CRITICAL, f"the daemon is not running (last state: {state}, pid {pid})")
+    elif not responding:
+        problems.add(CRITICAL, f"the daemon (pid {pid}) has not written a heartbeat for {_age(age)}")
+    reload_error = values.get("last_reload_error")
+    if reload_error:
+        problems.add(WARNING, "the last reload failed; the daemon runs on the previous configuration: " + "; ".join(reload_error.get("problems", [])))
+    if values.get("disk_paused") and alive:
+        problems.add(CRITICAL, "harvesting is paused: free disk space is below disk.min_free")
+    return {
+        "pid": pid,
+        "alive": alive,
+        "responding": responding,
+        "state": state if alive or state in ("stopped", "never started") else "dead",
+        "version": values.get("version"),
+        "started_at": values.get("started_at"),
+        "uptime_seconds": _seconds_since(values.get("started_at"), now) if alive else None,
+        "heartbeat_at": values.get("heartbeat_at"),
+        "heartbeat_age_seconds": None if age is None else round(age, 1),
+        "config_path": values.get("config_path"),
+        "config_loaded_at": values.get("config_loaded_at"),
+        "last_reload_error": reload_error,
+        "stopped_at": values.get("stopped_at"),
+        "running_jobs": values.get("running_jobs", []) if alive else [],
+        "next_runs": values.get("next_runs", {}) if alive else {},
+    }
+
+
+def _collection(
+    store: StateStore | None, collection: Collection, config: Config, daemon: dict, now: datetime, problems: _Problems
+) -> dict:
+    jobs = {}
+    if store is not None:
+        for job in store.jobs_of_collection(collection.name):
+            jobs[job] = _run_summary(store.last_run(collection.name, job))
+    main = jobs.get(MAIN_JOB[collection.type]) or _latest(jobs.values())
+    entry = {
+        "name": collection.name,
+        "type": collection.type,
+        "schedule": collection.schedule.text if collection.schedule else None,
+        "last_run": main,
+        "next_run": _next_run(collection, daemon, main, now) if collection.type == "timeline" else None,
+        "jobs": jobs,
+    }
+    if collection.type == "timeline":
+        entry["accounts"] = {
+            "configured": len(collection.accounts),
+            "active_in_config": sum(1 for a in collection.accounts if a.active),
+            "tracked": (store.membership_counts().get(collection.name, 0) if store is not None else 0),
+        }
+    else:
+        entry["stream"] = _stream(store, collection, now, daemon, problems)
+    for job, run in jobs.items():
+        if run and run["result"] == "failed":
+            problems.add(WARNING, f"{collection.name}: the last {job} run failed: {'; '.join(run['errors'][:2])}")
+    if main and main["result"] == "skipped" and main.get("warnings"):
+        entry["skipped_reason"] = main["warnings"][0]
+    return entry
+
+
+def _run_summary(run: dict | None) -> dict | None:
+    if run is None:
+        return None
+    return {
+        "run_id": run["run_id"],
+        "job": run["job"],
+        "started_at": run["started_at"],
+        "ended_at": run["ended_at"],
+        "result": run["result"],
+        "counts": run["counts"],
+        "warnings": run["warnings"][:5],
+        "warning_count": len(run["warnings"]),
+        "errors": run["errors"][:5],
+        "error_count": len(run["errors"]),
+    }
+
+
+def _latest(runs) -> dict | None:
+    runs = [run for run in runs if run]
+    return max(runs, key=lambda run: run["started_at"]) if runs else None
+
+
+def _next_run(collection: Collection, daemon: dict, last: dict | None, now: datetime) -> str | None:
+    """The scheduler's own next fire time when the daemon runs; else computed from the trigger."""
+    planned = daemon.get("next_runs", {}).get(f"timeline:{collection.name}")
+    if planned:
+        return planned
+    if collection.schedule is None or not daemon.get("alive"):
+        return None
+    if collection.schedule.is_interval:
+        if last is None:
+            return None
+        start = _parse(last["started_at"])
+        return _iso(max(start + collection.schedule.interval, now)) if start else None
+    return _iso(collection.schedule.trigger().get_next_fire_time(None, now))
+
+
+def _stream(store: StateStore | None, collection: Collection, now: datetime, daemon: dict, problems: _Problems) -> dict:
+    if store is None:
+        return {"connected": False, "messages_last_hour": 0, "dropped_last_hour": 0, "last_message_at": None,
+                "last_message_age_seconds": None, "disconnected_seconds_24h": None, "last_event": None}
+    connection = _stream_key(store, collection)
+    recent = store.stream_recent(collection.name, now - timedelta(hours=1))
+    last_event = store.last_stream_event(connection)
+    connected = bool(last_event) and last_event["event"] == "connect" and daemon.get("alive", False)
+    down = disconnected_seconds(store, connection, now - timedelta(hours=24), now, daemon.get("alive", False))
+    last_message = _parse(recent["last_message_at"])
+    if daemon.get("alive") and not connected:
+        since = _parse(last_event["at"]) if last_event else None
+        gap = (now - since).total_seconds() if since else None
+        if gap is None or gap > STREAM_DOWN_WARNING_SECONDS:
+            problems.add(WARNING, f"{collection.name}: the stream is not connected" + (f" (for {_age(gap)})" if gap else ""))
+    if recent["dropped"]:
+        problems.add(WARNING, f"{collection.name}: {recent['dropped']} stream messages dropped in the last hour (disk or buffer)")
+    return {
+        "connection": connection,
+        "connected": connected,
+        "messages_last_hour": recent["messages"],
+        "dropped_last_hour": recent["dropped"],
+        "last_message_at": recent["last_message_at"],
+        "last_message_age_seconds": round((now - last_message).total_seconds(), 1) if last_message else None,
+        "disconnected_seconds_24h": None if down is None else round(down, 1),
+        "last_event": last_event,
+    }
+
+
+def _stream_key(store: StateStore, collection: Collection) -> str:
+    """The connection a stream collection's events are recorded under."""
+    known = set(store.stream_streams())
+    for candidate in (collection.name, STREAM_CONNECTION[collection.type], collection.type):
+        if candidate in known:
+            return candidate
+    return STREAM_CONNECTION[collection.type]
+
+
+def disconnected_seconds(store: StateStore, stream: str, start: datetime, end: datetime, alive: bool = True) -> float | None:
+    """Seconds of [start, end) the stream was not connected, from its connect/other events."""
+    before = store.stream_event_before(stream, start)
+    events = store.stream_events(stream, since=start)
+    if before is None and not events:
+        return None
+    connected = before is not None and before["event"] == "connect"
+    cursor, down = start, 0.0
+    for event in events:
+        at = min(max(_parse(event["at"]), start), end)
+        if not connected:
+            down += (at - cursor).total_seconds()
+        cursor = at
+        connected = event["event"] == "connect"
+    if not connected or not alive:
+        down += (end - cursor).total_seconds()
+    return down
+
+
+def _accounts(store: StateStore | None, problems: _Problems) -> dict:
+    if store is None:
+        return {"total": 0, "by_state": {}, "attention_total": 0, "attention": []}
+    by_state = store.account_status_counts()
+    total, attention = store.accounts_needing_attention(limit=ATTENTION_LIMIT)
+    for account in attention:
+        account["reason"] = "failing" if account["failures"] >= FAILING_ACCOUNT_FAILURES else account["status"]
+        account["collections"] = (account["collections"] or "").split(",") if account["collections"] else []
+    failing = [a for a in attention if a["reason"] == "failing"]
+    if failing:
+        first = failing[0]
+        problems.add(WARNING, f"{len(failing)} account(s) failing repeatedly, e.g. {first['username'] or first['account_id']}: {first['last_error']}")
+    return {"total": sum(by_state.values()), "by_state": by_state, "attention_total": total, "attention": attention}
+
+
+def _api(store: StateStore | None, now: datetime, problems: _Problems) -> dict:
+    if store is None:
+        return {"rate_limits": [], "usage_caps": []}
+    caps = store.usage_caps()
+    for cap in caps:
+        resume = _parse(cap.get("resume_at"))
+        if resume is None or resume > now:
+            problems.add(WARNING, f"usage cap reached ({cap['scope']}): harvesting pauses until {cap.get('resume_at') or 'the cap period ends'}")
+    limits = []
+    for entry in store.rate_limits():
+        reset = entry.get("reset")
+        limits.append({**entry, "reset_at": _iso(datetime.fromtimestamp(reset, timezone.utc)) if reset else None})
+    return {"rate_limits": limits, "usage_caps": caps}
+
+
+def _disk(config: Config, statvfs: Callable, problems: _Problems) -> dict:
+    report = diskguard.report(config, statvfs)
+    for name, space in report["paths"].items():
+        if space["level"] == CRITICAL:
+            detail = space["error"] or f"{diskguard.human_size(space['free_bytes'])} free, below disk.min_free"
+            problems.add(CRITICAL, f"disk: {name} {space['path']}: {detail}")
+        elif space["level"] == WARNING:
+            problems.add(WARNING, f"disk: {name} {space['path']}: {diskguard.human_size(space['free_bytes'])} free, below disk.warning_free")
+    return report
+
+
+def _bags(store: StateStore | None, config: Config, now: datetime, problems: _Problems) -> dict:
+    summary = store.bag_summary() if store is not None else {"by_state": {}, "last": None, "handoff_failures": []}
+    done = set()
+    if store is not None:
+        done = {bag["name"] for bag in store.bags() if bag["state"] not in ("staging", "failed")}
+    pending = pending_periods(config, now, done)
+    late = [p for p in pending if _parse(p["end"]) + config.bagging.grace + timedelta(days=1) < now]
+    if late:
+        problems.add(WARNING, f"bagging is behind: {len(late)} complete period(s) ended more than a day ago, oldest {late[0]['collection']} {late[0]['label']}")
+    for failure in summary["handoff_failures"][:1]:
+        problems.add(WARNING, f"handoff of {failure['name']} failed: {failure.get('handoff_error')}")
+    outbox = _outbox_listing(config.paths.outbox)
+    last = summary["last"]
+    return {
+        "period": config.bagging.period,
+        "grace_seconds": config.bagging.grace.total_seconds(),
+        "pending_count": len(pending),
+        "pending": pending[:50],
+        "outbox_count": len(outbox["bags"]),
+        "staging_count": outbox["staging"],
+        "by_state": summary["by_state"],
+        "last_handoff": None if last is None else {
+            "name": last["name"], "state": last["state"], "handoff_state": last.get("handoff_state"),
+            "finished_at": last.get("finished_at"), "handoff_at": last.get("handoff_at"),
+        },
+        "handoff_failures": [
+            {"name": b["name"], "error": b.get("handoff_error"), "at": b.get("handoff_at")} for b in summary["handoff_failures"]
+        ],
+    }
+
+
+def pending_periods(config: Config, now: datetime, done: set[str]) -> list[dict]:
+    """Complete periods still in the archive and not yet bagged: a listing of hour folders only."""
+    unit = config.bagging.period
+    found: dict[tuple[str, str], dict] = {}
+    for collection in config.collections:
+        root = config.paths.archive / collection.name
+        for folder in layout.hour_folders(root):
+            hour = layout.hour_of_folder(root, folder)
+            period = layout.period_of(hour, unit)
+            name = f"{collection.name}_{period.label}"
+            if period.end + config.bagging.grace > now or name in done or (collection.name, period.label) in found:
+                continue
+            found[(collection.name, period.label)] = {
+                "collection": collection.name, "label": period.label, "start": _iso(period.start), "end": _iso(period.end),
+            }
+    return sorted(found.values(), key=lambda p: (p["start"], p["collection"]))
+
+
+def _outbox_listing(outbox: Path) -> dict:
+    bags, staging = [], 0
+    try:
+        with os.scandir(outbox) as entries:
+            for entry in entries:
+                if entry.name == ".staging":
+                    staging = sum(1 for _ in os.scandir(entry.path))
+                elif not entry.name.startswith("."):
+                    bags.append(entry.name)
+    except OSError:
+        pass
+    return {"bags": bags, "staging": staging}
+
+
+# -- text rendering --------------------------------------------------------------------------
+
+
+def render_text(report: dict) -> str:
+    """The compact table `sfm-archiver status` prints."""
+    lines = [f"sfm-archiver status: {report['overall'].upper()}   ({report['generated_at']})"]
+    lines += _render_daemon(report["daemon"])
+    lines.append("")
+    lines += _render_collections(report["collections"])
+    lines.append("")
+    lines += _render_accounts(report["accounts"])
+    lines += _render_api(report["api"])
+    lines += _render_disk(report["disk"])
+    lines += _render_bags(report["bags"])
+    if report["problems"]:
+        lines.append("")
+        lines.append("problems:")
+        lines += [f"  {p['level']:<8} {p['message']}" for p in report["problems"]]
+    return "\n".join(lines)
+
+
+def _render_daemon(daemon: dict) -> list[str]:
+    if daemon["alive"]:
+        head = (
+            f"daemon    {daemon['state']}, pid {daemon['pid']}, up {_age(daemon['uptime_seconds'])}, "
+            f"heartbeat {_age(daemon['heartbeat_age_seconds'])} ago, config loaded {_short_time(daemon['config_loaded_at'])}"
+        )
+    elif daemon["state"] == "never started":
+        head = "daemon    never started with this configuration"
+    else:
+        head = f"daemon    NOT RUNNING (last state {daemon['state']}, pid {daemon['pid']}, stopped {_short_time(daemon['stopped_at'])})"
+    lines = [head]
+    error = daemon.get("last_reload_error")
+    if error:
+        lines.append(f"          last reload FAILED at {_short_time(error.get('at'))}, running on the previous configuration:")
+        lines += [f"            {problem}" for problem in error.get("problems", [])]
+    if daemon.get("running_jobs"):
+        lines.append(f"          running now: {', '.join(daemon['running_jobs'])}")
+    return lines
+
+
+def _render_collections(collections: list[dict]) -> list[str]:
+    rows = [("COLLECTION", "TYPE", "SCHEDULE", "LAST RUN", "RESULT", "COUNTS", "NEXT RUN")]
+    for entry in collections:
+        run = entry["last_run"]
+        if entry["type"] == "timeline":
+            counts = _counts(run["counts"]) if run else ""
+            accounts = entry["accounts"]
+            schedule = f"{entry['schedule'] or 'off'} ({accounts['tracked'] or accounts['configured']} acc)"
+        else:
+            stream = entry["stream"]
+            schedule = "stream"
+            counts = (
+                f"{'connected' if stream['connected'] else 'DISCONNECTED'}, {stream['messages_last_hour']} msg/h, "
+                f"last msg {_age(stream['last_message_age_seconds'])} ago, down {_age(stream['disconnected_seconds_24h'])}/24h"
+            )
+            if stream["dropped_last_hour"]:
+                counts += f", {stream['dropped_last_hour']} dropped"
+        result = (run["result"] + (f" ({run['warning_count']}w)" if run["warning_count"] else "")) if run else "-"
+        started = _short_time(run["started_at"]) if run else "never"
+        rows.append((entry["name"], entry["type"], schedule, started, result, counts, _short_time(entry["next_run"])))
+    return _table(rows)
+
+
+def _render_accounts(accounts: dict) -> list[str]:
+    states = ", ".join(f"{state} {n}" for state, n in sorted(accounts["by_state"].items()))
+    lines = [f"accounts  {accounts['total']} tracked" + (f": {states}" if states else "")]
+    if accounts["attention_total"]:
+        lines.append(f"          needing attention ({accounts['attention_total']}):")
+        for account in accounts["attention"][:10]:
+            name = f"@{account['username']}" if account["username"] else "?"
+            detail = f" ({account['last_error']})" if account["reason"] == "failing" and account["last_error"] else ""
+            lines.append(f"            {account['account_id']:>20} {name:<17} {account['reason']}{detail}")
+        if accounts["attention_total"] > 10:
+            lines.append(f"            ... and {accounts['attention_total'] - 10} more (status --json lists {ATTENTION_LIMIT})")
+    return lines
+
+
+def _render_api(api: dict) -> list[str]:
+    lines = []
+    if api["rate_limits"]:
+        budgets = ", ".join(
+            f"{r['endpoint']} {r['remaining']}/{r['rate_limit']}" + (f" until {_short_time(r['reset_at'])}" if r["reset_at"] else "")
+            for r in api["rate_limits"][:6]
+        )
+        lines.append(f"api       {budgets}")
+    for cap in api["usage_caps"]:
+        lines.append(f"          USAGE CAP {cap['scope']} since {_short_time(cap['capped_at'])}, resumes {_short_time(cap.get('resume_at'))}")
+    return lines
+
+
+def _render_disk(disk: dict) -> list[str]:
+    paths = ", ".join(
+        f"{name} {diskguard.human_size(space['free_bytes'])} free" + ("" if space["level"] == OK else f" [{space['level'].upper()}]")
+        for name, space in disk["paths"].items()
+    )
+    return [
+        f"disk      {paths} (warning below {diskguard.human_size(disk['warning_free_bytes'])}, "
+        f"pause below {diskguard.human_size(disk['min_free_bytes'])})"
+    ]
+
+
+def _render_bags(bags: dict) -> list[str]:
+    last = bags["last_handoff"]
+    text = (
+        f"bags      every {bags['period']}: {bags['pending_count']} complete period(s) waiting, "
+        f"{bags['outbox_count']} bag(s) in the outbox"
+    )
+    if last:
+        text += f", last {last['name']} at {_short_time(last['handoff_at'] or last['finished_at'])}"
+    if bags["handoff_failures"]:
+        text += f", {len(bags['handoff_failures'])} handoff failure(s)"
+    return [text]
+
+
+def _table(rows: list[tuple]) -> list[str]:
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+
+
+# -- small helpers -------------------------------------------------------------------------
+
+
+def _counts(counts: dict) -> str:
+    return " ".join(f"{key}={value}" for key, value in sorted(counts.items())[:4])
+
+
+def _parse(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return parse_timestamp(text)
+    except ValueError:
+        return None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _seconds_since(text: str | None, now: datetime) -> float | None:
+    moment = _parse(text)
+    return None if moment is None else round((now - moment).total_seconds(), 1)
+
+
+def _short_time(text: str | None) -> str:
+    moment = _parse(text)
+    return moment.strftime("%m-%d %H:%M:%S") if moment else "-"
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s"
+    if seconds < 7200:
+        return f"{seconds // 60}m"
+    if seconds < 172800:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d"
