@@ -347,16 +347,20 @@ class _Builder:
         self.unknown_keys(value, kind, key)
         return value
 
-    def unknown_keys(self, mapping: LocatedDict, kind: str, where: str) -> None:
+    def unknown_keys(self, mapping: LocatedDict, kind: str, where: str) -> bool:
+        """Report keys not allowed in `mapping`; True when there were any."""
         allowed = _SECTION_KEYS[kind]
+        found = False
         for key in mapping:
             if key not in allowed:
+                found = True
                 hint = difflib.get_close_matches(str(key), allowed, n=1)
                 suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
                 self.problems.add(
                     mapping.line_of(key),
                     f"unknown key '{key}' in {where}{suggestion} (allowed: {', '.join(allowed)})",
                 )
+        return found
 
     def value(self, mapping: LocatedDict, key: str, default: Any, convert: Callable[[Any], Any], what: str) -> Any:
         if key not in mapping or mapping[key] is None:
@@ -547,7 +551,10 @@ class _Builder:
             entry_map.line = line
         elif isinstance(entry, LocatedDict):
             entry_map = entry
-            self.unknown_keys(entry_map, "account", f"an account of '{collection}'")
+            if self.unknown_keys(entry_map, "account", f"an account of '{collection}'") and not (
+                "username" in entry_map or "id" in entry_map
+            ):
+                return None  # a misspelt username/id key: that message says it all
         else:
             self.problems.add(line, f"collection '{collection}': an account is a username or {{username: ..., id: ..., active: ...}}")
             return None
