@@ -74,7 +74,7 @@ class Simulator:
             return self.base_url
         self._server = _Server(("127.0.0.1", self._port), _Handler, self)
         self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
                                         name="sim-http", daemon=True)
         self._thread.start()
         self._script.start()

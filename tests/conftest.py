@@ -1,0 +1,44 @@
+"""Shared fixtures: a real X API simulator on 127.0.0.1 for any test that needs one.
+
+    def test_x(simulator): ...                       # default scenario
+    @pytest.mark.parametrize("simulator", [{"seed": 3}], indirect=True)
+    def test_y(simulator): ...                       # scenario overrides via request.param
+    def test_z(make_simulator): sim = make_simulator(rate_limits={"window_seconds": 1})
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from sfm_archiver.simulator import Scenario, Simulator
+
+SimulatorFactory = Callable[..., Simulator]
+
+
+def scenario_with(**overrides: Any) -> Scenario:
+    """The default scenario with top-level keys replaced (each section is merged over its defaults)."""
+    return Scenario.from_dict(overrides)
+
+
+@pytest.fixture
+def make_simulator() -> Iterator[SimulatorFactory]:
+    """Start simulators from scenario overrides (keyword arguments); all stop after the test."""
+    started: list[Simulator] = []
+
+    def make(**overrides: Any) -> Simulator:
+        simulator = Simulator(scenario_with(**overrides))
+        simulator.start()
+        started.append(simulator)
+        return simulator
+
+    yield make
+    for simulator in started:
+        simulator.stop()
+
+
+@pytest.fixture
+def simulator(request: pytest.FixtureRequest, make_simulator: SimulatorFactory) -> Simulator:
+    """A started simulator; `request.param` (a dict of scenario overrides) when parametrized indirectly."""
+    return make_simulator(**getattr(request, "param", {}))
