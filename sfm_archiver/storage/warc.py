@@ -1,0 +1,374 @@
+"""WARC 1.1 files of HTTP exchanges (API calls, link checks), beside the JSON-lines captures.
+
+Evidence of exactly what was asked and answered, as SFM 2.x kept it. Files live in the capture's
+hour folder as `<collection>-<kind>-<stamp>.warc.gz` and start with a `warcinfo` record naming the
+software, collection and job. Each record is its own gzip member, and each request/response pair
+(response first, the request pointing at it with `WARC-Concurrent-To`) reaches the file in one
+`write()`, so a killed process leaves whole records, and `seal_abandoned_files` (which cuts a file
+back to its last complete gzip member) repairs a torn tail the same way as for captures.
+
+Secrets never reach a file: credential headers (Authorization, cookies, anything naming a token
+or key) are dropped from requests, and every configured secret is replaced by `[redacted]`
+wherever it appears, including URLs and bodies.
+
+`WarcWriter.hook` is a requests response hook: `record_session(session, writer)` makes every
+exchange of a session (a tweepy Client's included) land in the WARC.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import socket
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterable
+from urllib.parse import quote, unquote, urlsplit
+
+import requests
+from warcio.timeutils import datetime_to_iso_date
+from warcio.warcwriter import WARCWriter
+
+from sfm_archiver import SOFTWARE
+from sfm_archiver.durable import fsync_dir, makedirs_durable, write_all
+from sfm_archiver.errors import StorageError
+from sfm_archiver.storage import layout
+from sfm_archiver.storage.writer import OpenFileRegistry
+from sfm_archiver.timeutil import Clock, utcnow
+
+WARC_VERSION = "1.1"
+WARC_SPEC = "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/"
+REDACTED = b"[redacted]"
+_SENSITIVE_HEADER = re.compile(r"authorization|cookie|token|secret|api[-_]?key|password|session", re.IGNORECASE)
+_HTTP_VERSIONS = {9: "HTTP/0.9", 10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}
+
+
+class WarcWriter:
+    """Appends exchanges of one collection and kind to WARC files rotated by the clock.
+
+    Thread-safe. `sync_every_write=True` makes each exchange durable before `write_*` returns
+    (API calls: few and precious); otherwise call `sync()` before a checkpoint moves on (link
+    checks: thousands, synced per batch).
+    """
+
+    def __init__(
+        self,
+        archive_root: Path,
+        collection: str,
+        kind: str,
+        job: str,
+        *,
+        clock: Clock = utcnow,
+        registry: OpenFileRegistry | None = None,
+        rotation: timedelta = timedelta(hours=1),
+        secrets: Iterable[str] = (),
+        sync_every_write: bool = False,
+        operator: str = "",
+    ):
+        if kind not in layout.KINDS:
+            raise ValueError(f"unknown capture kind {kind!r}")
+        self.archive_root = Path(archive_root)
+        self.collection = layout.check_collection_name(collection)
+        self.kind = kind
+        self.job = job
+        self.clock = clock
+        self.registry = registry
+        self.rotation = rotation
+        self.redactor = Redactor(secrets)
+        self.sync_every_write = sync_every_write
+        self.operator = operator
+        self.records_written = 0
+        self.exchanges_written = 0
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self._rotate_at: datetime | None = None
+        self._warcinfo_id: str | None = None
+        self._unsynced = False
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    # -- what callers use ------------------------------------------------------------------
+
+    def write_exchange(self, response: requests.Response, body: bytes | None = None, truncated: bool = False) -> None:
+        """Record `response` and the request that produced it (`body`: what was read of it).
+
+        Without `body`, the response's content is read (do not pass streamed responses).
+        """
+        if body is None:
+            body = response.content or b""
+        sent_at = self.clock() - response.elapsed
+        request = response.request
+        target = self.redactor.text(response.url or request.url or "")
+        request_block = self.redactor.bytes(request_bytes(request))
+        response_block = self.redactor.bytes(response_bytes(response, body, truncated))
+        self._write_pair(target, sent_at, request_block, response_block, truncated)
+
+    def hook(self, response: requests.Response, *args, **kwargs) -> requests.Response:
+        """requests response hook: record every exchange of a session.
+
+        A streamed response (`stream=True`) is recorded with its headers only and marked
+        `WARC-Truncated: unspecified`, so the hook never consumes a body its caller will read.
+        """
+        if kwargs.get("stream"):
+            self.write_exchange(response, b"", truncated=True)
+        else:
+            self.write_exchange(response)
+        return response
+
+    def sync(self) -> None:
+        """Make everything written so far durable."""
+        with self._lock:
+            self._sync_locked()
+
+    def rotate_if_due(self, now: datetime | None = None) -> bool:
+        with self._lock:
+            return self._rotate_locked(now or self.clock())
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_locked()
+
+    def __enter__(self) -> WarcWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- records ---------------------------------------------------------------------------
+
+    def _write_pair(self, target: str, sent_at: datetime, request_block: bytes, response_block: bytes,
+                    truncated: bool) -> None:
+        date = warc_date(sent_at)
+        builder = WARCWriter(io.BytesIO(), gzip=True, warc_version=WARC_VERSION)
+        with self._lock:
+            head = self._open_locked(self.clock())
+            common = {"WARC-Date": date, "WARC-Warcinfo-ID": self._warcinfo_id}
+            response = builder.create_warc_record(
+                target, "response", payload=io.BytesIO(response_block), length=len(response_block),
+                warc_headers_dict={**common, **({"WARC-Truncated": "length"} if truncated else {})},
+            )
+            request = builder.create_warc_record(
+                target, "request", payload=io.BytesIO(request_block), length=len(request_block),
+                warc_headers_dict=dict(common),
+            )
+            builder.write_request_response_pair(request, response)
+            self._append_locked(head + builder.out.getvalue(), records=2)
+            self.exchanges_written += 1
+
+    def _warcinfo(self, filename: str) -> tuple[bytes, str]:
+        builder = WARCWriter(io.BytesIO(), gzip=True, warc_version=WARC_VERSION)
+        info = {
+            "software": SOFTWARE,
+            "format": f"WARC File Format {WARC_VERSION}",
+            "conformsTo": WARC_SPEC,
+            "hostname": socket.gethostname(),
+            "operator": self.operator,
+            "isPartOf": self.collection,
+            "collection": self.collection,
+            "job": self.job,
+            "description": f"HTTP exchanges of the {self.job} job of collection {self.collection} ({self.kind})",
+        }
+        record = builder.create_warcinfo_record(filename, info)
+        record.rec_headers.replace_header("WARC-Date", warc_date(self.clock()))
+        builder.write_record(record)
+        return builder.out.getvalue(), record.rec_headers.get_header("WARC-Record-ID")
+
+    # -- files -----------------------------------------------------------------------------
+
+    def _open_locked(self, now: datetime) -> bytes:
+        """Make sure a file is open; return the warcinfo bytes to write first if it is new."""
+        self._rotate_locked(now)
+        if self._fd is not None:
+            return b""
+        folder = layout.hour_folder(self.archive_root, self.collection, now)
+        makedirs_durable(folder)
+        path = layout.unused_capture_path(folder, self.collection, self.kind, now, "warc.gz")
+        if self.registry is not None:
+            self.registry.register_open_file(path, self.collection, os.getpid())
+        try:
+            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        except OSError as error:
+            raise StorageError(f"{path}: cannot create WARC file: {error}") from error
+        fsync_dir(folder)
+        self._path = path
+        self._rotate_at = _next_rotation(now, self.rotation)
+        head, self._warcinfo_id = self._warcinfo(path.name)
+        return head
+
+    def _append_locked(self, data: bytes, records: int) -> None:
+        assert self._fd is not None
+        try:
+            write_all(self._fd, data)
+        except OSError as error:
+            raise StorageError(f"{self._path}: cannot write WARC records: {error}") from error
+        self.records_written += records
+        self._unsynced = True
+        if self.sync_every_write:
+            self._sync_locked()
+
+    def _sync_locked(self) -> None:
+        if self._fd is not None and self._unsynced:
+            os.fdatasync(self._fd)
+            self._unsynced = False
+
+    def _rotate_locked(self, now: datetime) -> bool:
+        if self._fd is None or self._rotate_at is None or now < self._rotate_at:
+            return False
+        self._close_locked()
+        return True
+
+    def _close_locked(self) -> None:
+        if self._fd is None:
+            return
+        self._sync_locked()
+        os.close(self._fd)
+        self._fd = None
+        if self.registry is not None and self._path is not None:
+            self.registry.unregister_open_file(self._path)
+        self._path = None
+        self._rotate_at = None
+        self._warcinfo_id = None
+
+
+def record_session(session: requests.Session, writer: WarcWriter) -> WarcWriter:
+    """Record every exchange `session` makes (a tweepy Client's `.session`, for instance)."""
+    session.hooks.setdefault("response", []).append(writer.hook)
+    return writer
+
+
+def api_writer(ctx, collection: str, kind: str, job: str) -> WarcWriter | None:
+    """The WARC writer for API calls of a collection, or None when its `warc:` is off."""
+    config = ctx.config
+    if not config.collection(collection).warc:
+        return None
+    return WarcWriter(
+        config.paths.archive, collection, kind, job,
+        clock=ctx.clock, registry=ctx.store, rotation=config.storage.rotation,
+        secrets=[config.x.bearer_token], sync_every_write=True, operator=_operator(config),
+    )
+
+
+def link_writer(ctx, collection: str) -> WarcWriter | None:
+    """The WARC writer of a fetch-urls run, or None when `urls.warc` is off."""
+    config = ctx.config
+    if not config.urls.warc:
+        return None
+    return WarcWriter(
+        config.paths.archive, collection, "urls", "fetch_urls",
+        clock=ctx.clock, registry=ctx.store, rotation=config.storage.rotation,
+        secrets=[config.x.bearer_token], operator=_operator(config),
+    )
+
+
+def _operator(config) -> str:
+    organization = config.organization
+    return f"{organization.name} <{organization.contact_email}>" if organization.contact_email else organization.name
+
+
+# -- HTTP messages as bytes -------------------------------------------------------------------
+
+
+def request_bytes(request: requests.PreparedRequest) -> bytes:
+    """The request as sent (request line, headers, body), minus credential headers."""
+    parts = urlsplit(request.url or "")
+    headers = [(name, value) for name, value in request.headers.items() if not is_sensitive_header(name)]
+    if not any(name.lower() == "host" for name, _ in headers):
+        headers.insert(0, ("Host", parts.netloc.rsplit("@", 1)[-1]))
+    body = request.body
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    elif not isinstance(body, (bytes, bytearray)):
+        body = b""
+    head = f"{request.method} {request.path_url} HTTP/1.1\r\n"
+    return _message(head, headers, bytes(body))
+
+
+def response_bytes(response: requests.Response, body: bytes, truncated: bool = False) -> bytes:
+    """The response as received, with the body as decoded by requests.
+
+    requests removes content and transfer encodings; the headers announcing them are kept
+    as `X-Archive-Orig-*` (the convention of pywb and warcio) so the record stays consistent.
+    """
+    raw = response.raw
+    version = getattr(raw, "version_string", None) or _HTTP_VERSIONS.get(getattr(raw, "version", 11), "HTTP/1.1")
+    if version == "HTTP/?":
+        version = "HTTP/1.1"
+    source = getattr(raw, "headers", None)
+    items = list(source.iteritems()) if hasattr(source, "iteritems") else list(response.headers.items())
+    rewritten = _rewrite_encodings(items)
+    headers = []
+    for name, value in items:
+        lower = name.lower()
+        if lower in rewritten:
+            headers.append((f"X-Archive-Orig-{name}", value))
+        else:
+            headers.append((name, value))
+    if rewritten and not truncated:
+        headers.append(("Content-Length", str(len(body))))
+    head = f"{version} {response.status_code} {response.reason or ''}".rstrip() + "\r\n"
+    return _message(head, headers, body)
+
+
+def _rewrite_encodings(items: list[tuple[str, str]]) -> set[str]:
+    """Header names to keep as X-Archive-Orig-*: encodings requests undid, and the length."""
+    names = {name.lower(): value for name, value in items}
+    rewritten = set()
+    if names.get("content-encoding", "identity").strip().lower() not in ("", "identity"):
+        rewritten.add("content-encoding")
+    if "transfer-encoding" in names:
+        rewritten.add("transfer-encoding")
+    if rewritten and "content-length" in names:
+        rewritten.add("content-length")
+    return rewritten
+
+
+def _message(head: str, headers: list[tuple[str, str]], body: bytes) -> bytes:
+    lines = [head] + [f"{name}: {value}\r\n" for name, value in headers] + ["\r\n"]
+    return "".join(lines).encode("latin-1", errors="replace") + body
+
+
+def is_sensitive_header(name: str) -> bool:
+    return bool(_SENSITIVE_HEADER.search(name))
+
+
+class Redactor:
+    """Replaces every secret, raw or percent-encoded, with `[redacted]`."""
+
+    def __init__(self, secrets: Iterable[str]):
+        forms: set[str] = set()
+        for secret in secrets:
+            if secret and len(secret) >= 4:
+                forms.update({secret, quote(secret, safe=""), unquote(secret), quote(unquote(secret), safe="")})
+        self._forms = sorted((form for form in forms if len(form) >= 4), key=len, reverse=True)
+        self._bytes = [form.encode("utf-8") for form in self._forms]
+
+    def bytes(self, data: bytes) -> bytes:
+        for form in self._bytes:
+            if form in data:
+                data = data.replace(form, REDACTED)
+        return data
+
+    def text(self, value: str) -> str:
+        for form in self._forms:
+            value = value.replace(form, REDACTED.decode())
+        return value
+
+
+def warc_date(moment: datetime) -> str:
+    """WARC 1.1 date with microseconds, UTC."""
+    return datetime_to_iso_date(moment.astimezone(timezone.utc).replace(tzinfo=None), use_micros=True)
+
+
+def _next_rotation(now: datetime, rotation: timedelta) -> datetime:
+    """The next rotation boundary, aligned to the clock and never past the end of the hour."""
+    step = rotation.total_seconds()
+    epoch = now.timestamp()
+    boundary = (int(epoch // step) + 1) * step
+    hour_end = (int(epoch // 3600) + 1) * 3600
+    return datetime.fromtimestamp(min(boundary, hour_end), now.tzinfo)
+
