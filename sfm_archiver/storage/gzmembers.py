@@ -10,7 +10,9 @@ import os
 import zlib
 from pathlib import Path
 
-_CHUNK = 1 << 20
+# Small reads: at each member boundary the rest of the chunk is copied (`unused_data`), so a
+# file of many small members (streams flush every second) would cost chunk x members.
+_CHUNK = 64 * 1024
 
 
 def complete_prefix_length(path: Path) -> int:

@@ -71,6 +71,7 @@ class CaptureWriter:
         self._buffer: list[bytes] = []
         self._buffered_bytes = 0
         self._fd: int | None = None
+        self._size = 0
         self._path: Path | None = None
         self._rotate_at: datetime | None = None
         self._unsynced = False
@@ -107,10 +108,7 @@ class CaptureWriter:
         data = b"".join(self._buffer)
         member = compress_member(data, self.compresslevel)
         fd = self._open_for(self.clock())
-        try:
-            write_all(fd, member)
-        except OSError as error:
-            raise StorageError(f"{self._path}: cannot write capture batch: {error}") from error
+        self._write_member(fd, member)
         self.lines_written += len(self._buffer)
         self.bytes_written += len(member)
         self._buffer.clear()
@@ -118,6 +116,20 @@ class CaptureWriter:
         self._unsynced = True
         if self.sync_every_flush:
             self.sync()
+
+    def _write_member(self, fd: int, member: bytes) -> None:
+        """One write() of a whole member. If it fails part way (disk full), the file is cut back
+        to its previous size: a torn member followed by later good ones would make every later
+        batch unreadable. The lines stay buffered for the caller to retry or give up."""
+        try:
+            write_all(fd, member)
+        except OSError as error:
+            try:
+                os.ftruncate(fd, self._size)
+            except OSError:
+                pass
+            raise StorageError(f"{self._path}: cannot write capture batch: {error}") from error
+        self._size += len(member)
 
     def sync(self) -> None:
         """Make everything flushed so far durable."""
@@ -156,8 +168,12 @@ class CaptureWriter:
         try:
             self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         except OSError as error:
+            # A name taken since we looked belongs to another writer: leave its registration alone.
+            if self.registry is not None and not isinstance(error, FileExistsError):
+                self.registry.unregister_open_file(path)
             raise StorageError(f"{path}: cannot create capture file: {error}") from error
         fsync_dir(folder)
+        self._size = 0
         self._path = path
         self._rotate_at = self._next_rotation(now)
         return self._fd
@@ -183,20 +199,56 @@ class CaptureWriter:
 
 
 def seal_abandoned_files(registry_store, collection: str | None = None) -> list[tuple[Path, int]]:
-    """Seal capture files registered as open by processes that no longer exist.
+    """Seal capture files registered as open whose writer is gone.
 
-    Each is truncated to its last complete gzip member and unregistered, so the bagger may take
-    it. Returns (path, bytes removed) for every file sealed.
+    A file is abandoned when the process that registered it is dead, or alive but no longer
+    holds the file open (its pid was reused, e.g. by a restarted container's daemon). Each is
+    truncated to its last complete gzip member and unregistered, so the bagger may take it; a
+    file left empty (killed before its first batch) is removed, since an empty file is not valid
+    gzip. Files a live writer is using, in this process or another, are left alone. Returns
+    (path, bytes removed) for every file sealed.
     """
-    from sfm_archiver.state import pid_alive
     from sfm_archiver.storage.gzmembers import seal
 
     sealed = []
     for entry in registry_store.open_files(collection):
-        if pid_alive(entry["pid"]) and entry["pid"] != os.getpid():
-            continue
         path = Path(entry["path"])
+        if _still_being_written(entry["pid"], path):
+            continue
         removed = seal(path) if path.exists() else 0
+        if path.exists() and path.stat().st_size == 0:
+            path.unlink()
+            fsync_dir(path.parent)
         registry_store.unregister_open_file(path)
         sealed.append((path, removed))
     return sealed
+
+
+def _still_being_written(pid: int, path: Path) -> bool:
+    from sfm_archiver.state import pid_alive
+
+    if not pid_alive(pid):
+        return False
+    if not path.exists():
+        return True  # registered a moment before it is created
+    return _holds_open(pid, path)
+
+
+def _holds_open(pid: int, path: Path) -> bool:
+    """Whether process `pid` has `path` open (Linux /proc); assumed when it cannot be told."""
+    fd_dir = Path(f"/proc/{pid}/fd")
+    try:
+        names = os.listdir(fd_dir)
+        target = os.stat(path)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    for name in names:
+        try:
+            opened = os.stat(fd_dir / name)
+        except OSError:
+            continue
+        if (opened.st_dev, opened.st_ino) == (target.st_dev, target.st_ino):
+            return True
+    return False
