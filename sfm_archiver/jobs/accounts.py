@@ -1,0 +1,633 @@
+"""Accounts of timeline collections: config → tracked ids, and every change of state, once.
+
+Accounts are tracked by id (DESIGN.md section 5). A configured username is resolved once, by
+bulk lookup; from then on renames do not change which account is harvested, and a username that
+later belongs to another id is reported (`username_reassigned`), never followed.
+
+Exactly once: events are derived by comparing an observation with the ledger's own record of
+the account (its projection), under a lock, and appended before the state store is updated. A
+crash between the two leaves the ledger ahead of the store; the next run derives nothing new
+from the same observation and just brings the store up to date. So repeated runs and restarts
+never repeat an event.
+
+    sync_accounts(ctx, name)          config → state: added / removed / paused / resumed
+    update_usernames(ctx, name)       lookup of every account: renamed, (un)protected, ...
+    check_accounts_online(config)     problems of configured accounts, changing nothing
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Callable, Iterator
+
+from sfm_archiver.config import AccountEntry, Collection, Config
+from sfm_archiver.errors import AuthError, LockBusyError, PlatformError, SfmError, UsageCappedError, UsageError
+from sfm_archiver.jobs.context import JobContext
+from sfm_archiver.jobs.runs import RunRecorder
+from sfm_archiver.ledger import Ledger
+from sfm_archiver.locks import collection_lock
+from sfm_archiver.platforms.x import LOOKUP_BATCH, ApiPage, StopRequested, XClient, classify_user_error, error_subject
+from sfm_archiver.ratelimit import RateLimiter, Wait, WaitFn
+from sfm_archiver.state import StateStore
+from sfm_archiver.storage.records import envelope, sfm_metadata
+from sfm_archiver.storage.writer import CaptureWriter
+from sfm_archiver.timeutil import Clock, parse_timestamp
+
+ACTIVE, PROTECTED, SUSPENDED, DEACTIVATED = "active", "protected", "suspended", "deactivated"
+AVAILABLE = (ACTIVE, PROTECTED)
+MEMBERSHIP_EVENTS = ("added", "removed", "paused", "resumed", "username_reassigned")
+STATUS_EVENTS = ("protected", "unprotected", "suspended", "unsuspended", "deactivated", "reactivated")
+_EVENTS_LOCK = "accounts.lock"
+USAGE_CAP_RECHECK = timedelta(hours=1)
+
+
+# -- what we see and what the ledger says ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One account as an answer showed it; username/profile are None when not visible."""
+
+    account_id: str
+    status: str
+    username: str | None = None
+    profile: dict | None = None
+
+
+def observation_of_user(user: dict) -> Observation:
+    status = PROTECTED if user.get("protected") else ACTIVE
+    return Observation(str(user["id"]), status, user.get("username"), user)
+
+
+def status_event(before: str, after: str) -> str | None:
+    """The ledger event for a change of status (from/to are the two statuses), or None."""
+    if before == after:
+        return None
+    if before in AVAILABLE and after in AVAILABLE:
+        return "protected" if after == PROTECTED else "unprotected"
+    if after in (SUSPENDED, DEACTIVATED):
+        return after
+    return "unsuspended" if before == SUSPENDED else "reactivated"
+
+
+@dataclass
+class LedgerView:
+    """What the ledger says now: each account's username and status, each membership."""
+
+    accounts: dict[str, dict] = field(default_factory=dict)
+    members: dict[tuple[str, str], dict] = field(default_factory=dict)
+    reassignments: set[tuple[str, str, str]] = field(default_factory=set)
+
+    @classmethod
+    def load(cls, ledger: Ledger) -> LedgerView:
+        view = cls()
+        for record in ledger.records():
+            if record.get("platform", "x") == "x":
+                view.apply(record)
+        return view
+
+    def apply(self, record: dict) -> None:
+        account_id, event = str(record.get("account_id")), record.get("event")
+        collection = record.get("collection")
+        state = self.accounts.setdefault(account_id, {"username": None, "status": ACTIVE})
+        if event == "added":
+            snapshot = record.get("to") or {}
+            state["username"] = snapshot.get("username") or state["username"]
+            state["status"] = snapshot.get("status") or state["status"]
+            self.members[(collection, account_id)] = {"active": True, "config_key": record.get("config_key")}
+        elif event == "renamed":
+            state["username"] = record.get("to")
+        elif event in STATUS_EVENTS:
+            state["status"] = record.get("to")
+        elif event == "removed":
+            self.members.pop((collection, account_id), None)
+        elif event in ("paused", "resumed") and (collection, account_id) in self.members:
+            self.members[(collection, account_id)]["active"] = event == "resumed"
+        elif event == "username_reassigned":
+            moved = record.get("to") or {}
+            self.reassignments.add((collection, str(moved.get("username", "")).lower(), str(moved.get("id"))))
+
+    def member_ids(self, collection: str) -> set[str]:
+        return {account_id for (name, account_id) in self.members if name == collection}
+
+
+@contextmanager
+def events_lock(state_dir: Path) -> Iterator[None]:
+    """Serialise deriving-and-appending events (several jobs and processes share one ledger)."""
+    path = Path(state_dir) / "locks" / _EVENTS_LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+class AccountBook:
+    """Applies observations and the configuration to the ledger and the state store."""
+
+    def __init__(self, ledger: Ledger, store: StateStore, state_dir: Path, observed_by: dict):
+        self.ledger = ledger
+        self.store = store
+        self.state_dir = Path(state_dir)
+        self.observed_by = observed_by
+        self.appended: list[dict] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def session(self) -> Iterator[LedgerView]:
+        """The ledger's current view, held under the events lock for one batch of changes."""
+        with self._lock, events_lock(self.state_dir):
+            yield LedgerView.load(self.ledger)
+
+    def observe(self, observations: list[Observation]) -> list[dict]:
+        """Record what was seen of accounts we track; returns the events appended."""
+        with self.session() as view, self.store.transaction():
+            return [event for seen in observations for event in self.apply_observation(view, seen)]
+
+    def apply_observation(self, view: LedgerView, seen: Observation) -> list[dict]:
+        """Events for one observation of an account the ledger knows; then update the store."""
+        events = []
+        known = view.accounts.get(seen.account_id)
+        if known is not None:
+            if seen.username and known["username"] and seen.username != known["username"]:
+                events.append(self._append(view, seen.account_id, "renamed", known["username"], seen.username))
+            name = status_event(known["status"], seen.status)
+            if name:
+                events.append(self._append(view, seen.account_id, name, known["status"], seen.status))
+        self.store.upsert_account(seen.account_id, username=seen.username, status=seen.status, profile=seen.profile)
+        return events
+
+    def add_member(self, view: LedgerView, collection: str, seen: Observation, config_key: str) -> dict | None:
+        if (collection, seen.account_id) in view.members:
+            return None
+        snapshot = {"username": seen.username, "status": seen.status, "profile": seen.profile}
+        return self._append(view, seen.account_id, "added", None, snapshot, collection=collection, config_key=config_key)
+
+    def set_active(self, view: LedgerView, collection: str, account_id: str, active: bool) -> dict | None:
+        member = view.members.get((collection, account_id))
+        if member is None or member["active"] == active:
+            return None
+        if active:
+            return self._append(view, account_id, "resumed", "paused", "active", collection=collection)
+        return self._append(view, account_id, "paused", "active", "paused", collection=collection)
+
+    def remove_member(self, view: LedgerView, collection: str, account_id: str) -> dict | None:
+        member = view.members.get((collection, account_id))
+        if member is None:
+            return None
+        return self._append(view, account_id, "removed", member.get("config_key"), None, collection=collection)
+
+    def report_reassignment(self, view: LedgerView, collection: str, account_id: str, username: str,
+                            new_id: str) -> dict | None:
+        if (collection, username.lower(), new_id) in view.reassignments:
+            return None
+        return self._append(
+            view, account_id, "username_reassigned", {"username": username, "id": account_id},
+            {"username": username, "id": new_id}, collection=collection,
+        )
+
+    def _append(self, view: LedgerView, account_id: str, event: str, from_: object, to: object, **details) -> dict:
+        record = self.ledger.append(
+            account_id=account_id, event=event, observed_by=self.observed_by, from_=from_, to=to, **details
+        )
+        view.apply(record)
+        self.appended.append(record)
+        return record
+
+
+# -- talking to the API in batches ----------------------------------------------------------
+
+
+@dataclass
+class LookupResult:
+    """Users found (by id) and problems (by the id or username asked for), plus the pages."""
+
+    found: dict[str, dict] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+    pages: list[ApiPage] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def lookup(client: XClient, values: list[str], by: str, wait: WaitFn | None = None,
+           announce: Callable[[Wait], None] | None = None,
+           on_page: Callable[[ApiPage], None] | None = None) -> LookupResult:
+    """Look users up by `id` or `username`, 100 per call; a failed batch is noted, not raised.
+
+    AuthError and UsageCappedError are raised: they concern every batch.
+    """
+    result = LookupResult()
+    for start in range(0, len(values), LOOKUP_BATCH):
+        batch = values[start:start + LOOKUP_BATCH]
+        try:
+            if by == "id":
+                page = client.users_by_ids(batch, wait=wait, announce=announce)
+            else:
+                page = client.users_by_usernames(batch, wait=wait, announce=announce)
+        except (AuthError, UsageCappedError):
+            raise
+        except PlatformError as error:
+            for value in batch:
+                result.failed[value] = str(error)
+            continue
+        result.pages.append(page)
+        if on_page is not None:
+            on_page(page)
+        users = page.body.get("data") or []
+        for user in users if isinstance(users, list) else [users]:
+            if isinstance(user, dict) and "id" in user:
+                result.found[str(user["id"])] = user
+        for error in page.errors:
+            subject, status = error_subject(error), classify_user_error(error)
+            if subject is not None and status is not None:
+                result.problems[subject] = status
+    return result
+
+
+# -- sync: configuration → state ------------------------------------------------------------
+
+
+@dataclass
+class _Wanted:
+    """One account the configuration asks for, after resolution."""
+
+    account_id: str
+    entry: AccountEntry
+    active: bool
+
+
+def describe_entry(collection: Collection, entry: AccountEntry) -> str:
+    name = f"id {entry.id}" if entry.id else f"'{entry.username}'"
+    line = f" ({collection.name}, config line {entry.line})" if entry.line else f" ({collection.name})"
+    return f"account {name}{line}"
+
+
+class AccountSync:
+    """Brings one collection's tracked accounts in line with its configuration."""
+
+    def __init__(self, ctx: JobContext, collection: Collection, run: RunRecorder, client: XClient,
+                 wait: WaitFn | None = None, announce: Callable[[Wait], None] | None = None):
+        self.ctx = ctx
+        self.collection = collection
+        self.run = run
+        self.client = client
+        self.wait = wait
+        self.announce = announce
+        self.book = AccountBook(ctx.ledger, ctx.store, ctx.config.paths.state, run.observed_by)
+
+    def sync(self) -> list[dict]:
+        """Resolve new entries, then append added/paused/resumed/removed; returns events."""
+        name, store = self.collection.name, self.ctx.store
+        with self.book.session() as view:
+            members = view.member_ids(name)
+        wanted, observations, resolved = self._resolve(members)
+        with self.book.session() as view, store.transaction():
+            current = {m["account_id"]: m for m in store.memberships(name)}
+            for seen in observations.values():
+                self.book.apply_observation(view, seen)
+            for account_id, want in wanted.items():
+                seen = observations.get(account_id)
+                if seen is not None:
+                    self.book.add_member(view, name, seen, want.entry.key)
+                self.book.set_active(view, name, account_id, want.active)
+                stored = current.get(account_id)
+                if stored is None or stored["active"] != want.active or stored["config_key"] != want.entry.key:
+                    store.link_account(name, account_id, want.entry.key, want.active)
+            for username, account_id in resolved.items():
+                if store.resolved_id(name, username) != account_id:
+                    store.record_resolution(name, username, account_id)
+            for account_id in sorted(view.member_ids(name) - set(wanted)):
+                self.book.remove_member(view, name, account_id)
+            for account_id in current:
+                if account_id not in wanted:
+                    store.remove_membership(name, account_id)
+        return self.book.appended
+
+    def _resolve(self, members: set[str]) -> tuple[dict[str, _Wanted], dict[str, Observation], dict[str, str]]:
+        """Ids of every entry (looked up when not yet tracked here), what the lookups showed, and
+        the usernames newly resolved (to their ids)."""
+        name, store = self.collection.name, self.ctx.store
+        wanted: dict[str, _Wanted] = {}
+        resolved: dict[str, str] = {}
+        by_username: dict[str, AccountEntry] = {}
+        by_id: dict[str, AccountEntry] = {}
+        for entry in self.collection.accounts:
+            account_id = entry.id or store.resolved_id(name, entry.username or "")
+            if account_id is None:
+                by_username[entry.username.lower()] = entry
+                continue
+            self._want(wanted, account_id, entry)
+            if account_id not in members:
+                by_id[account_id] = entry
+        observations: dict[str, Observation] = {}
+        if by_username:
+            result = lookup(self.client, [e.username for e in by_username.values()], "username", self.wait, self.announce)
+            self.run.counts["lookup_calls"] += len(result.pages)
+            for user in result.found.values():
+                entry = by_username.pop(user["username"].lower(), None)
+                if entry is None:
+                    continue
+                seen = observation_of_user(user)
+                observations[seen.account_id] = seen
+                resolved[entry.username] = seen.account_id
+                self._want(wanted, seen.account_id, entry)
+                self._report_protected(entry, seen)
+            for entry in by_username.values():
+                status = _problem_for(result, entry.username)
+                detail = result.failed.get(entry.username) or _unresolvable(status)
+                self.run.warn(f"{describe_entry(self.collection, entry)} cannot be resolved: {detail}; "
+                              "it is tried again on the next run")
+        if by_id:
+            result = lookup(self.client, list(by_id), "id", self.wait, self.announce)
+            self.run.counts["lookup_calls"] += len(result.pages)
+            for account_id, entry in by_id.items():
+                if account_id in result.found:
+                    seen = observation_of_user(result.found[account_id])
+                    self._report_protected(entry, seen)
+                elif account_id in result.problems:
+                    seen = Observation(account_id, result.problems[account_id])
+                    self.run.warn(f"{describe_entry(self.collection, entry)} is {seen.status}: "
+                                  "tracked, but not harvested until it comes back")
+                else:
+                    wanted.pop(account_id, None)
+                    detail = result.failed.get(account_id, "no answer for it")
+                    self.run.warn(f"{describe_entry(self.collection, entry)} could not be checked: {detail}; "
+                                  "it is tried again on the next run")
+                    continue
+                observations[account_id] = seen
+        return wanted, observations, resolved
+
+    def _want(self, wanted: dict[str, _Wanted], account_id: str, entry: AccountEntry) -> None:
+        if account_id in wanted:
+            wanted[account_id].active = wanted[account_id].active or entry.active
+        else:
+            wanted[account_id] = _Wanted(account_id, entry, entry.active)
+
+    def _report_protected(self, entry: AccountEntry, seen: Observation) -> None:
+        if seen.status == PROTECTED:
+            self.run.warn(f"{describe_entry(self.collection, entry)} is protected: tracked, but its posts "
+                          "cannot be read until it is public again")
+
+
+def _problem_for(result: LookupResult, username: str) -> str | None:
+    for subject, status in result.problems.items():
+        if subject.lower() == username.lower():
+            return status
+    return None
+
+
+def _unresolvable(status: str | None) -> str:
+    if status == SUSPENDED:
+        return "the account is suspended"
+    return "no such account (deleted, deactivated or misspelt)"
+
+
+# -- update-usernames: look at every account ------------------------------------------------
+
+
+class UsernameUpdate:
+    """Looks up every account of a collection by id, and every configured username."""
+
+    def __init__(self, sync: AccountSync, writer: CaptureWriter):
+        self.sync = sync
+        self.ctx = sync.ctx
+        self.run = sync.run
+        self.writer = writer
+
+    def execute(self) -> None:
+        ctx, name = self.ctx, self.sync.collection.name
+        self.sync.sync()
+        if self._stopped():
+            return
+        members = [m["account_id"] for m in ctx.store.memberships(name)]
+        self.run.counts["accounts"] = len(members)
+        result = lookup(self.sync.client, members, "id", self.sync.wait, self.sync.announce, self._capture)
+        observations = []
+        for account_id in members:
+            if account_id in result.found:
+                observations.append(observation_of_user(result.found[account_id]))
+            elif account_id in result.problems:
+                observations.append(Observation(account_id, result.problems[account_id]))
+            elif account_id in result.failed:
+                self.run.fail_item(f"lookup failed: {result.failed[account_id]}", account=account_id)
+            else:
+                observations.append(Observation(account_id, DEACTIVATED))
+        self.run.counts["accounts_checked"] = len(observations)
+        before = len(self.sync.book.appended)
+        self.sync.book.observe(observations)
+        for event in self.sync.book.appended[before:]:
+            self.run.info(f"{event['event']}: {event['from']} -> {event['to']}", account=event["account_id"])
+        if not self._stopped():
+            self._check_usernames()
+        self.run.counts["events"] = len(self.sync.book.appended)
+
+    def _check_usernames(self) -> None:
+        """A configured username now held by another id is reported, never followed."""
+        ctx, name = self.ctx, self.sync.collection.name
+        configured = {}
+        for entry in self.sync.collection.accounts:
+            if entry.username and not entry.id:
+                account_id = ctx.store.resolved_id(name, entry.username)
+                if account_id:
+                    configured[entry.username.lower()] = (entry.username, account_id)
+        if not configured:
+            return
+        result = lookup(self.sync.client, [u for u, _ in configured.values()], "username", self.sync.wait,
+                        self.sync.announce, self._capture)
+        with self.sync.book.session() as view:
+            for user in result.found.values():
+                key = str(user.get("username", "")).lower()
+                if key not in configured:
+                    continue
+                username, tracked = configured[key]
+                if str(user["id"]) != tracked:
+                    event = self.sync.book.report_reassignment(view, name, tracked, username, str(user["id"]))
+                    if event:
+                        self.run.warn(f"username '{username}' now belongs to account {user['id']}; still following "
+                                      f"account {tracked}, not the new holder", account=tracked)
+
+    def _capture(self, page: ApiPage) -> None:
+        meta = sfm_metadata(captured_at=self.ctx.clock(), collection=self.sync.collection.name,
+                            job="update_usernames", url=page.url)
+        if not self.ctx.disk_ok():
+            self.run.warn("disk space low: lookup page not captured")
+            return
+        self.writer.write_batch([envelope(page.raw, meta)])
+        self.run.counts["pages"] += 1
+
+    def _stopped(self) -> bool:
+        if self.ctx.stop.is_set():
+            self.run.interrupted()
+            return True
+        return False
+
+
+# -- usage cap -------------------------------------------------------------------------------
+
+
+class UsageCapGate:
+    """Pauses the jobs of one credential after a usage-capped answer, and shows it in status.
+
+    X does not say when a cap ends (the billing period is the account's), so the pause lasts
+    `recheck`; the next run after it tries one call, and either clears the cap or pauses again.
+    """
+
+    def __init__(self, store: StateStore, credential: str, clock: Clock, recheck: timedelta = USAGE_CAP_RECHECK):
+        self.store = store
+        self.scope = f"x:{credential}"
+        self.clock = clock
+        self.recheck = recheck
+
+    def paused_until(self) -> datetime | None:
+        for cap in self.store.usage_caps():
+            if cap["scope"] == self.scope and cap["resume_at"]:
+                resume_at = parse_timestamp(cap["resume_at"])
+                if resume_at > self.clock():
+                    return resume_at
+        return None
+
+    def capped(self, detail: str) -> datetime:
+        resume_at = self.clock() + self.recheck
+        self.store.set_usage_cap(self.scope, resume_at, detail)
+        return resume_at
+
+    def clear(self) -> None:
+        if any(cap["scope"] == self.scope for cap in self.store.usage_caps()):
+            self.store.clear_usage_cap(self.scope)
+
+
+# -- entry points ----------------------------------------------------------------------------
+
+
+def timeline_collection(config: Config, name: str) -> Collection:
+    try:
+        collection = config.collection(name)
+    except KeyError:
+        known = ", ".join(c.name for c in config.collections_of_type("timeline")) or "none"
+        raise UsageError(f"no collection named {name!r} (timeline collections: {known})") from None
+    if collection.type != "timeline":
+        raise UsageError(f"collection {name!r} is a {collection.type} collection, not a timeline collection")
+    return collection
+
+
+def shared_limiter(ctx: JobContext) -> RateLimiter:
+    """The limiter of this process: jobs sharing a JobContext share every budget."""
+    limiter = getattr(ctx, "rate_limiter", None)
+    if limiter is None:
+        limiter = RateLimiter(store=ctx.store)
+        try:
+            ctx.rate_limiter = limiter  # type: ignore[attr-defined]
+        except AttributeError:
+            pass
+    return limiter
+
+
+def open_client(ctx: JobContext, client: XClient | None = None) -> XClient:
+    return client or XClient(ctx.config.x, limiter=shared_limiter(ctx), user_agent=ctx.config.user_agent())
+
+
+def stop_wait(ctx: JobContext, halt: threading.Event | None = None) -> WaitFn:
+    """A wait that sleeps in short slices and gives up when the job must stop."""
+
+    def wait(seconds: float) -> bool:
+        deadline = seconds
+        while deadline > 0:
+            if ctx.stop.is_set() or (halt is not None and halt.is_set()):
+                return True
+            step = min(deadline, 0.2)
+            (halt or ctx.stop).wait(step)
+            deadline -= step
+        return ctx.stop.is_set() or (halt is not None and halt.is_set())
+
+    return wait
+
+
+def announcer(ctx: JobContext, run: RunRecorder) -> Callable[[Wait], None]:
+    def announce(wait: Wait) -> None:
+        message = f"rate limit {wait.endpoint}: {wait.reason}, waiting {wait.seconds:.0f}s until the window resets"
+        run.counts["rate_limit_waits"] += 1
+        run.info(message)
+        ctx.report(f"{run.collection}: {message}")
+
+    return announce
+
+
+def sync_accounts(ctx: JobContext, collection_name: str, *, client: XClient | None = None) -> None:
+    """Bring the tracked accounts of a collection in line with the configuration (a run of its own)."""
+    collection = timeline_collection(ctx.config, collection_name)
+    with collection_lock(ctx.config.paths.state, collection_name, "harvest"):
+        with RunRecorder(ctx.store, "sync_accounts", collection_name) as run:
+            events = AccountSync(ctx, collection, run, open_client(ctx, client), stop_wait(ctx), announcer(ctx, run)).sync()
+            run.counts["events"] = len(events)
+
+
+def update_usernames(ctx: JobContext, collection_name: str, *, client: XClient | None = None) -> dict:
+    """One account-state pass: lookups of every account, captured, with every change in the ledger."""
+    collection = timeline_collection(ctx.config, collection_name)
+    with collection_lock(ctx.config.paths.state, collection_name, "harvest"):
+        run = RunRecorder(ctx.store, "update_usernames", collection_name)
+        try:
+            with run:
+                sync = AccountSync(ctx, collection, run, open_client(ctx, client), stop_wait(ctx), announcer(ctx, run))
+                with _writer(ctx, collection_name, "users") as writer:
+                    UsernameUpdate(sync, writer).execute()
+        except StopRequested:
+            pass
+        except LockBusyError:
+            raise
+        except SfmError:
+            pass  # recorded as the run's failure
+        return ctx.store.run(run.run_id) or {}
+
+
+def check_accounts_online(config: Config, *, client: XClient | None = None) -> list[str]:
+    """Problems with the configured accounts of every timeline collection; changes nothing."""
+    try:
+        client = client or XClient(config.x, user_agent=config.user_agent())
+    except AuthError as error:
+        return [str(error)]
+    problems: list[str] = []
+    for collection in config.collections_of_type("timeline"):
+        usernames = sorted({e.username for e in collection.accounts if e.username and not e.id}, key=str.lower)
+        ids = sorted({e.id for e in collection.accounts if e.id})
+        try:
+            by_name = lookup(client, usernames, "username") if usernames else LookupResult()
+            by_id = lookup(client, ids, "id") if ids else LookupResult()
+        except PlatformError as error:
+            return problems + [f"cannot check accounts online: {error}"]
+        found_names = {str(u.get("username", "")).lower(): u for u in by_name.found.values()}
+        for entry in collection.accounts:
+            where = describe_entry(collection, entry)
+            if entry.id:
+                user, status, failed = by_id.found.get(entry.id), by_id.problems.get(entry.id), by_id.failed.get(entry.id)
+            else:
+                user = found_names.get(entry.username.lower())
+                status, failed = _problem_for(by_name, entry.username), by_name.failed.get(entry.username)
+            if failed:
+                problems.append(f"{where}: could not be checked: {failed}")
+            elif user is not None and user.get("protected"):
+                problems.append(f"{where}: protected (its posts cannot be read)")
+            elif user is None:
+                problems.append(f"{where}: {_unresolvable(status) if status != DEACTIVATED else 'not found (deleted or deactivated)'}")
+    return problems
+
+
+@contextmanager
+def _writer(ctx: JobContext, collection: str, kind: str) -> Iterator[CaptureWriter]:
+    writer = CaptureWriter(
+        ctx.config.paths.archive, collection, kind, clock=ctx.clock, registry=ctx.store,
+        rotation=ctx.config.storage.rotation, compresslevel=ctx.config.storage.compresslevel,
+        sync_every_flush=False,
+    )
+    try:
+        yield writer
+    finally:
+        writer.close()

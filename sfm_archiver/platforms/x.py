@@ -1,0 +1,332 @@
+"""The X API v2 REST calls we make, behind one small interface over tweepy's Client.
+
+tweepy is asked for `requests.Response` objects, so every page keeps its exact bytes, its
+status and its headers: the bytes go to the archive unchanged, the headers feed the rate
+limiter. Each call is paced by the shared `RateLimiter`, retried with capped backoff on 5xx,
+network errors and damaged bodies, and answers are classified into the errors.py exceptions:
+AuthError (401/403, never retried), UsageCappedError (usage-capped 429), BadResponseError
+(invalid or truncated JSON, missing fields), TransientError (retries exhausted).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+import tweepy
+
+from sfm_archiver.config import XSettings
+from sfm_archiver.errors import AuthError, BadResponseError, PlatformError, UsageCappedError
+from sfm_archiver.platforms.transport import make_client, redirect_session
+from sfm_archiver.ratelimit import RateLimiter, Wait, WaitFn, fingerprint
+
+log = logging.getLogger(__name__)
+Announce = Callable[[Wait], None]
+
+LOOKUP_BATCH = 100
+TIMELINE_PAGE = 100
+TIMELINE_REACH = 3200
+
+USER_FIELDS = (
+    "created_at", "description", "entities", "id", "location", "name", "pinned_tweet_id",
+    "profile_image_url", "protected", "public_metrics", "url", "username", "verified", "verified_type",
+    "withheld",
+)
+TWEET_FIELDS = (
+    "attachments", "author_id", "context_annotations", "conversation_id", "created_at", "edit_controls",
+    "edit_history_tweet_ids", "entities", "geo", "id", "in_reply_to_user_id", "lang", "note_tweet",
+    "possibly_sensitive", "public_metrics", "referenced_tweets", "reply_settings", "source", "text",
+    "withheld",
+)
+EXPANSIONS = (
+    "attachments.media_keys", "attachments.poll_ids", "author_id", "edit_history_tweet_ids",
+    "entities.mentions.username", "geo.place_id", "in_reply_to_user_id", "referenced_tweets.id",
+    "referenced_tweets.id.author_id",
+)
+MEDIA_FIELDS = (
+    "alt_text", "duration_ms", "height", "media_key", "preview_image_url", "public_metrics", "type", "url",
+    "variants", "width",
+)
+PLACE_FIELDS = ("contained_within", "country", "country_code", "full_name", "geo", "id", "name", "place_type")
+POLL_FIELDS = ("duration_minutes", "end_datetime", "id", "options", "voting_status")
+
+ENDPOINT_TIMELINE = "GET /2/users/:id/tweets"
+ENDPOINT_USERS = "GET /2/users"
+ENDPOINT_USERS_BY = "GET /2/users/by"
+
+PROBLEM_NOT_FOUND = "resource-not-found"
+PROBLEM_NOT_AUTHORIZED = "not-authorized-for-resource"
+PROBLEM_USAGE_CAPPED = "usage-capped"
+
+
+class TransientError(PlatformError):
+    """5xx answers, network errors or damaged bodies that outlasted every retry."""
+
+
+class RequestRefused(PlatformError):
+    """The API refused the request itself (400, 404): a bug or an invalid value, not retried."""
+
+
+class StopRequested(Exception):
+    """The run was asked to stop while a call waited (rate limit or backoff)."""
+
+
+@dataclass(frozen=True)
+class ApiPage:
+    """One answer: its exact bytes, the parsed document and where it came from."""
+
+    url: str
+    status: int
+    raw: bytes
+    body: dict
+    received_at: datetime
+
+    @property
+    def errors(self) -> list[dict]:
+        return [e for e in self.body.get("errors") or [] if isinstance(e, dict)]
+
+
+def retry_delay(attempt: int, base: float, cap: float) -> float:
+    """Seconds before retry number `attempt` (0-based): exponential, capped."""
+    return min(cap, base * (2 ** attempt))
+
+
+def public_url(url: str) -> str:
+    """The request URL as recorded in captures: no user info (tokens never travel in URLs)."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+def classify_user_error(error: dict) -> str | None:
+    """`protected`, `suspended` or `deactivated` for a partial error about a user, else None."""
+    kind = str(error.get("type", ""))
+    if error.get("resource_type") not in (None, "user"):
+        return None
+    if kind.endswith(PROBLEM_NOT_AUTHORIZED):
+        return "protected"
+    if kind.endswith(PROBLEM_NOT_FOUND):
+        detail = str(error.get("detail", "")).lower()
+        if error.get("title") == "Forbidden" or "suspended" in detail:
+            return "suspended"
+        return "deactivated"
+    return None
+
+
+def error_subject(error: dict) -> str | None:
+    """The id or username a partial error is about."""
+    value = error.get("resource_id", error.get("value"))
+    return None if value is None else str(value)
+
+
+class _TimeoutSession(requests.Session):
+    """A session whose requests time out (tweepy passes no timeout of its own)."""
+
+    def __init__(self, timeout: float):
+        super().__init__()
+        self.timeout = timeout
+
+    def request(self, method, url, **kwargs):  # type: ignore[override]
+        kwargs.setdefault("timeout", self.timeout)
+        return super().request(method, url, **kwargs)
+
+
+class XClient:
+    """User lookups and user timelines, paced, retried and classified.
+
+    `limiter` is shared by every worker (and may be shared by jobs) so the budget of one token
+    is never overshot. `sleep` is what backoff uses when no `wait` is given to a call.
+    """
+
+    def __init__(
+        self,
+        settings: XSettings,
+        *,
+        limiter: RateLimiter | None = None,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 60.0,
+        user_agent: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        if not settings.bearer_token:
+            raise AuthError("no bearer token configured: set x.bearer_token_file (or x.bearer_token)")
+        self.settings = settings
+        self.credential = fingerprint(settings.bearer_token)
+        self.limiter = limiter or RateLimiter()
+        self.max_retries = settings.max_retries
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.sleep = sleep
+        self.calls = 0
+        self.retries = 0
+        self._client = make_client(settings.bearer_token, settings.api_base_url, return_type=requests.Response)
+        self._client.session = redirect_session(_TimeoutSession(settings.request_timeout), settings.api_base_url)
+        if user_agent:
+            self._client.user_agent = f"{user_agent} {self._client.user_agent}"
+
+    @property
+    def session(self) -> requests.Session:
+        """The session every call goes through (for recording exchanges, e.g. to WARC)."""
+        return self._client.session
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def users_by_ids(self, ids: list[str], wait: WaitFn | None = None, announce: Announce | None = None) -> ApiPage:
+        """Look up 1-100 users by id (`data` holds those found, `errors` the others)."""
+        self._check_batch(ids)
+        return self._call(
+            ENDPOINT_USERS, wait, announce,
+            lambda: self._client.get_users(ids=list(ids), user_fields=list(USER_FIELDS)),
+            ("data", "errors"),
+        )
+
+    def users_by_usernames(
+        self, usernames: list[str], wait: WaitFn | None = None, announce: Announce | None = None
+    ) -> ApiPage:
+        """Look up 1-100 users by username."""
+        self._check_batch(usernames)
+        return self._call(
+            ENDPOINT_USERS_BY, wait, announce,
+            lambda: self._client.get_users(usernames=list(usernames), user_fields=list(USER_FIELDS)),
+            ("data", "errors"),
+        )
+
+    def user_timeline(
+        self,
+        user_id: str,
+        *,
+        since_id: str | None = None,
+        pagination_token: str | None = None,
+        max_results: int = TIMELINE_PAGE,
+        wait: WaitFn | None = None,
+        announce: Announce | None = None,
+    ) -> ApiPage:
+        """One page of a user's posts, newest first."""
+        params: dict[str, Any] = {
+            "max_results": max(5, min(100, max_results)),
+            "tweet_fields": list(TWEET_FIELDS),
+            "expansions": list(EXPANSIONS),
+            "user_fields": list(USER_FIELDS),
+            "media_fields": list(MEDIA_FIELDS),
+            "place_fields": list(PLACE_FIELDS),
+            "poll_fields": list(POLL_FIELDS),
+        }
+        if since_id:
+            params["since_id"] = since_id
+        if pagination_token:
+            params["pagination_token"] = pagination_token
+        return self._call(
+            ENDPOINT_TIMELINE, wait, announce, lambda: self._client.get_users_tweets(user_id, **params), ("meta", "errors")
+        )
+
+    # -- one call with pacing, retries and classification -----------------------------------
+
+    def _call(self, endpoint: str, wait: WaitFn | None, announce: Announce | None,
+              send: Callable[[], requests.Response], required: tuple[str, ...]) -> ApiPage:
+        wait = wait or self._plain_wait
+        failures = 0
+        limited = 0
+        while True:
+            permit = self.limiter.acquire(self.credential, endpoint, wait, announce)
+            if permit is None:
+                raise StopRequested()
+            self.calls += 1
+            try:
+                response = self._send(send)
+            except requests.RequestException as error:
+                self.limiter.release(permit)
+                problem: Exception = TransientError(f"network error: {type(error).__name__}: {error}")
+            else:
+                self.limiter.observe(permit, response.status_code, response.headers)
+                try:
+                    return self._classify(response, required)
+                except _RateLimited:
+                    limited += 1
+                    if limited > max(self.max_retries, 1) * 4:
+                        raise TransientError(f"still rate limited after {limited} tries: {public_url(response.url)}") from None
+                    continue
+                except (TransientError, BadResponseError) as error:
+                    problem = error
+            if failures >= self.max_retries:
+                raise problem
+            delay = retry_delay(failures, self.backoff_base, self.backoff_cap)
+            failures += 1
+            self.retries += 1
+            log.info("retrying in %.1fs after: %s", delay, problem)
+            if _wait_for(wait, delay):
+                raise StopRequested()
+
+    def _send(self, send: Callable[[], requests.Response]) -> requests.Response:
+        try:
+            return send()
+        except tweepy.errors.HTTPException as error:
+            return error.response
+
+    def _classify(self, response: requests.Response, required: tuple[str, ...]) -> ApiPage:
+        status, url = response.status_code, public_url(response.url)
+        if status in (401, 403):
+            raise AuthError(
+                f"the API refused the bearer token (HTTP {status}) at {url}: check x.bearer_token_file "
+                "(or x.bearer_token) and the app's access level"
+            )
+        if status == 429:
+            body = _json_or_none(response.content)
+            if isinstance(body, dict) and str(body.get("type", "")).endswith(PROBLEM_USAGE_CAPPED):
+                raise UsageCappedError(f"usage cap reached: {body.get('detail', 'usage capped')} ({url})")
+            raise _RateLimited()
+        if status >= 500:
+            raise TransientError(f"HTTP {status} from {url}")
+        if status != 200:
+            raise RequestRefused(f"HTTP {status} from {url}: {response.content[:300]!r}")
+        raw = response.content
+        try:
+            body = json.loads(raw)
+        except ValueError as error:
+            raise BadResponseError(f"invalid JSON ({len(raw)} bytes, {error}) from {url}") from None
+        if not isinstance(body, dict) or not any(key in body for key in required):
+            keys = sorted(body) if isinstance(body, dict) else type(body).__name__
+            raise BadResponseError(f"answer without {' or '.join(required)} (got {keys}) from {url}")
+        return ApiPage(url, status, raw, body, datetime.now(timezone.utc))
+
+    def _check_batch(self, values: list[str]) -> None:
+        if not 1 <= len(values) <= LOOKUP_BATCH:
+            raise ValueError(f"lookups take 1-{LOOKUP_BATCH} values, got {len(values)}")
+
+    def _plain_wait(self, seconds: float) -> bool:
+        self.sleep(seconds)
+        return False
+
+
+class _RateLimited(Exception):
+    """A plain 429: the limiter now knows the window; try again when it allows."""
+
+
+def _wait_for(wait: WaitFn, seconds: float) -> bool:
+    """Wait `seconds` in slices so a stop is noticed; True when stopped."""
+    deadline = time.monotonic() + seconds
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        if wait(min(left, 1.0)):
+            return True
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def open_client(settings: XSettings, limiter: RateLimiter | None = None, user_agent: str | None = None) -> XClient:
+    """The client the jobs use (one per run, sharing the limiter it is given)."""
+    return XClient(settings, limiter=limiter, user_agent=user_agent)
