@@ -140,6 +140,7 @@ class _UrlRun:
         self.end = end
         self.refetch = refetch
         self.halt = threading.Event()
+        self.pending_lines: list[bytes] = []
         self.pending_cache: list[tuple[str, dict]] = []
         self.last_commit = time.monotonic()
         self.started = time.monotonic()
@@ -160,6 +161,8 @@ class _UrlRun:
         self.total = len(links.posts)
         if not links.posts:
             run.info("no links in this range")
+            return
+        if self._should_stop():
             return
         config = ctx.config
         self.writer = CaptureWriter(
@@ -200,7 +203,7 @@ class _UrlRun:
                 return
             self._append(url, result, from_cache=True)
             self.done += 1
-            if len(self.pending_cache) >= BATCH_RESULTS:
+            if len(self.pending_lines) >= BATCH_RESULTS:
                 self._commit()
 
     def _resolve(self, urls: list[str]) -> None:
@@ -223,7 +226,7 @@ class _UrlRun:
         if not result.transient:
             self.pending_cache.append((result.url, data))
         self.done += 1
-        if self.done % BATCH_RESULTS == 0:
+        if len(self.pending_lines) >= BATCH_RESULTS:
             self._commit()
 
     def _append(self, url: str, result: dict, from_cache: bool) -> None:
@@ -240,12 +243,10 @@ class _UrlRun:
             "__sfm": sfm_metadata(captured_at=self.ctx.clock(), collection=self.collection, job=JOB,
                                   run=self.run.run_id),
         }
-        assert self.writer is not None
-        self.writer.append(json_line(line))
+        self.pending_lines.append(json_line(line))
 
     def _tick(self) -> None:
-        if self._should_stop():
-            self.halt.set()
+        self._should_stop()
         if time.monotonic() - self.last_commit >= BATCH_SECONDS:
             self._commit()
         self._progress()
@@ -256,11 +257,12 @@ class _UrlRun:
             self._should_stop()
             return
         assert self.writer is not None
-        self.writer.flush()
-        self.writer.sync()
+        if self.pending_lines:
+            self.writer.write_batch(self.pending_lines)
         if self.warc is not None:
             self.warc.sync()
         self.ctx.store.store_url_results(self.pending_cache)
+        self.pending_lines.clear()
         self.pending_cache.clear()
         self.last_commit = time.monotonic()
 
