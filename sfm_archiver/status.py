@@ -52,11 +52,13 @@ def collect(config: Config, now: datetime | None = None, statvfs: Callable = os.
     store = _open_store(config)
     try:
         daemon = _daemon(store, now, problems)
+        members = store.membership_counts() if store is not None else {}
+        connections = set(store.stream_streams()) if store is not None else set()
         report = {
             "overall": OK,
             "generated_at": _iso(now),
             "daemon": daemon,
-            "collections": [_collection(store, c, config, daemon, now, problems) for c in config.collections],
+            "collections": [_collection(store, c, members, connections, daemon, now, problems) for c in config.collections],
             "accounts": _accounts(store, problems),
             "api": _api(store, now, problems),
             "disk": _disk(config, statvfs, problems),
@@ -122,7 +124,13 @@ def _daemon(store: StateStore | None, now: datetime, problems: _Problems) -> dic
 
 
 def _collection(
-    store: StateStore | None, collection: Collection, config: Config, daemon: dict, now: datetime, problems: _Problems
+    store: StateStore | None,
+    collection: Collection,
+    members: dict[str, int],
+    connections: set[str],
+    daemon: dict,
+    now: datetime,
+    problems: _Problems,
 ) -> dict:
     jobs = {}
     if store is not None:
@@ -141,10 +149,10 @@ def _collection(
         entry["accounts"] = {
             "configured": len(collection.accounts),
             "active_in_config": sum(1 for a in collection.accounts if a.active),
-            "tracked": (store.membership_counts().get(collection.name, 0) if store is not None else 0),
+            "tracked": members.get(collection.name, 0),
         }
     else:
-        entry["stream"] = _stream(store, collection, now, daemon, problems)
+        entry["stream"] = _stream(store, collection, _stream_key(connections, collection), now, daemon, problems)
     for job, run in jobs.items():
         if run and run["result"] == "failed":
             problems.add(WARNING, f"{collection.name}: the last {job} run failed: {'; '.join(run['errors'][:2])}")
@@ -190,11 +198,12 @@ def _next_run(collection: Collection, daemon: dict, last: dict | None, now: date
     return _iso(collection.schedule.trigger().get_next_fire_time(None, now))
 
 
-def _stream(store: StateStore | None, collection: Collection, now: datetime, daemon: dict, problems: _Problems) -> dict:
+def _stream(
+    store: StateStore | None, collection: Collection, connection: str, now: datetime, daemon: dict, problems: _Problems
+) -> dict:
     if store is None:
         return {"connected": False, "messages_last_hour": 0, "dropped_last_hour": 0, "last_message_at": None,
                 "last_message_age_seconds": None, "disconnected_seconds_24h": None, "last_event": None}
-    connection = _stream_key(store, collection)
     recent = store.stream_recent(collection.name, now - timedelta(hours=1))
     last_event = store.last_stream_event(connection)
     connected = bool(last_event) and last_event["event"] == "connect" and daemon.get("alive", False)
@@ -219,9 +228,8 @@ def _stream(store: StateStore | None, collection: Collection, now: datetime, dae
     }
 
 
-def _stream_key(store: StateStore, collection: Collection) -> str:
+def _stream_key(known: set[str], collection: Collection) -> str:
     """The connection a stream collection's events are recorded under."""
-    known = set(store.stream_streams())
     for candidate in (collection.name, STREAM_CONNECTION[collection.type], collection.type):
         if candidate in known:
             return candidate
@@ -290,10 +298,7 @@ def _disk(config: Config, statvfs: Callable, problems: _Problems) -> dict:
 
 def _bags(store: StateStore | None, config: Config, now: datetime, problems: _Problems) -> dict:
     summary = store.bag_summary() if store is not None else {"by_state": {}, "last": None, "handoff_failures": []}
-    done = set()
-    if store is not None:
-        done = {bag["name"] for bag in store.bags() if bag["state"] not in ("staging", "failed")}
-    pending = pending_periods(config, now, done)
+    pending = pending_periods(config, now, lambda name: store is not None and _bagged(store, name))
     late = [p for p in pending if _parse(p["end"]) + config.bagging.grace + timedelta(days=1) < now]
     if late:
         problems.add(WARNING, f"bagging is behind: {len(late)} complete period(s) ended more than a day ago, oldest {late[0]['collection']} {late[0]['label']}")
@@ -319,8 +324,17 @@ def _bags(store: StateStore | None, config: Config, now: datetime, problems: _Pr
     }
 
 
-def pending_periods(config: Config, now: datetime, done: set[str]) -> list[dict]:
-    """Complete periods still in the archive and not yet bagged: a listing of hour folders only."""
+def _bagged(store: StateStore, name: str) -> bool:
+    bag = store.bag(name)
+    return bag is not None and bag["state"] == "done"
+
+
+def pending_periods(config: Config, now: datetime, bagged: Callable[[str], bool]) -> list[dict]:
+    """Complete periods still in the archive and not yet bagged: a listing of hour folders only.
+
+    A period whose bag is done but which has files again (a late writer) is listed too: the
+    bagger reports it as a conflict, and an operator should look.
+    """
     unit = config.bagging.period
     found: dict[tuple[str, str], dict] = {}
     for collection in config.collections:
@@ -329,7 +343,9 @@ def pending_periods(config: Config, now: datetime, done: set[str]) -> list[dict]
             hour = layout.hour_of_folder(root, folder)
             period = layout.period_of(hour, unit)
             name = f"{collection.name}_{period.label}"
-            if period.end + config.bagging.grace > now or name in done or (collection.name, period.label) in found:
+            if period.end + config.bagging.grace > now or (collection.name, period.label) in found:
+                continue
+            if bagged(name) and not any(os.scandir(folder)):
                 continue
             found[(collection.name, period.label)] = {
                 "collection": collection.name, "label": period.label, "start": _iso(period.start), "end": _iso(period.end),
