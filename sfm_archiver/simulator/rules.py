@@ -90,12 +90,13 @@ class RuleSet:
     def post(self, query: Query, body: bytes) -> Result:
         params.check_names(query, ("dry_run", "delete_all"))
         dry_run = params.first(query, "dry_run")
-        if dry_run not in (None, "true", "false"):
+        if dry_run is not None and dry_run.lower() not in ("true", "false"):
             raise InvalidRequest("dry_run", [dry_run], f"The `dry_run` query parameter value [{dry_run}] is not one of [true,false]")
+        dry = dry_run is not None and dry_run.lower() == "true"
         request = _parse_body(body)
         if "add" in request:
-            return self._add(_add_items(request["add"]), dry_run == "true")
-        return self._delete(_delete_selectors(request["delete"]), dry_run == "true")
+            return self._add(_add_items(request["add"]), dry)
+        return self._delete(_delete_selectors(request["delete"]), dry)
 
     def _add(self, items: list[tuple[str, str | None]], dry_run: bool) -> Result:
         errors, created = [], []

@@ -86,7 +86,8 @@ class Simulator:
             return
         self._stopping.set()
         self._server.shutdown()
-        self._server.server_close()
+        self._server.server_close()  # no new connections from here on
+        self.hub.wait_closed(timeout=1.0)  # let streams write their final chunk
         self._server.close_connections()
         self._server = None
 
@@ -186,6 +187,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Headers and body go out in two writes: without this, Nagle + delayed ACK add 40 ms.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.track(self.connection, add=True)
 
     def finish(self) -> None:
@@ -240,8 +243,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         if reply.stream is not None:
             self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")  # a stream ends its connection
             self.end_headers()
-            self.close_connection = True
             self.server.simulator.hub.serve(reply.stream, self.connection, self.server.simulator.base_url)
             return
         self.send_header("Content-Length", str(len(reply.body)))

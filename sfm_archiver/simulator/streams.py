@@ -89,6 +89,15 @@ class StreamHub:
                 conn.commands.append((action, seconds))
             return len(targets)
 
+    def wait_closed(self, timeout: float) -> bool:
+        """Wait until every connection has ended (after `stopping` is set); False at the deadline."""
+        deadline = time.monotonic() + timeout
+        while any(conn.closed_at is None for conn in self._connections):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
     def serve(self, conn: Connection, sock: socket.socket, base_url: str) -> None:
         """Write the stream until a command, the client or shutdown ends it; record why."""
         reason = CLIENT_CLOSED
