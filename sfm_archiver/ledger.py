@@ -3,9 +3,9 @@
 Each line carries `seq` and `prev`, the sha256 of the previous line's bytes (without its
 newline; 64 zeros for the first line). Appends take an exclusive flock, so several processes can
 append to one ledger and the chain stays valid. A line is acknowledged only after fsync; a line
-without its newline was never acknowledged and is cut off ("torn tail") on the next append.
-`ledger.head` beside the file records the last acknowledged seq and hash, so an edit of the
-final line is caught too.
+without its newline was never acknowledged and is cut off ("torn tail") when the ledger is opened and before
+the next append. `ledger.head` beside the file records the last acknowledged seq and hash, so an
+edit or removal of the final lines is caught too.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class LedgerReport:
     lines: int = 0
     problems: list[str] = field(default_factory=list)
     first_broken_seq: int | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -58,6 +59,28 @@ class Ledger:
         self.path = Path(state_dir) / LEDGER_FILE
         self.head_path = Path(state_dir) / "ledger.head"
         self._thread_lock = threading.Lock()
+        self.repair_torn_tail()
+
+    def repair_torn_tail(self) -> bool:
+        """Cut a partial last line left by a crash mid-append (it was never acknowledged).
+
+        Done under the append lock; skipped when the ledger is missing or not writable by this
+        user (a read-only `ledger show`). Returns True when something was cut.
+        """
+        if not self.path.exists() or not os.access(self.path, os.W_OK):
+            return False
+        with self._thread_lock:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+            except OSError:
+                return False
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                size = os.fstat(fd).st_size
+                _repair_and_read_last_line(fd, self.path)
+                return os.fstat(fd).st_size != size
+            finally:
+                os.close(fd)
 
     def append(
         self,
@@ -80,7 +103,7 @@ class Ledger:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 last = _repair_and_read_last_line(fd, self.path)
-                seq = json.loads(last)["seq"] + 1 if last else 1
+                seq = _seq_of(last, self.path) + 1 if last else 1
                 record = {
                     "seq": seq,
                     "at": rfc3339_ms(at or utcnow()),
@@ -125,24 +148,36 @@ class Ledger:
         ]
 
     def verify(self) -> LedgerReport:
-        """Check every line's seq and hash link and the recorded head."""
+        """Check every line's seq and hash link and the recorded head.
+
+        `first_broken_seq` names the first record whose integrity cannot be confirmed: the
+        missing or displaced seq, or the record whose hash its successor does not confirm.
+        """
         report = LedgerReport(self.path)
         if not self.path.exists():
+            if self.head_path.exists():
+                report.problems.append(f"{self.path}: missing, but {self.head_path} records acknowledged events")
+                report.first_broken_seq = 1
             return report
         previous_hash, expected_seq = GENESIS, 1
         hashes: dict[int, str] = {}
         with open(self.path, "rb") as handle:
             for number, line in enumerate(handle, start=1):
+                if not line.endswith(b"\n"):
+                    report.notes.append(
+                        f"{self.path}:{number}: partial last line (a write cut short, never acknowledged); "
+                        "it is removed the next time the ledger is opened for writing"
+                    )
+                    break
                 report.lines = number
-                problem, seq = _check_line(line, number, expected_seq, previous_hash)
+                problem, broken_seq = _check_line(line, expected_seq, previous_hash)
                 if problem:
                     report.problems.append(f"{self.path}:{number}: {problem}")
-                    if report.first_broken_seq is None:
-                        report.first_broken_seq = seq if seq is not None else expected_seq
+                    report.first_broken_seq = broken_seq
                     break
                 previous_hash = line_hash(line)
-                hashes[seq] = previous_hash
-                expected_seq = seq + 1
+                hashes[expected_seq] = previous_hash
+                expected_seq += 1
         if not report.problems:
             self._check_head(report, hashes)
         return report
@@ -167,20 +202,36 @@ class Ledger:
             report.first_broken_seq = seq
 
 
-def _check_line(line: bytes, number: int, expected_seq: int, previous_hash: str) -> tuple[str | None, int | None]:
-    if not line.endswith(b"\n"):
-        return "incomplete last line (torn write, never acknowledged)", None
+def _check_line(line: bytes, expected_seq: int, previous_hash: str) -> tuple[str | None, int]:
+    """(problem, first broken seq) for one complete line; problem is None when it follows on."""
     try:
         record = json.loads(line)
         seq = int(record["seq"])
         prev = record["prev"]
-    except (ValueError, KeyError, TypeError) as error:
-        return f"not a ledger record: {error}", None
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        return f"seq {expected_seq} expected here, but the line is not a ledger record ({error}): it was edited", expected_seq
     if seq != expected_seq:
-        return f"seq {seq} where {expected_seq} was expected (a line was deleted, inserted or moved)", seq
+        return (
+            f"found seq {seq} where seq {expected_seq} was expected: seq {expected_seq} was deleted or moved, "
+            "or a line was inserted",
+            expected_seq,
+        )
     if prev != previous_hash:
-        return f"seq {seq}: prev hash does not match the line before (that line was edited, or this one moved)", seq
+        if seq == 1:
+            return "seq 1 must have a prev of 64 zeros: it was edited", 1
+        return (
+            f"seq {seq} does not follow from seq {seq - 1} (its prev hash differs): seq {seq - 1} was edited, "
+            f"or seq {seq} is not the original (edited, or put in place of removed lines)",
+            seq - 1,
+        )
     return None, seq
+
+
+def _seq_of(line: bytes, path: Path) -> int:
+    try:
+        return int(json.loads(line)["seq"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise LedgerError(f"{path}: the last line is not a ledger record ({error}); run 'sfm-archiver ledger verify'") from error
 
 
 def _repair_and_read_last_line(fd: int, path: Path) -> bytes:

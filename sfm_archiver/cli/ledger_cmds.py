@@ -25,6 +25,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def verify_ledger(args: argparse.Namespace) -> int:
     report = Ledger(load(args, check_paths=False).paths.state).verify()
+    for note in report.notes:
+        print(note)
     if report.ok:
         print(f"{report.path}: {report.lines} events, chain intact")
         return 0
