@@ -36,6 +36,7 @@ from sfm_archiver.platforms.x import LOOKUP_BATCH, ApiPage, StopRequested, XClie
 from sfm_archiver.ratelimit import RateLimiter, Wait, WaitFn
 from sfm_archiver.state import StateStore
 from sfm_archiver.storage.records import envelope, sfm_metadata
+from sfm_archiver.storage.warc import record_api_calls
 from sfm_archiver.storage.writer import CaptureWriter
 from sfm_archiver.timeutil import Clock, parse_timestamp
 
@@ -564,8 +565,9 @@ def sync_accounts(ctx: JobContext, collection_name: str, *, client: XClient | No
     """Bring the tracked accounts of a collection in line with the configuration (a run of its own)."""
     collection = timeline_collection(ctx.config, collection_name)
     with collection_lock(ctx.config.paths.state, collection_name, "harvest"):
-        with RunRecorder(ctx.store, "sync_accounts", collection_name) as run:
-            events = AccountSync(ctx, collection, run, open_client(ctx, client), stop_wait(ctx), announcer(ctx, run)).sync()
+        with RunRecorder(ctx.store, "sync_accounts", collection_name) as run, \
+                record_api_calls(ctx, collection_name, "users", "sync_accounts", open_client(ctx, client)) as api:
+            events = AccountSync(ctx, collection, run, api, stop_wait(ctx), announcer(ctx, run)).sync()
             run.counts["events"] = len(events)
 
 
@@ -577,7 +579,8 @@ def update_usernames(ctx: JobContext, collection_name: str, *, client: XClient |
         try:
             with run:
                 sync = AccountSync(ctx, collection, run, open_client(ctx, client), stop_wait(ctx), announcer(ctx, run))
-                with _writer(ctx, collection_name, "users") as writer:
+                with _writer(ctx, collection_name, "users") as writer, \
+                        record_api_calls(ctx, collection_name, "users", "update_usernames", sync.client):
                     UsernameUpdate(sync, writer).execute()
         except StopRequested:
             pass

@@ -31,6 +31,7 @@ from sfm_archiver.locks import collection_lock
 from sfm_archiver.platforms.x import TIMELINE_REACH, ApiPage, StopRequested, XClient, classify_user_error, error_subject
 from sfm_archiver.storage import reader
 from sfm_archiver.storage.records import envelope, sfm_metadata
+from sfm_archiver.storage.warc import record_api_calls
 from sfm_archiver.storage.writer import CaptureWriter, seal_abandoned_files
 from sfm_archiver.timeutil import parse_timestamp
 
@@ -78,8 +79,8 @@ def harvest_timelines(
     with collection_lock(ctx.config.paths.state, collection_name, "harvest"):
         run = RunRecorder(ctx.store, JOB, collection_name)
         try:
-            with run:
-                TimelineHarvest(ctx, collection, run, open_client(ctx, client), account, usage_cap_recheck).execute()
+            with run, record_api_calls(ctx, collection_name, "timeline", JOB, open_client(ctx, client)) as api:
+                TimelineHarvest(ctx, collection, run, api, account, usage_cap_recheck).execute()
         except (LockBusyError, UsageError):
             raise
         except SfmError:

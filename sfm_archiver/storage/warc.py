@@ -22,9 +22,10 @@ import os
 import re
 import socket
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 import requests
@@ -43,6 +44,7 @@ WARC_SPEC = "https://iipc.github.io/warc-specifications/specifications/warc-form
 REDACTED = b"[redacted]"
 _SENSITIVE_HEADER = re.compile(r"authorization|cookie|token|secret|api[-_]?key|password|session", re.IGNORECASE)
 _HTTP_VERSIONS = {9: "HTTP/0.9", 10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}
+ClientT = TypeVar("ClientT")
 
 
 class WarcWriter:
@@ -239,6 +241,28 @@ def record_session(session: requests.Session, writer: WarcWriter) -> WarcWriter:
     """Record every exchange `session` makes (a tweepy Client's `.session`, for instance)."""
     session.hooks.setdefault("response", []).append(writer.hook)
     return writer
+
+
+@contextmanager
+def record_api_calls(ctx, collection: str, kind: str, job: str, client: ClientT) -> Iterator[ClientT]:
+    """`with record_api_calls(ctx, name, "timeline", job, client) as client:` records every
+    request the client's session makes in the collection's WARC files while the block runs.
+
+    `client` is anything with a requests `session` (XClient, tweepy.Client); it is returned
+    unchanged. Nothing is recorded when the collection's `warc:` is off.
+    """
+    writer = api_writer(ctx, collection, kind, job)
+    if writer is None:
+        yield client
+        return
+    hooks = client.session.hooks.setdefault("response", [])
+    hooks.append(writer.hook)
+    try:
+        yield client
+    finally:
+        if writer.hook in hooks:
+            hooks.remove(writer.hook)
+        writer.close()
 
 
 def api_writer(ctx, collection: str, kind: str, job: str) -> WarcWriter | None:
