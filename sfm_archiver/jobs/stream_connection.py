@@ -1,0 +1,294 @@
+"""One stream connection on its own thread: connect, read, route, and reconnect with backoff.
+
+The thread reads raw chunks, splits them on the `\\r\\n` framing, drops keep-alives and hands
+each batch of messages to a router, which gives every collection its share. Every connect,
+failed connect, disconnect (with its reason) and reconnect is reported through `on_event`, so
+the state store knows exactly when the stream was not listening.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Iterable, Mapping
+
+from sfm_archiver.jobs.stream_sink import CollectionSink, capture_parts
+from sfm_archiver.platforms.x_stream import (
+    AUTH,
+    CLOSED,
+    DEFAULT_BACKOFF,
+    STREAM_PATHS,
+    BackoffPolicy,
+    StreamFailure,
+    StreamResponse,
+    make_session,
+    parse_message_errors,
+    reconnect_delay,
+)
+from sfm_archiver.timeutil import Clock, utcnow
+
+log = logging.getLogger(__name__)
+
+_RULES_KEY = b'"matching_rules":'
+_DATA_START = b'{"data"'
+_CACHE_LIMIT = 4096
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """What a (re)connect needs, read from the current configuration at each attempt."""
+
+    base_url: str
+    token: str
+    user_agent: str
+    stall_timeout: float
+    backfill_minutes: int = 0
+    connect_timeout: float = 10.0
+
+
+EventSink = Callable[[str, "str | None", datetime], None]
+
+
+# -- routing ---------------------------------------------------------------------------------
+
+
+class Router:
+    """Sends each message to the sinks of the collections it belongs to (a sample stream: all)."""
+
+    def __init__(self) -> None:
+        self.sinks: Mapping[str, CollectionSink] = {}
+        self.unrouted = 0
+        self.last_error_message: str | None = None
+
+    def set_sinks(self, sinks: Mapping[str, CollectionSink]) -> None:
+        """Replace the routing table at once (the reading thread sees the old or the new one)."""
+        self.sinks = dict(sinks)
+
+    def route(self, lines: list[bytes], captured_at: datetime) -> None:
+        sinks = self.sinks
+        if not sinks:
+            self.unrouted += len(lines)
+            return
+        batches: dict[str, list[bytes]] = {}
+        counts: dict[str, int] = {}
+        suffixes = {name: sink.template.suffix(captured_at) for name, sink in sinks.items()}
+        for line in lines:
+            targets = self.targets(line, sinks)
+            if not targets:
+                self.unrouted += 1
+                continue
+            for name in targets:
+                parts = capture_parts(line, sinks[name].template, captured_at, suffixes[name])
+                batch = batches.get(name)
+                if batch is None:
+                    batches[name] = batch = []
+                    counts[name] = 0
+                batch.extend(parts)
+                counts[name] += 1
+        for name, batch in batches.items():
+            sinks[name].accept(batch, counts[name], captured_at)
+
+    def targets(self, line: bytes, sinks: Mapping[str, CollectionSink]) -> Iterable[str]:
+        if not line.startswith(_DATA_START):
+            self._note_errors(line)
+        return sinks
+
+    def _note_errors(self, line: bytes) -> None:
+        """Messages without `data` are errors (an operational disconnect): kept as evidence."""
+        described = parse_message_errors(line)
+        if described:
+            self.last_error_message = described
+            log.warning("stream message: %s", described)
+
+
+class FilterRouter(Router):
+    """Routes by `matching_rules`: a rule tagged `collection:tag` sends the message there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._decoder = json.JSONDecoder()
+        self._cache: dict[bytes, tuple[str, ...]] = {}
+
+    def targets(self, line: bytes, sinks: Mapping[str, CollectionSink]) -> Iterable[str]:
+        at = line.rfind(_RULES_KEY)
+        if at < 0:
+            return super().targets(line, sinks)
+        tail = line[at + len(_RULES_KEY):]
+        collections = self._cache.get(tail)
+        if collections is None:
+            collections = self._collections(tail)
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[tail] = collections
+        return [name for name in collections if name in sinks]
+
+    def _collections(self, tail: bytes) -> tuple[str, ...]:
+        try:
+            rules, _ = self._decoder.raw_decode(tail.decode("utf-8", "replace"))
+        except ValueError:
+            return ()
+        names: list[str] = []
+        for rule in rules if isinstance(rules, list) else ():
+            tag = rule.get("tag") if isinstance(rule, dict) else None
+            for name in collections_of_tag(tag if isinstance(tag, str) else ""):
+                if name not in names:
+                    names.append(name)
+        return tuple(names)
+
+
+def collections_of_tag(tag: str) -> list[str]:
+    """`climate:cc` → [climate]; a rule shared by collections has `a:x|b:y` → [a, b]."""
+    names = []
+    for piece in tag.split("|"):
+        name, colon, _ = piece.partition(":")
+        if colon and name:
+            names.append(name)
+    return names
+
+
+# -- the connection --------------------------------------------------------------------------
+
+
+class StreamConnection:
+    """Keeps one stream (`filter_stream` or `sample_stream`) connected until halted."""
+
+    def __init__(
+        self,
+        kind: str,
+        router: Router,
+        settings: Callable[[], ConnectionSettings],
+        on_event: EventSink,
+        *,
+        before_connect: Callable[[], None] | None = None,
+        policy: BackoffPolicy = DEFAULT_BACKOFF,
+        clock: Clock = utcnow,
+        healthy_seconds: float = 30.0,
+    ):
+        self.kind = kind
+        self.router = router
+        self.settings = settings
+        self.on_event = on_event
+        self.before_connect = before_connect
+        self.policy = policy
+        self.clock = clock
+        self.healthy_seconds = healthy_seconds
+        self._halt = threading.Event()
+        self._lock = threading.Lock()
+        self._response: StreamResponse | None = None
+        self._thread = threading.Thread(target=self._run, name=f"stream-{kind}", daemon=True)
+        self.connected = False
+        self.connected_since: datetime | None = None
+        self.fatal: StreamFailure | None = None
+        self.last_failure: StreamFailure | None = None
+        self.connects = 0
+        self.disconnects = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def halt(self) -> None:
+        """Stop reading now (the socket is shut) and do not reconnect."""
+        self._halt.set()
+        with self._lock:
+            response = self._response
+        if response is not None:
+            response.abort()
+
+    def join(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        attempt, last_kind = 0, None
+        settings = self.settings()
+        session = make_session(settings.base_url, settings.user_agent)
+        first = True
+        try:
+            while not self._halt.is_set():
+                current = self.settings()
+                if current.base_url != settings.base_url or current.user_agent != settings.user_agent:
+                    session.close()
+                    session = make_session(current.base_url, current.user_agent)
+                settings = current
+                failure, healthy = self._connect_and_read(session, settings, backfill=not first)
+                first = False
+                if failure is None or self._halt.is_set():
+                    break
+                self.last_failure = failure
+                if failure.kind == AUTH:
+                    self.fatal = failure
+                    self.on_event("error", f"{failure.reason}: the credentials were refused; the stream is "
+                                  "stopped until the configuration is fixed and reloaded", self.clock())
+                    log.error("%s: %s: stream stopped (fix x.bearer_token, then reload)", self.kind, failure.reason)
+                    break
+                attempt = 1 if healthy or failure.kind != last_kind else attempt + 1
+                last_kind = failure.kind
+                delay = reconnect_delay(failure.kind, attempt, self.policy)
+                log.warning("%s: %s; reconnecting in %.2f s (attempt %d)", self.kind, failure.reason, delay, attempt)
+                if delay and self._halt.wait(delay):
+                    break
+                self.on_event("reconnect", f"attempt {attempt} after {failure.kind} ({delay:.3g} s wait)", self.clock())
+        finally:
+            session.close()
+
+    def _connect_and_read(self, session, settings: ConnectionSettings, backfill: bool) -> tuple[StreamFailure | None, bool]:
+        """One connection's life: (why it ended or None when halted, whether it was healthy)."""
+        try:
+            if self.before_connect is not None:
+                self.before_connect()
+            response = StreamResponse.open(
+                session, self.kind, settings.token, stall_timeout=settings.stall_timeout,
+                connect_timeout=settings.connect_timeout, backfill_minutes=settings.backfill_minutes if backfill else 0,
+            )
+        except StreamFailure as failure:
+            if not self._halt.is_set():
+                self.on_event("connect_failed", f"{failure.kind}: {failure.reason}", self.clock())
+            return failure, False
+        with self._lock:
+            self._response = response
+        if self._halt.is_set():
+            response.abort()
+        opened_at = self.clock()
+        started = time.monotonic()
+        self.connected, self.connected_since = True, opened_at
+        self.connects += 1
+        self.router.last_error_message = None
+        self.on_event("connect", f"connected to {STREAM_PATHS[self.kind]}", opened_at)
+        failure, got_messages = self._read(response)
+        self.connected = False
+        with self._lock:
+            self._response = None
+        response.close()
+        if self._halt.is_set():
+            return None, True
+        self.disconnects += 1
+        self.on_event("disconnect", f"{failure.kind}: {failure.reason}", self.clock())
+        return failure, got_messages or time.monotonic() - started >= self.healthy_seconds
+
+    def _read(self, response: StreamResponse) -> tuple[StreamFailure, bool]:
+        leftover = b""
+        got_messages = False
+        router, clock = self.router, self.clock
+        try:
+            for chunk in response.chunks():
+                data = leftover + chunk if leftover else chunk
+                lines = data.split(b"\n")
+                leftover = lines.pop()
+                messages = [line for line in lines if len(line) > 1]
+                if messages:
+                    got_messages = True
+                    router.route(messages, clock())
+        except StreamFailure as failure:
+            return failure, got_messages
+        if leftover.strip():
+            log.warning("%s: the stream ended inside a message (%d bytes not captured)", self.kind, len(leftover))
+        reason = router.last_error_message or "the server closed the stream"
+        return StreamFailure(CLOSED, reason), got_messages

@@ -1,0 +1,263 @@
+"""Where one stream collection's messages go: a memory buffer, then the capture writer.
+
+The reading thread hands over whole batches (`accept`); a timer thread writes them (`tick`):
+every `storage.stream_flush_seconds`, or sooner when the buffer is large, as one gzip member
+made durable at once, so a kill -9 loses at most that batch. The same tick rotates the file by
+the clock even when no message arrives. While the disk is low (`disk_ok()` False) nothing is
+written: up to `streams.buffer_messages` messages wait in memory, later ones are dropped and
+counted exactly, so the gap is known.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+from sfm_archiver.storage import records
+from sfm_archiver.storage.writer import CaptureWriter
+from sfm_archiver.timeutil import Clock, rfc3339_ms
+
+log = logging.getLogger(__name__)
+
+LARGE_BUFFER_BYTES = 8 << 20
+_SENTINEL_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
+_END = b"}\n"
+
+
+class MetaTemplate:
+    """The `__sfm` member of a collection as bytes, with only `captured_at` filled in per batch.
+
+    Built from `records.sfm_metadata`, so the keys and their order are the same as everywhere
+    else; `line()` gives exactly what `records.envelope` would for a compact JSON object.
+    """
+
+    def __init__(self, collection: str, job: str, url: str):
+        self.collection, self.job, self.url = collection, job, url
+        sentinel = rfc3339_ms(_SENTINEL_TIME)
+        meta = records.sfm_metadata(captured_at=_SENTINEL_TIME, collection=collection, job=job, url=url)
+        text = json.dumps(meta, separators=(",", ":"), ensure_ascii=False)
+        head, tail = text.split(json.dumps(sentinel), 1)
+        self._head = b',"__sfm":' + head.encode() + b'"'
+        self._tail = b'"' + tail.encode() + _END
+        self._cached: tuple[str, bytes] | None = None
+
+    def suffix(self, captured_at: datetime) -> bytes:
+        """What follows the message's bytes (minus its closing brace) in its capture line."""
+        stamp = rfc3339_ms(captured_at)
+        cached = self._cached
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        suffix = self._head + stamp.encode() + self._tail
+        self._cached = (stamp, suffix)
+        return suffix
+
+    def meta(self, captured_at: datetime) -> dict:
+        return records.sfm_metadata(captured_at=captured_at, collection=self.collection, job=self.job, url=self.url)
+
+
+def capture_parts(line: bytes, template: MetaTemplate, captured_at: datetime, suffix: bytes) -> tuple[bytes, ...]:
+    """The pieces of one capture line: the raw message with `__sfm` spliced in before its `}`.
+
+    `line` is one frame as read (its `\\r` may still be there). Compact messages, which is what
+    X sends, take the fast path of one slice; anything else goes through `records.envelope`,
+    which deals with stray whitespace.
+    """
+    end = len(line) - 1 if line[-1:] == b"\r" else len(line)
+    if line[:2] == b'{"' and line[end - 1:end] == b"}" and line[end - 2:end - 1] not in b" \t\r" \
+            and line.find(b"\r", 0, end) < 0:
+        return line[:end - 1], suffix
+    return (records.envelope(line, template.meta(captured_at)),)
+
+
+@dataclass
+class MinuteCount:
+    messages: int = 0
+    dropped: int = 0
+    last_message_at: datetime | None = None
+
+
+class CollectionSink:
+    """Buffers and writes the capture lines of one stream collection (thread-safe)."""
+
+    def __init__(
+        self,
+        archive_root: Path,
+        collection: str,
+        job: str,
+        url: str,
+        *,
+        stream: str,
+        store,
+        rotation: timedelta,
+        compresslevel: int,
+        flush_seconds: float,
+        buffer_messages: int,
+        disk_ok: Callable[[], bool],
+        clock: Clock,
+        large_buffer_bytes: int = LARGE_BUFFER_BYTES,
+        wake: threading.Event | None = None,
+    ):
+        self.collection = collection
+        self.stream = stream
+        self.template = MetaTemplate(collection, job, url)
+        self.store = store
+        self.flush_seconds = flush_seconds
+        self.buffer_messages = buffer_messages
+        self.disk_ok = disk_ok
+        self.clock = clock
+        self.large_buffer_bytes = large_buffer_bytes
+        self._moment: datetime | None = None
+        self._period_seconds = min(rotation.total_seconds(), 3600.0)
+        self.writer = CaptureWriter(
+            archive_root, collection, "stream", clock=self._writer_clock, registry=store, rotation=rotation,
+            compresslevel=compresslevel, sync_every_flush=True, max_batch_bytes=1 << 62,
+        )
+        self._lock = threading.Lock()
+        self._segments: list[tuple[int, datetime, list[bytes]]] = []
+        self._pending_messages = 0
+        self._pending_bytes = 0
+        self._counts: dict[datetime, MinuteCount] = defaultdict(MinuteCount)
+        self._paused = False
+        self._closed = False
+        self._last_flush: datetime | None = None
+        self.wake = wake or threading.Event()
+        self.messages_total = 0
+        self.dropped_total = 0
+        self.last_message_at: datetime | None = None
+
+    # called by the reading thread -----------------------------------------------------------
+
+    def accept(self, parts: list[bytes], messages: int, captured_at: datetime) -> int:
+        """Take a batch of `messages` capture lines (as pieces); returns how many were dropped."""
+        if not messages:
+            return 0
+        size = sum(len(p) for p in parts)
+        with self._lock:
+            if self._closed:
+                return 0
+            dropped = 0
+            if self._paused and self._pending_messages + messages > self.buffer_messages:
+                room = max(0, self.buffer_messages - self._pending_messages)
+                dropped = messages - room
+                parts = _first_lines(parts, room)
+                messages = room
+                size = sum(len(p) for p in parts)
+            minute = captured_at.replace(second=0, microsecond=0)
+            count = self._counts[minute]
+            count.dropped += dropped
+            self.dropped_total += dropped
+            if messages:
+                period = int(captured_at.timestamp() // self._period_seconds)
+                if self._segments and self._segments[-1][0] == period:
+                    self._segments[-1][2].extend(parts)
+                else:
+                    self._segments.append((period, captured_at, list(parts)))
+                self._pending_messages += messages
+                self._pending_bytes += size
+                count.messages += messages
+                count.last_message_at = captured_at
+                self.messages_total += messages
+                self.last_message_at = captured_at
+            large = self._pending_bytes >= self.large_buffer_bytes
+        if large and not self._paused:
+            self.wake.set()
+        return dropped
+
+    # called by the timer thread -------------------------------------------------------------
+
+    def tick(self, now: datetime | None = None, force: bool = False) -> None:
+        """Write what is due, rotate by the clock, and record the per-minute counts."""
+        now = now or self.clock()
+        due = force or self._pending_bytes >= self.large_buffer_bytes or self._last_flush is None \
+            or (now - self._last_flush).total_seconds() >= self.flush_seconds
+        if due and self._pending_messages:
+            self._write_pending(now)
+        self._moment = now
+        self.writer.rotate_if_due(now)
+        self._save_counts()
+
+    def close(self) -> None:
+        """Write everything still buffered (unless the disk is low), close the file."""
+        with self._lock:
+            self._closed = True  # later batches from a reader still running are refused
+        self.tick(force=True)
+        with self._lock:
+            left = self._pending_messages
+            if left:  # counted as received when accepted: now they are lost instead
+                count = self._counts[self.clock().replace(second=0, microsecond=0)]
+                count.dropped += left
+                count.messages -= left
+                self.dropped_total += left
+                self.messages_total -= left
+                self._segments.clear()
+                self._pending_messages = self._pending_bytes = 0
+        if left:
+            log.error("collection=%s: %d stream messages could not be written (disk low) and are lost",
+                      self.collection, left)
+            self._save_counts()
+        self.writer.close()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def pending_messages(self) -> int:
+        return self._pending_messages
+
+    def _write_pending(self, now: datetime) -> None:
+        ok = self.disk_ok()
+        if not ok:
+            if not self._paused:
+                log.warning("collection=%s: disk space low: stream messages are held in memory (up to %d)",
+                            self.collection, self.buffer_messages)
+            self._paused = True
+            return
+        if self._paused:
+            log.warning("collection=%s: disk space back: writing %d held stream messages",
+                        self.collection, self._pending_messages)
+        with self._lock:
+            segments, self._segments = self._segments, []
+            self._pending_messages = self._pending_bytes = 0
+            self._paused = False
+        for _period, first_captured_at, parts in segments:
+            # files are named and rotated by the capture time of the batch, not the flush time
+            self._moment = first_captured_at
+            self.writer.rotate_if_due(first_captured_at)
+            self.writer.append(b"".join(parts))
+            self.writer.flush()
+        self._last_flush = now
+
+    def _writer_clock(self) -> datetime:
+        """The writer names files by the capture time of the batch it writes, not the flush time."""
+        return self._moment or self.clock()
+
+    def _save_counts(self) -> None:
+        with self._lock:
+            if not self._counts:
+                return
+            counts, self._counts = self._counts, defaultdict(MinuteCount)
+        for minute, count in sorted(counts.items()):
+            self.store.add_stream_counts(
+                self.stream, self.collection, minute, count.messages, count.dropped, count.last_message_at,
+            )
+
+
+def _first_lines(parts: list[bytes], lines: int) -> list[bytes]:
+    """The pieces making up the first `lines` capture lines (each line ends with `}\\n`)."""
+    if lines <= 0:
+        return []
+    kept, seen = [], 0
+    for part in parts:
+        kept.append(part)
+        if part.endswith(b"\n"):
+            seen += 1
+            if seen == lines:
+                break
+    return kept

@@ -1,0 +1,557 @@
+"""Stream collections: one supervised connection per stream kind, routed to per-collection files.
+
+X allows one filtered-stream connection per app, so every `filter_stream` collection shares
+one connection, and its rules are kept equal to the configuration; `sample_stream`
+collections share the sample stream. `StreamSupervisor` is what the daemon runs (and reloads
+on SIGHUP); `run_stream` is the foreground `stream COLLECTION` command.
+
+Events are recorded per collection in the state store (`start`, `connect`, `connect_failed`,
+`disconnect`, `reconnect`, `error`, `stop`), so `status` can tell when each collection was not
+listening; `disconnected_intervals` turns them into the gaps of a time window.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Iterable
+
+from sfm_archiver.config import Collection, Config
+from sfm_archiver.errors import AuthError, LockBusyError, UsageError
+from sfm_archiver.jobs.context import JobContext
+from sfm_archiver.jobs.runs import RunRecorder
+from sfm_archiver.jobs.stream_connection import ConnectionSettings, FilterRouter, Router, StreamConnection
+from sfm_archiver.jobs.stream_rules import RulesSync, desired_rules, sync_rules
+from sfm_archiver.jobs.stream_sink import CollectionSink
+from sfm_archiver.locks import FileLock, collection_lock
+from sfm_archiver.platforms.x_stream import (
+    DEFAULT_BACKOFF,
+    BackoffPolicy,
+    RulesClient,
+    StreamFailure,
+    make_session,
+    stream_url,
+)
+from sfm_archiver.storage.writer import seal_abandoned_files
+from sfm_archiver.timeutil import parse_timestamp
+
+log = logging.getLogger(__name__)
+
+STREAM_TYPES = ("filter_stream", "sample_stream")
+CONNECTED_EVENTS = frozenset({"connect"})
+STOPPED_EVENTS = frozenset({"stop"})
+STATE_EVENTS = frozenset({"start", "connect", "connect_failed", "disconnect", "reconnect", "error", "stop"})
+
+
+@dataclass
+class _Active:
+    """A collection being captured: its lock, sink and run record."""
+
+    collection: Collection
+    lock: FileLock
+    sink: CollectionSink
+    run: RunRecorder
+    started_at: datetime
+    rule_problems: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+class StreamSupervisor:
+    """Runs the stream collections of a configuration (or only `collections`), live-reloadable.
+
+    `start()` takes each collection's `stream` lock (a busy lock raises LockBusyError when
+    collections were named, and is retried later in the daemon), seals files a dead process
+    left, syncs the rules and connects. `apply_config()` applies a reloaded configuration
+    without dropping the connection when only rules changed. `stop()` flushes and closes all.
+    """
+
+    def __init__(
+        self,
+        ctx: JobContext,
+        *,
+        collections: Iterable[str] | None = None,
+        backoff: BackoffPolicy = DEFAULT_BACKOFF,
+        tick_seconds: float | None = None,
+        lock_retry_seconds: float = 30.0,
+        rules_retry_seconds: float = 10.0,
+        healthy_seconds: float = 30.0,
+    ):
+        self.ctx = ctx
+        self._only = None if collections is None else set(collections)
+        self._config = ctx.config
+        self.backoff = backoff
+        self._tick_seconds = tick_seconds
+        self.lock_retry_seconds = lock_retry_seconds
+        self.rules_retry_seconds = rules_retry_seconds
+        self.healthy_seconds = healthy_seconds
+        self._lock = threading.RLock()
+        self._active: dict[str, _Active] = {}
+        self._waiting: dict[str, str] = {}
+        self._routers: dict[str, Router] = {"filter_stream": FilterRouter(), "sample_stream": Router()}
+        self._connections: dict[str, StreamConnection] = {}
+        self._rules_lock = threading.Lock()
+        self._desired: dict[str, str] | None = None
+        self._rules_dirty = False
+        self._rules_error: str | None = None
+        self._rules_state: RulesSync | None = None
+        self._wake = threading.Event()
+        self._halt = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self._names_by_kind: dict[str, tuple[str, ...]] = {}
+        self._retired: dict[str, StreamConnection] = {}
+        self._last_lock_retry = 0.0
+        self._last_rules_retry = 0.0
+
+    # -- the contract ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            if self._ticker is not None:
+                return
+            self._reconcile(self._config, strict=self._only is not None)
+            self._ticker = threading.Thread(target=self._tick_loop, name="stream-ticker", daemon=True)
+            self._ticker.start()
+
+    def apply_config(self, config: Config) -> None:
+        """Apply a reloaded configuration: collections added/removed, rules re-synced live."""
+        with self._lock:
+            old = self._config
+            self._config = config
+            restart = _connection_settings_changed(old, config)
+            if restart:
+                log.info("stream connection settings changed: reconnecting")
+                for kind in list(self._connections):
+                    self._close_connection(kind)
+            self._reconcile(config, strict=False)
+        if self._rules_dirty and self._filter_connected():
+            self._try_sync_rules()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop reading, write every buffered message, close the files, record the stop."""
+        self._halt.set()
+        self._wake.set()
+        with self._lock:
+            connections, self._connections = self._connections, {}
+            self._retired.update(connections)
+        for kind, connection in connections.items():
+            _halt_and_join(kind, connection, timeout)
+        if self._ticker is not None:
+            self._ticker.join(timeout)
+        with self._lock:
+            for name in list(self._active):
+                self._stop_collection(name)
+            self._waiting.clear()
+
+    def status(self) -> dict[str, dict]:
+        """Per collection: live connection state, messages, drops, errors (no file scans)."""
+        now = self.ctx.clock()
+        with self._lock:
+            result = {}
+            for name, active in self._active.items():
+                connection = self._connections.get(active.collection.type)
+                sink = active.sink
+                failure = connection.fatal if connection else None
+                last = sink.last_message_at
+                result[name] = {
+                    "type": active.collection.type,
+                    "state": "failed" if (failure or active.error) else
+                             "connected" if connection and connection.connected else "disconnected",
+                    "connected": bool(connection and connection.connected),
+                    "connected_since": _iso(connection.connected_since) if connection and connection.connected else None,
+                    "error": active.error or (failure.reason if failure else None),
+                    "last_disconnect": connection.last_failure.reason if connection and connection.last_failure else None,
+                    "messages": sink.messages_total,
+                    "dropped": sink.dropped_total,
+                    "buffered": sink.pending_messages,
+                    "paused_for_disk": sink.paused,
+                    "last_message_at": _iso(last),
+                    "last_message_age_seconds": None if last is None else round((now - last).total_seconds(), 3),
+                    "file": str(sink.writer.path) if sink.writer.path else None,
+                    "rule_problems": list(active.rule_problems),
+                    "rules_error": self._rules_error if active.collection.type == "filter_stream" else None,
+                    "run": active.run.run_id,
+                }
+            for name, why in self._waiting.items():
+                result[name] = {"state": "waiting", "connected": False, "error": why}
+            return result
+
+    # -- for run_stream and tests ----------------------------------------------------------
+
+    def failure(self, name: str) -> str | None:
+        """Why a collection cannot capture (credentials refused), or None."""
+        with self._lock:
+            active = self._active.get(name)
+            if active is None:
+                return None
+            connection = self._connections.get(active.collection.type)
+            if connection is not None and connection.fatal is not None:
+                return connection.fatal.reason
+            return active.error
+
+    def run_id(self, name: str) -> str | None:
+        with self._lock:
+            active = self._active.get(name)
+            return active.run.run_id if active else None
+
+    def flush(self) -> None:
+        """Write every buffered message now (tests; the timer does it on its own)."""
+        with self._lock:
+            sinks = [active.sink for active in self._active.values()]
+        for sink in sinks:
+            sink.tick(force=True)
+
+    # -- collections -----------------------------------------------------------------------
+
+    def _reconcile(self, config: Config, strict: bool) -> None:
+        wanted = {
+            c.name: c for c in config.collections
+            if c.type in STREAM_TYPES and (self._only is None or c.name in self._only)
+        }
+        if strict:
+            missing = sorted(self._only - set(wanted)) if self._only else []
+            if missing:
+                raise UsageError(f"not a stream collection in {config.source}: {', '.join(missing)}")
+        for name in list(self._active):
+            active = self._active[name]
+            if name not in wanted or wanted[name].type != active.collection.type or _storage_changed(active, config):
+                self._stop_collection(name)
+        for name in list(self._waiting):
+            if name not in wanted:
+                del self._waiting[name]
+        for name, collection in wanted.items():
+            if name in self._active:
+                self._active[name].collection = collection
+            else:
+                self._start_collection(collection, strict)
+        desired = desired_rules(config.collections)
+        if desired != self._desired:
+            self._desired = desired
+            self._rules_dirty = True
+        self._refresh_routing()
+
+    def _start_collection(self, collection: Collection, strict: bool) -> None:
+        name = collection.name
+        lock = collection_lock(self.ctx.config.paths.state, name, "stream")
+        try:
+            lock.acquire()
+        except LockBusyError as error:
+            if strict:
+                raise
+            if name not in self._waiting:
+                log.warning("collection=%s: %s; retrying every %.0f s", name, error, self.lock_retry_seconds)
+            self._waiting[name] = str(error)
+            return
+        self._waiting.pop(name, None)
+        store, config = self.ctx.store, self._config
+        try:
+            for path, removed in seal_abandoned_files(store, name):
+                log.warning("collection=%s: sealed %s left open by a dead process (%d torn bytes cut)", name, path, removed)
+            self._note_unclean_end(name)
+            run = RunRecorder(store, collection.type, name).__enter__()
+            sink = CollectionSink(
+                config.paths.archive, name, collection.type, stream_url(collection.type),
+                stream=collection.type, store=store, rotation=config.storage.rotation,
+                compresslevel=config.storage.compresslevel, flush_seconds=config.storage.stream_flush_seconds,
+                buffer_messages=config.streams.buffer_messages, disk_ok=self.ctx.disk_ok, clock=self.ctx.clock,
+                wake=self._wake,
+            )
+        except BaseException:
+            lock.release()
+            raise
+        now = self.ctx.clock()
+        self._active[name] = _Active(collection, lock, sink, run, now)
+        store.record_stream_event(name, "start", f"{collection.type} capture started", at=now)
+        connection = self._connections.get(collection.type)
+        if connection is not None and connection.connected:
+            store.record_stream_event(name, "connect", "joined the open connection", at=self.ctx.clock())
+
+    def _stop_collection(self, name: str) -> None:
+        active = self._active.pop(name)
+        self._update_routes()
+        error: BaseException | None = None
+        try:
+            active.sink.close()
+        except Exception as failure:  # the run records it; the lock must still be released
+            error = failure
+            log.error("collection=%s: closing the capture file failed: %s", name, failure)
+        kind = active.collection.type
+        connection = self._connections.get(kind) or self._retired.get(kind)
+        fatal = connection.fatal if connection is not None else None
+        run = active.run
+        run.counts.update(messages=active.sink.messages_total, dropped=active.sink.dropped_total)
+        if connection is not None:
+            run.counts.update(connects=connection.connects, disconnects=connection.disconnects)
+        if active.sink.dropped_total:
+            run.warn(f"{active.sink.dropped_total} messages dropped (disk low, buffer full)")
+        self.ctx.store.record_stream_event(name, "stop", "capture stopped", at=self.ctx.clock())
+        if fatal is not None and error is None:
+            error = AuthError(fatal.reason)
+        run.__exit__(type(error) if error else None, error, None)
+        active.lock.release()
+
+    def _note_unclean_end(self, name: str) -> None:
+        """A process that died while capturing left no `stop`: record when it went silent."""
+        store = self.ctx.store
+        last = store.last_stream_event(name)
+        if last is None or last["event"] in STOPPED_EVENTS:
+            return
+        moment = parse_timestamp(last["at"])
+        last_message = store.stream_totals(name, moment)["last_message_at"]
+        if last_message:
+            moment = max(moment, parse_timestamp(last_message))
+        store.record_stream_event(name, "disconnect", "the previous process ended without stopping the stream", at=moment)
+        store.record_stream_event(name, "stop", "capture ended with the previous process", at=moment)
+
+    def _refresh_routing(self) -> None:
+        self._update_routes()
+        for kind in STREAM_TYPES:
+            needed = any(a.collection.type == kind for a in self._active.values()) and not self._halt.is_set()
+            if needed and kind not in self._connections:
+                self._open_connection(kind)
+            elif not needed and kind in self._connections:
+                self._close_connection(kind)
+
+    def _update_routes(self) -> None:
+        """New routing tables and event recipients, swapped in whole (read without locks)."""
+        for kind, router in self._routers.items():
+            router.set_sinks({n: a.sink for n, a in self._active.items() if a.collection.type == kind})
+        self._names_by_kind = {
+            kind: tuple(n for n, a in self._active.items() if a.collection.type == kind) for kind in STREAM_TYPES
+        }
+
+    # -- connections -----------------------------------------------------------------------
+
+    def _open_connection(self, kind: str) -> None:
+        connection = StreamConnection(
+            kind, self._routers[kind], lambda: self._settings(kind), lambda *e, k=kind: self._on_event(k, *e),
+            before_connect=self._sync_rules_if_dirty if kind == "filter_stream" else None,
+            policy=self.backoff, clock=self.ctx.clock, healthy_seconds=self.healthy_seconds,
+        )
+        self._connections[kind] = connection
+        connection.start()
+
+    def _close_connection(self, kind: str, timeout: float = 10.0) -> None:
+        self._retired[kind] = self._connections.pop(kind)
+        _halt_and_join(kind, self._retired[kind], timeout)
+
+    def _settings(self, kind: str) -> ConnectionSettings:
+        config = self._config
+        backfill = max((c.backfill_minutes for c in config.collections if c.type == kind), default=0)
+        return ConnectionSettings(
+            base_url=config.x.api_base_url, token=config.x.bearer_token, user_agent=config.user_agent(),
+            stall_timeout=config.streams.stall_timeout, backfill_minutes=backfill,
+            connect_timeout=min(config.x.request_timeout, 30.0),
+        )
+
+    def _on_event(self, kind: str, event: str, reason: str | None, at: datetime) -> None:
+        for name in self._names_by_kind.get(kind, ()):
+            self.ctx.store.record_stream_event(name, event, reason, at=at)
+
+    def _filter_connected(self) -> bool:
+        connection = self._connections.get("filter_stream")
+        return bool(connection and connection.connected)
+
+    # -- rules -----------------------------------------------------------------------------
+
+    def _sync_rules_if_dirty(self) -> None:
+        """Before a filter connect: make the server's rules match (raises StreamFailure)."""
+        if self._rules_dirty:
+            self._sync_rules()
+
+    def _try_sync_rules(self) -> None:
+        try:
+            self._sync_rules()
+        except StreamFailure as failure:
+            log.error("stream rules not synced (retrying in %.0f s): %s", self.rules_retry_seconds, failure.reason)
+
+    def _sync_rules(self) -> None:
+        with self._rules_lock:
+            desired = self._desired or {}
+            config = self._config
+            session = make_session(config.x.api_base_url, config.user_agent())
+            try:
+                result = sync_rules(RulesClient(session, config.x.bearer_token, config.x.request_timeout), desired)
+            except StreamFailure as failure:
+                self._rules_error = failure.reason
+                raise
+            finally:
+                session.close()
+            self._rules_error = None
+            self._rules_state = result
+            if desired == self._desired:
+                self._rules_dirty = False
+            # runs on the reading thread too: a snapshot instead of the supervisor's lock
+            actives = dict(self._active)
+            for active in actives.values():
+                active.rule_problems = []
+            for problem in result.problems:
+                for name in problem.collections:
+                    active = actives.get(name)
+                    if active is not None:
+                        active.rule_problems.append(problem.message)
+                        active.run.warn(problem.message)
+
+    # -- the timer -------------------------------------------------------------------------
+
+    def _tick_interval(self) -> float:
+        if self._tick_seconds is not None:
+            return self._tick_seconds
+        return max(0.05, min(self._config.storage.stream_flush_seconds, 0.5))
+
+    def _tick_loop(self) -> None:
+        while not self._halt.is_set():
+            self._wake.wait(self._tick_interval())
+            self._wake.clear()
+            if self._halt.is_set():
+                break
+            self._tick()
+
+    def _tick(self) -> None:
+        with self._lock:
+            sinks = [(name, active.sink) for name, active in self._active.items()]
+        for name, sink in sinks:
+            try:
+                sink.tick()
+            except Exception as error:  # keep the other collections writing; status shows it
+                log.error("collection=%s: writing stream captures failed: %s", name, error)
+        now = time.monotonic()
+        if self._waiting and now - self._last_lock_retry >= self.lock_retry_seconds:
+            self._last_lock_retry = now
+            with self._lock:
+                for name in list(self._waiting):
+                    try:
+                        collection = self._config.collection(name)
+                    except KeyError:
+                        continue
+                    self._start_collection(collection, strict=False)
+                self._refresh_routing()
+        if self._rules_dirty and self._filter_connected() and now - self._last_rules_retry >= self.rules_retry_seconds:
+            self._last_rules_retry = now
+            self._try_sync_rules()
+
+
+def run_stream(
+    ctx: JobContext, collection_name: str, duration: float | None = None, *,
+    backoff: BackoffPolicy = DEFAULT_BACKOFF, poll_seconds: float = 0.2,
+) -> dict:
+    """Capture one stream collection in the foreground until `duration` or `ctx.stop`.
+
+    Returns the run record. The credentials being refused ends the run as failed (no retry loop).
+    """
+    try:
+        collection = ctx.config.collection(collection_name)
+    except KeyError:
+        raise UsageError(f"no collection named {collection_name!r} in {ctx.config.source}") from None
+    if collection.type not in STREAM_TYPES:
+        raise UsageError(f"collection {collection_name!r} is a {collection.type} collection, not a stream")
+    supervisor = StreamSupervisor(ctx, collections=[collection_name], backoff=backoff)
+    supervisor.start()
+    run_id = supervisor.run_id(collection_name)
+    deadline = None if duration is None else time.monotonic() + duration
+    try:
+        while not ctx.stop.is_set():
+            if supervisor.failure(collection_name):
+                break
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                break
+            ctx.stop.wait(poll_seconds if remaining is None else min(poll_seconds, remaining))
+            ctx.report(_progress_line(collection_name, supervisor.status().get(collection_name, {})))
+    finally:
+        supervisor.stop()
+    return ctx.store.run(run_id)
+
+
+def _progress_line(name: str, status: dict) -> str:
+    state = status.get("state", "?")
+    age = status.get("last_message_age_seconds")
+    last = f", last {age:.1f} s ago" if age is not None else ""
+    dropped = f", {status['dropped']} dropped" if status.get("dropped") else ""
+    return f"{name}: {state}, {status.get('messages', 0)} messages{dropped}{last}"
+
+
+# -- gaps from the recorded events -----------------------------------------------------------
+
+
+def disconnected_intervals(events: list[dict], start: datetime, end: datetime, before: dict | None = None) -> list[tuple[datetime, datetime]]:
+    """The parts of [start, end) a collection was meant to capture but was not connected.
+
+    `events` are the collection's stream events from `start` on (oldest first) and `before`
+    the last one before `start`. After `connect` it is connected; after `stop` it was not
+    meant to run (not a gap); after anything else (start, disconnect, a failed connect,
+    reconnect, error) it is disconnected. Events that say nothing about the connection are
+    ignored.
+    """
+    gaps: list[tuple[datetime, datetime]] = []
+    state = "stopped" if before is None else _state_after(before["event"], "stopped")
+    cursor = start
+    for event in events:
+        at = min(max(parse_timestamp(event["at"]), start), end)
+        new_state = _state_after(event["event"], state)
+        if state == "disconnected" and new_state != "disconnected" and at > cursor:
+            gaps.append((cursor, at))
+        if new_state != state:
+            if new_state == "disconnected":
+                cursor = at
+            state = new_state
+    if state == "disconnected" and end > cursor:
+        gaps.append((cursor, end))
+    return gaps
+
+
+def disconnected_seconds(events: list[dict], start: datetime, end: datetime, before: dict | None = None) -> float:
+    return sum((b - a).total_seconds() for a, b in disconnected_intervals(events, start, end, before))
+
+
+def _state_after(event: str, state: str) -> str:
+    if event not in STATE_EVENTS:
+        return state
+    if event in CONNECTED_EVENTS:
+        return "connected"
+    if event in STOPPED_EVENTS:
+        return "stopped"
+    return "disconnected"
+
+
+def stream_status(store, collection: str, now: datetime) -> dict:
+    """What status shows for one stream collection, from the state store alone."""
+    last = store.last_stream_event(collection)
+    totals = store.stream_totals(collection, now - timedelta(hours=1))
+    day = now - timedelta(hours=24)
+    gaps = disconnected_seconds(store.stream_events(collection, since=day), day, now,
+                                store.stream_event_before(collection, day))
+    last_message = parse_timestamp(totals["last_message_at"]) if totals["last_message_at"] else None
+    return {
+        "state": _state_after(last["event"], "stopped") if last else "never started",
+        "last_event": last,
+        "messages_last_hour": totals["messages"],
+        "dropped_last_hour": totals["dropped"],
+        "last_message_at": totals["last_message_at"],
+        "last_message_age_seconds": None if last_message is None else round((now - last_message).total_seconds(), 1),
+        "disconnected_seconds_24h": round(gaps, 1),
+    }
+
+
+def _halt_and_join(kind: str, connection: StreamConnection, timeout: float) -> None:
+    """The reading thread never waits for the supervisor's lock, so this may run under it."""
+    connection.halt()
+    if not connection.join(timeout):
+        log.error("%s: the reading thread did not end within %.0f s", kind, timeout)
+
+
+def _connection_settings_changed(old: Config, new: Config) -> bool:
+    return (old.x.api_base_url, old.x.bearer_token, old.user_agent()) != (
+        new.x.api_base_url, new.x.bearer_token, new.user_agent())
+
+
+def _storage_changed(active: _Active, config: Config) -> bool:
+    sink, storage = active.sink, config.storage
+    return (sink.writer.rotation, sink.writer.compresslevel, sink.flush_seconds, sink.buffer_messages) != (
+        storage.rotation, storage.compresslevel, storage.stream_flush_seconds, config.streams.buffer_messages)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="milliseconds")

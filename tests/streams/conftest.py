@@ -1,0 +1,56 @@
+"""Helpers for the stream tests: a configuration pointing at a simulator, read-back of captures."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from sfm_archiver.config import Config, load_config
+from sfm_archiver.jobs.context import JobContext
+from sfm_archiver.storage.reader import capture_files
+
+
+def write_config(root: Path, base_url: str, collections: list[dict], **sections: Any) -> Path:
+    """A configuration file under `root` with its own archive/state/outbox folders."""
+    document = {
+        "paths": {"archive": str(root / "archive"), "state": str(root / "state"), "outbox": str(root / "outbox")},
+        "x": {"api_base_url": base_url, "bearer_token": "test-token"},
+        "collections": collections,
+        "storage": {"stream_flush_seconds": "0.1s"},
+        "streams": {"stall_timeout": "1s"},
+    }
+    for key, value in sections.items():
+        document.setdefault(key, {}).update(value) if isinstance(value, dict) else document.__setitem__(key, value)
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def make_context(root: Path, base_url: str, collections: list[dict], **sections: Any) -> JobContext:
+    config: Config = load_config(write_config(root, base_url, collections, **sections))
+    return JobContext.open(config)
+
+
+def captured(archive: Path, collection: str) -> list[dict]:
+    """Every capture line of a collection, oldest file first (each file must decompress)."""
+    lines = []
+    for path in capture_files(archive, collection, kinds=["stream"]):
+        for raw in gzip.decompress(path.read_bytes()).splitlines():
+            lines.append(json.loads(raw))
+    return lines
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 15.0, interval: float = 0.02, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)

@@ -1,0 +1,144 @@
+"""The per-collection sink: exact capture lines, clock rotation of an idle stream, disk guard."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from sfm_archiver.jobs.stream_sink import CollectionSink, MetaTemplate, capture_parts
+from sfm_archiver.state import StateStore
+from sfm_archiver.storage import records
+
+T0 = datetime(2026, 11, 27, 10, 59, 58, 500000, tzinfo=timezone.utc)
+URL = "https://api.twitter.com/2/tweets/search/stream"
+
+
+class FakeClock:
+    def __init__(self, start: datetime):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> datetime:
+        self.now += timedelta(seconds=seconds)
+        return self.now
+
+
+def _message(tweet_id: int) -> bytes:
+    return b'{"data":{"id":"%d","text":"caf\xc3\xa9 \\u00e9"},"matching_rules":[{"id":"1","tag":"c:t"}]}\r' % tweet_id
+
+
+def _sink(tmp_path: Path, clock: FakeClock, disk=lambda: True, **kwargs) -> CollectionSink:
+    options = dict(rotation=timedelta(hours=1), compresslevel=6, flush_seconds=1.0, buffer_messages=5)
+    options.update(kwargs)
+    return CollectionSink(
+        tmp_path / "archive", "climate", "filter_stream", URL, stream="filter_stream",
+        store=StateStore(tmp_path / "state"), disk_ok=disk, clock=clock, **options,
+    )
+
+
+def _feed(sink: CollectionSink, ids: range, at: datetime) -> int:
+    parts = []
+    for tweet_id in ids:
+        parts.extend(capture_parts(_message(tweet_id), sink.template, at, sink.template.suffix(at)))
+    return sink.accept(parts, len(ids), at)
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()]
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"data":{"id":"1"}}', b'{"data":{"id":"1"}}\r', b' {"data":{"id":"1"} }\r', b'{}', b'{"a":1,\r\n"b":2}',
+])
+def test_capture_line_is_exactly_what_records_envelope_makes(raw):
+    template = MetaTemplate("climate", "filter_stream", URL)
+    moment = datetime(2026, 11, 27, 13, 0, 0, 123456, tzinfo=timezone.utc)
+    line = b"".join(capture_parts(raw, template, moment, template.suffix(moment)))
+    assert line == records.envelope(raw, records.sfm_metadata(captured_at=moment, collection="climate",
+                                                             job="filter_stream", url=URL))
+    assert json.loads(line)["__sfm"]["captured_at"] == "2026-11-27T13:00:00.123Z"
+
+
+def test_idle_stream_file_is_closed_by_the_clock_and_late_batches_keep_their_hour(tmp_path):
+    clock = FakeClock(T0)
+    sink = _sink(tmp_path, clock)
+    _feed(sink, range(1, 4), clock.now)
+    sink.tick(clock.advance(0.5))  # 10:59:59.0: written, the file stays open
+    first = sink.writer.path
+    assert first is not None and first.parent.parts[-4:] == ("2026", "11", "27", "10")
+    assert [row["path"] for row in sink.store.open_files("climate")] == [str(first)]
+    _feed(sink, range(4, 6), clock.advance(0.9))  # captured at 10:59:59.9 ...
+    sink.tick(clock.advance(0.4))  # ... written at 11:00:00.3, into the 10 o'clock file
+    assert sink.writer.path is None, "the hour ended: the file must be closed without any new message"
+    assert sink.store.open_files("climate") == []
+    assert [line["data"]["id"] for line in _lines(first)] == ["1", "2", "3", "4", "5"]
+    for _ in range(5):  # nothing arrives: nothing is opened
+        sink.tick(clock.advance(1.0))
+    assert sink.writer.path is None
+    _feed(sink, range(6, 7), clock.now)
+    sink.tick(clock.advance(1.0))
+    assert sink.writer.path.parent.parts[-1] == "11"
+    sink.close()
+    assert _lines(sink.writer.archive_root / "climate/2026/11/27/11" / _only(tmp_path, "11"))[0]["data"]["id"] == "6"
+
+
+def _only(tmp_path: Path, hour: str) -> str:
+    names = [p.name for p in (tmp_path / "archive/climate/2026/11/27" / hour).iterdir()]
+    assert len(names) == 1
+    return names[0]
+
+
+def test_flush_waits_for_the_interval_unless_the_buffer_is_large(tmp_path):
+    clock = FakeClock(T0.replace(minute=10))
+    sink = _sink(tmp_path, clock, large_buffer_bytes=10_000)
+    _feed(sink, range(1, 3), clock.now)
+    sink.tick(clock.advance(0.1))  # the first tick writes at once
+    assert sink.writer.lines_written == 1
+    _feed(sink, range(3, 5), clock.now)
+    sink.tick(clock.advance(0.1))
+    assert sink.pending_messages == 2, "not yet due"
+    sink.tick(clock.advance(1.0))
+    assert sink.pending_messages == 0
+    _feed(sink, range(10, 200), clock.now)
+    assert sink.wake.is_set(), "a large buffer wakes the writer"
+    sink.tick(clock.advance(0.01))
+    assert sink.pending_messages == 0
+    sink.close()
+
+
+def test_low_disk_holds_then_drops_with_an_exact_count(tmp_path):
+    clock = FakeClock(T0.replace(minute=10))
+    disk = {"ok": True}
+    sink = _sink(tmp_path, clock, disk=lambda: disk["ok"], buffer_messages=5)
+    disk["ok"] = False
+    assert _feed(sink, range(1, 4), clock.now) == 0
+    sink.tick(clock.advance(1.0))  # finds the disk low: pauses
+    assert sink.paused and sink.pending_messages == 3
+    assert _feed(sink, range(4, 8), clock.now) == 2  # room for two more
+    assert _feed(sink, range(8, 9), clock.now) == 1
+    sink.tick(clock.advance(1.0))
+    assert sink.writer.path is None, "nothing written while the disk is low"
+    disk["ok"] = True
+    sink.tick(clock.advance(1.0))
+    path = sink.writer.path
+    assert [line["data"]["id"] for line in _lines(path)] == ["1", "2", "3", "4", "5"]
+    assert _feed(sink, range(9, 30), clock.now) == 0, "writing again: no limit"
+    sink.close()
+    totals = sink.store.stream_totals("climate", T0 - timedelta(hours=1))
+    assert (totals["messages"], totals["dropped"]) == (5 + 21, 3) == (sink.messages_total, sink.dropped_total)
+
+
+def test_close_with_the_disk_still_low_counts_what_is_lost(tmp_path):
+    clock = FakeClock(T0.replace(minute=10))
+    sink = _sink(tmp_path, clock, disk=lambda: False)
+    _feed(sink, range(1, 4), clock.now)
+    sink.close()
+    assert (sink.dropped_total, sink.messages_total) == (3, 0)
+    totals = sink.store.stream_totals("climate", T0 - timedelta(hours=1))
+    assert (totals["messages"], totals["dropped"]) == (0, 3)
