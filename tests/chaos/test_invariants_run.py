@@ -1,0 +1,96 @@
+"""check_run against a real harvest from the simulator: sound after real jobs, loud after damage."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sfm_archiver.config import load_config
+from sfm_archiver.invariants import check_run
+from sfm_archiver.jobs.accounts import update_usernames
+from sfm_archiver.jobs.context import JobContext
+from sfm_archiver.jobs.timeline import harvest_timelines
+from sfm_archiver.simulator import Scenario, Simulator
+from tests.chaos.helpers import write_config
+
+ACCOUNTS = [
+    {"id": "100001", "username": "sfm_alpha", "tweets": 120},
+    {"id": "100002", "username": "sfm_beta", "tweets": 40, "posts_per_second": 20},
+    {"id": "100003", "username": "sfm_locked", "tweets": 10, "protected": True},
+]
+
+
+@pytest.fixture
+def harvested(tmp_path: Path):
+    """Two harvests and an account check around a rename, against a live simulator."""
+    scenario = Scenario.from_dict({"seed": 5, "accounts": ACCOUNTS})
+    with Simulator(scenario) as sim:
+        config = load_config(write_config(tmp_path / "config.yaml", tmp_path, sim.base_url, [
+            {"name": "gw", "type": "timeline", "schedule": "every 1h", "accounts": ["sfm_alpha", "sfm_beta", "sfm_locked"]},
+        ]))
+        ctx = JobContext.open(config)
+        try:
+            assert harvest_timelines(ctx, "gw")["result"] in ("ok", "warning")
+            sim.apply_event({"action": "rename", "account": "100001", "username": "sfm_alpha2"})
+            sim.apply_event({"action": "post", "account": "100001", "count": 3})
+            assert update_usernames(ctx, "gw")["result"] in ("ok", "warning")
+            assert harvest_timelines(ctx, "gw")["result"] in ("ok", "warning")
+            yield sim, config, scenario, ctx
+        finally:
+            ctx.store.close()
+
+
+def final_pass(ctx: JobContext) -> None:
+    update_usernames(ctx, "gw")
+    harvest_timelines(ctx, "gw")
+
+
+def checks(report) -> set[str]:
+    return {violation.check for violation in report.violations}
+
+
+def test_a_real_harvest_keeps_every_promise(harvested):
+    sim, config, scenario, ctx = harvested
+    sim.apply_event({"action": "post", "account": "100002", "count": 2})
+    final_pass(ctx)
+    report = check_run(config, sim.published(), scenario.accounts)
+    assert report.ok, report.summary()
+    assert report.counts["timeline_posts_expected"] >= 120 + 3 + 40
+    assert report.counts["ledger_events_expected"] == report.counts["ledger_events_matched"] == 1
+    assert report.counts["checkpoints"] == 2
+
+
+def test_a_copied_capture_file_is_a_duplicate(harvested):
+    sim, config, scenario, ctx = harvested
+    first = sorted(Path(config.paths.archive).rglob("gw-timeline-*.jsonl.gz"))[0]
+    stamp = first.name.split("-")[2].split(".")[0]
+    shutil.copy(first, first.with_name(f"gw-timeline-{stamp}-9.jsonl.gz"))
+    report = check_run(config, sim.published(), scenario.accounts)
+    assert "timeline.duplicate" in checks(report), report.summary()
+
+
+def test_a_lost_capture_file_means_missing_posts_and_a_checkpoint_ahead(harvested):
+    sim, config, scenario, ctx = harvested
+    newest = max(Path(config.paths.archive).rglob("gw-timeline-*.jsonl.gz"), key=lambda p: p.stat().st_mtime_ns)
+    newest.unlink()
+    report = check_run(config, sim.published(), scenario.accounts)
+    assert {"timeline.missing", "checkpoint.ahead"} <= checks(report), report.summary()
+
+
+def test_a_lost_backfill_is_reported(harvested):
+    sim, config, scenario, ctx = harvested
+    oldest = min(Path(config.paths.archive).rglob("gw-timeline-*.jsonl.gz"), key=lambda p: p.stat().st_mtime_ns)
+    oldest.unlink()
+    report = check_run(config, sim.published(), scenario.accounts)
+    assert "timeline.backfill" in checks(report), report.summary()
+
+
+def test_an_unrecorded_change_of_state_is_reported(harvested):
+    sim, config, scenario, ctx = harvested
+    sim.apply_event({"action": "suspend", "account": "100001"})
+    sim.apply_event({"action": "unsuspend", "account": "100001"})
+    report = check_run(config, sim.published(), scenario.accounts)
+    assert "ledger.events" in checks(report), report.summary()
+    assert report.counts["ledger_events_expected"] == 3
