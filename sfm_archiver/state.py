@@ -214,10 +214,15 @@ class StateStore:
                 f"({len(MIGRATIONS)}); upgrade sfm-archiver"
             )
         for number in range(version, len(MIGRATIONS)):
-            with self.transaction() as db:
-                for statement in _statements(MIGRATIONS[number]):
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number + 1}")
+            try:
+                with self.transaction() as db:
+                    if db.execute("PRAGMA user_version").fetchone()[0] > number:
+                        continue  # another process opening the same database migrated it meanwhile
+                    for statement in _statements(MIGRATIONS[number]):
+                        db.execute(statement)
+                    db.execute(f"PRAGMA user_version = {number + 1}")
+            except sqlite3.Error as error:
+                raise StateError(f"{self.path}: cannot upgrade the schema to version {number + 1}: {error}") from error
 
     def schema_version(self) -> int:
         return self.db.execute("PRAGMA user_version").fetchone()[0]
