@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
 from sfm_archiver.errors import ConfigError
-from sfm_archiver.timeutil import parse_timestamp
+from sfm_archiver.timeutil import parse_timestamp, rfc3339_ms
 from sfm_archiver.yamlsource import YamlSyntaxError, load_located
 
 DEFAULT_LIMITS = {
@@ -278,6 +279,8 @@ class _Parser:
             return None
         base = kind.removesuffix(" | None")
         if base == "str":
+            if isinstance(value, datetime):  # YAML reads unquoted timestamps as datetimes
+                return rfc3339_ms(value if value.tzinfo else value.replace(tzinfo=timezone.utc))
             if isinstance(value, (str, int)) and not isinstance(value, bool):
                 return str(value)
         elif base == "bool":
