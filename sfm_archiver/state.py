@@ -355,20 +355,23 @@ class StateStore:
         rows = self.db.execute("SELECT account_id, since_id FROM checkpoints WHERE collection = ?", (collection,))
         return {row["account_id"]: row["since_id"] for row in rows}
 
-    def begin_batch(self, collection: str, account_id: str, newest_id: str, path: Path | None) -> None:
-        """Note that a batch up to `newest_id` is about to be written (`path`: the file open now)."""
-        self.db.execute(
-            "INSERT OR REPLACE INTO pending_batches VALUES (?, ?, ?, ?, ?)",
-            (collection, account_id, newest_id, None if path is None else str(path), _now()),
-        )
-
-    def commit_batch(self, collection: str, account_id: str, since_id: str) -> None:
-        """The batch is durable: advance the checkpoint and forget the pending note, atomically."""
+    def begin_batches(self, collection: str, batches: Iterable[tuple[str, str]], path: Path | None) -> None:
+        """Note (account_id, newest_id) batches about to be written (`path`: the file open now)."""
+        now = _now()
+        rows = [(collection, account_id, newest_id, None if path is None else str(path), now) for account_id, newest_id in batches]
         with self.transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?)", (collection, account_id, since_id, _now())
-            )
-            db.execute("DELETE FROM pending_batches WHERE collection = ? AND account_id = ?", (collection, account_id))
+            db.executemany("INSERT OR REPLACE INTO pending_batches VALUES (?, ?, ?, ?, ?)", rows)
+
+    def commit_batches(self, collection: str, checkpoints: Iterable[tuple[str, str]]) -> None:
+        """The batches are durable: advance each (account_id, since_id) checkpoint and forget the
+        pending notes, in one transaction."""
+        now = _now()
+        with self.transaction() as db:
+            for account_id, since_id in checkpoints:
+                db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?)", (collection, account_id, since_id, now))
+                db.execute(
+                    "DELETE FROM pending_batches WHERE collection = ? AND account_id = ?", (collection, account_id)
+                )
 
     def drop_pending_batch(self, collection: str, account_id: str) -> None:
         self.db.execute("DELETE FROM pending_batches WHERE collection = ? AND account_id = ?", (collection, account_id))

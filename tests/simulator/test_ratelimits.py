@@ -58,16 +58,6 @@ def _try(client):
         return None
 
 
-@pytest.mark.parametrize("simulator", [{"rate_limits": {"window_seconds": 1, "user_tweets": 2}}], indirect=True)
-def test_tweepy_wait_on_rate_limit_sleeps_until_reset(simulator):
-    client = raw_client(simulator.base_url, wait_on_rate_limit=True)
-    started = time.time()
-    statuses = [client.get_users_tweets("100001").status_code for _ in range(3)]
-    assert statuses == [200, 200, 200]
-    assert time.time() - started >= 0.5  # the third call waited for the next window
-    assert simulator.counters()["rate_limited"] == 1
-
-
 @pytest.mark.parametrize("simulator", [{"usage_cap": {"calls": 2, "period_seconds": 1}}], indirect=True)
 def test_usage_cap_answers_usage_capped_until_the_period_ends(simulator):
     client = raw_client(simulator.base_url)
