@@ -105,7 +105,7 @@ class TimelineHarvest:
         gate_args = {"recheck": usage_cap_recheck} if usage_cap_recheck is not None else {}
         self.gate = UsageCapGate(ctx.store, client.credential, ctx.clock, **gate_args)
         self.writer: CaptureWriter | None = None
-        self._write_lock = threading.Lock()
+        self.committer: GroupCommitter | None = None
         self._fatal: BaseException | None = None
         self._capped: UsageCappedError | None = None
         self.sync = AccountSync(ctx, collection, run, client, self.wait, self.announce)
@@ -135,6 +135,7 @@ class TimelineHarvest:
             rotation=self.ctx.config.storage.rotation, compresslevel=self.ctx.config.storage.compresslevel,
             sync_every_flush=False,
         )
+        self.committer = GroupCommitter(self.ctx.store, self.writer, self.name)
         try:
             self._harvest_all(members)
         finally:
@@ -302,21 +303,84 @@ class TimelineHarvest:
                                          wait=self.wait, announce=self.announce)
 
     def _write(self, account_id: str, fetched: Fetched) -> None:
-        store = self.ctx.store
-        if not fetched.lines:
-            if fetched.newest:
-                store.set_checkpoint(self.name, account_id, fetched.newest)
+        if not fetched.newest:
             return
-        if not self.ctx.disk_ok():
+        if fetched.lines and not self.ctx.disk_ok():
             if not self.halt.is_set():
                 self.halt.set()
                 self.run.warn("disk space below the minimum: harvest paused, nothing more written in this run")
             raise StopRequested()
-        assert self.writer is not None and fetched.newest is not None
-        with self._write_lock:
-            store.begin_batch(self.name, account_id, fetched.newest, self.writer.path)
-            self.writer.write_batch(fetched.lines)
-            store.commit_batch(self.name, account_id, fetched.newest)
+        assert self.committer is not None
+        self.committer.commit(account_id, fetched.lines, fetched.newest)
+
+
+class GroupCommitter:
+    """Makes finished accounts durable in groups, so fsyncs do not serialise the workers.
+
+    Each account's pages become one gzip member; a group costs one transaction noting the
+    pending batches, one fdatasync for all members, one transaction advancing the checkpoints.
+    The first waiting worker writes the group of everyone queued so far (group commit);
+    `commit` returns only when the caller's batch and checkpoint are durable.
+    """
+
+    def __init__(self, store, writer: CaptureWriter, collection: str):
+        self.store = store
+        self.writer = writer
+        self.collection = collection
+        self._cond = threading.Condition()
+        self._queue: list[_Batch] = []
+        self._writing = False
+        self.groups = 0
+
+    def commit(self, account_id: str, lines: list[bytes], newest: str) -> None:
+        batch = _Batch(account_id, lines, newest)
+        with self._cond:
+            self._queue.append(batch)
+            while not batch.done and self._writing:
+                self._cond.wait()
+            if batch.done:
+                return self._result(batch)
+            self._writing = True
+            group, self._queue = self._queue, []
+        try:
+            self._write(group)
+        except BaseException as error:  # every batch of the group shares the failure
+            for member in group:
+                member.error = error
+            raise
+        finally:
+            with self._cond:
+                for member in group:
+                    member.done = True
+                self._writing = False
+                self._cond.notify_all()
+        return None
+
+    def _write(self, group: list[_Batch]) -> None:
+        with_lines = [batch for batch in group if batch.lines]
+        if with_lines:
+            self.writer.rotate_if_due()
+            self.store.begin_batches(self.collection, [(b.account_id, b.newest) for b in with_lines], self.writer.path)
+            for batch in with_lines:
+                self.writer.append(b"".join(batch.lines))  # the account's pages as ONE member
+                self.writer.flush()
+            self.writer.sync()
+        self.store.commit_batches(self.collection, [(b.account_id, b.newest) for b in group])
+        self.groups += 1
+
+    @staticmethod
+    def _result(batch: _Batch) -> None:
+        if batch.error is not None:
+            raise StorageError(f"writing the batch of account {batch.account_id} failed: {batch.error}")
+
+
+@dataclass
+class _Batch:
+    account_id: str
+    lines: list[bytes]
+    newest: str
+    done: bool = False
+    error: BaseException | None = None
 
 
 # -- reading answers ---------------------------------------------------------------------------
@@ -361,7 +425,7 @@ def recover_pending(ctx: JobContext, collection: str) -> list[str]:
         started = parse_timestamp(pending["started_at"])
         candidates = _recent_files(ctx, collection, started, pending["path"])
         if any(_holds_batch(path, account_id, newest) for path in candidates):
-            store.commit_batch(collection, account_id, newest)
+            store.commit_batches(collection, [(account_id, newest)])
             messages.append(f"account {account_id}: a batch written before a crash was found; checkpoint set to {newest}")
         else:
             store.drop_pending_batch(collection, account_id)

@@ -1,0 +1,171 @@
+"""Rate-limit pacing against a fake window with an injected clock: no overshoot, no wasted wait."""
+
+from __future__ import annotations
+
+import math
+import threading
+from email.utils import formatdate
+
+from sfm_archiver.ratelimit import RateLimiter, SkewEstimator, parse_quota
+from sfm_archiver.state import StateStore
+
+
+class FakeTime:
+    """A clock that only moves when someone sleeps."""
+
+    def __init__(self, start: float = 1_800_000_000.25):
+        self.now = start
+        self._lock = threading.Lock()
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds
+
+
+class FakeWindow:
+    """An endpoint budget like X's: the window starts with the first call and ends on a whole second."""
+
+    def __init__(self, time: FakeTime, limit: int, window: float, skew: float = 0.0, headers: bool = True):
+        self.time, self.limit, self.window, self.skew, self.headers = time, limit, window, skew, headers
+        self.reset: float | None = None
+        self.used = 0
+        self.calls = 0
+        self.rejected = 0
+        self._lock = threading.Lock()
+
+    def call(self) -> tuple[int, dict]:
+        with self._lock:
+            now = self.time.clock()
+            self.calls += 1
+            if self.reset is None or now >= self.reset:
+                self.reset, self.used = math.ceil(now + self.window), 0
+            status = 200 if self.used < self.limit else 429
+            if status == 200:
+                self.used += 1
+            else:
+                self.rejected += 1
+            headers = {"date": formatdate(now + self.skew, usegmt=True)}
+            if self.headers:
+                headers.update({"x-rate-limit-limit": str(self.limit),
+                                "x-rate-limit-remaining": str(self.limit - self.used),
+                                "x-rate-limit-reset": str(int(self.reset + self.skew))})
+            return status, headers
+
+
+def call_through(limiter: RateLimiter, server: FakeWindow, endpoint: str = "tweets") -> int:
+    permit = limiter.acquire("cred", endpoint)
+    assert permit is not None
+    status, headers = server.call()
+    limiter.observe(permit, status, headers)
+    return status
+
+
+def test_waits_only_when_spent_and_only_until_the_reset():
+    time = FakeTime()
+    limiter = RateLimiter(clock=time.clock, sleep=time.sleep)
+    server = FakeWindow(time, limit=10, window=5)
+    start = time.now
+    statuses = [call_through(limiter, server) for _ in range(30)]
+    assert statuses == [200] * 30 and server.rejected == 0
+    # three windows: two waits, each to the end of a window (which ends on a whole second)
+    assert 2 * 5 <= time.now - start <= 2 * 6 + 0.5
+    assert len(limiter.waits) == 2
+
+
+def test_concurrent_workers_never_overshoot():
+    time = FakeTime()
+    limiter = RateLimiter(clock=time.clock, sleep=time.sleep)
+    server = FakeWindow(time, limit=7, window=3)
+    done = []
+
+    def worker() -> None:
+        for _ in range(25):
+            done.append(call_through(limiter, server))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(done) == 200 and server.rejected == 0 and server.calls == 200
+
+
+def test_server_clock_ahead_costs_no_extra_wait():
+    time = FakeTime()
+    limiter = RateLimiter(clock=time.clock, sleep=time.sleep)
+    server = FakeWindow(time, limit=5, window=4, skew=300.0)  # the server's clock reads 5 minutes later
+    start = time.now
+    assert all(call_through(limiter, server) == 200 for _ in range(15))
+    assert time.now - start <= 2 * 5 + 1  # not 2 x 300 s
+    assert -301 <= limiter.skew.skew <= -299
+
+
+def test_server_clock_behind_causes_no_429():
+    time = FakeTime()
+    limiter = RateLimiter(clock=time.clock, sleep=time.sleep)
+    server = FakeWindow(time, limit=5, window=4, skew=-120.0)  # local clock runs 2 minutes ahead
+    assert all(call_through(limiter, server) == 200 for _ in range(20))
+    assert server.rejected == 0
+
+
+def test_a_429_without_headers_falls_back_to_a_fixed_wait():
+    time = FakeTime()
+    limiter = RateLimiter(clock=time.clock, sleep=time.sleep, fallback_seconds=30)
+    permit = limiter.acquire("cred", "tweets")
+    limiter.observe(permit, 429, {})
+    announced = []
+    start = time.now
+    permit = limiter.acquire("cred", "tweets", announce=announced.append)
+    assert permit is not None and 30 <= time.now - start <= 31
+    assert announced and announced[0].reason == "HTTP 429 received"
+    assert limiter.rate_limited == 1
+
+
+def test_a_stop_ends_the_wait():
+    time = FakeTime()
+    limiter = RateLimiter(clock=time.clock, sleep=time.sleep)
+    server = FakeWindow(time, limit=1, window=600)
+    call_through(limiter, server)
+    asked = []
+
+    def stop_now(seconds: float) -> bool:
+        asked.append(seconds)
+        return True
+
+    assert limiter.acquire("cred", "tweets", wait=stop_now) is None
+    assert asked and time.now - 1_800_000_000.25 < 1
+
+
+def test_budgets_are_separate_per_credential_and_endpoint():
+    time = FakeTime()
+    limiter = RateLimiter(clock=time.clock, sleep=time.sleep)
+    tweets, users = FakeWindow(time, limit=2, window=60), FakeWindow(time, limit=2, window=60)
+    for _ in range(2):
+        call_through(limiter, tweets, "tweets")
+    start = time.now
+    call_through(limiter, users, "users")
+    call_through(limiter, users, "users")
+    assert time.now == start  # the spent tweets budget does not hold up users
+
+
+def test_observations_are_kept_for_status(tmp_path):
+    time = FakeTime()
+    store = StateStore(tmp_path)
+    limiter = RateLimiter(clock=time.clock, sleep=time.sleep, store=store)
+    server = FakeWindow(time, limit=3, window=60)
+    for _ in range(3):
+        call_through(limiter, server)
+    [row] = store.rate_limits()
+    assert (row["credential"], row["endpoint"], row["rate_limit"], row["remaining"]) == ("cred", "tweets", 3, 0)
+    assert row["reset"] == server.reset
+
+
+def test_skew_is_an_upper_bound_from_truncated_dates():
+    skew = SkewEstimator()
+    skew.add(received_at=1000.9, server_date=990.0)  # server clock read 990.0-990.99 → offset ≤ 10.9
+    skew.add(received_at=1002.1, server_date=992.0)
+    assert abs(skew.skew - 10.1) < 1e-9
+    assert parse_quota({"x-rate-limit-limit": "5"}) is None

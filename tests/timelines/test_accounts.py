@@ -1,0 +1,191 @@
+"""The account lifecycle across runs against the simulator: every change once in the ledger."""
+
+from __future__ import annotations
+
+import yaml
+
+from sfm_archiver.jobs.accounts import check_accounts_online, sync_accounts, update_usernames
+from sfm_archiver.jobs.timeline import harvest_timelines
+
+from .helpers import COLLECTION, TOKEN, captured, captured_by_account, context, events, fast_client, load, published_ids, write_config
+
+ACCOUNTS = [
+    {"id": "201", "username": "lib_one", "tweets": 30},
+    {"id": "202", "username": "lib_two", "tweets": 30},
+    {"id": "203", "username": "lib_three", "tweets": 30},
+    {"id": "204", "username": "lib_four", "tweets": 30},
+    {"id": "205", "username": "lib_five", "tweets": 30},
+]
+
+
+def scenario() -> dict:
+    return {"tokens": [TOKEN], "accounts": ACCOUNTS}
+
+
+def run(kind, path, **kwargs):
+    """Each run in a fresh context, as a restarted process would be."""
+    ctx = context(path)
+    client = fast_client(ctx.config)
+    if kind == "timeline":
+        record = harvest_timelines(ctx, COLLECTION, client=client, **kwargs)
+    else:
+        record = update_usernames(ctx, COLLECTION, client=client)
+    assert record["result"] in ("ok", "warning"), record
+    return ctx, record
+
+
+def set_accounts(path, accounts) -> None:
+    document = yaml.safe_load(path.read_text())
+    document["collections"][0]["accounts"] = accounts
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def test_every_transition_once_and_harvesting_follows(tmp_path, make_simulator):
+    sim = make_simulator(**scenario())
+    config = write_config(tmp_path, sim.base_url, ["lib_one", "lib_two", "lib_three", {"id": "204"}, "lib_five"])
+    archive = tmp_path / "archive"
+
+    ctx, _ = run("timeline", config)
+    expected = [(i, "added", None, (name, "active")) for i, name in
+                (("201", "lib_one"), ("202", "lib_two"), ("203", "lib_three"), ("205", "lib_five"), ("204", "lib_four"))]
+    assert sorted(events(ctx)) == sorted(expected)
+    assert {k: len(v) for k, v in captured_by_account(archive).items()} == {a["id"]: 30 for a in ACCOUNTS}
+
+    sim.apply_event({"action": "rename", "account": "201", "username": "Lib_One"})  # case only
+    for action, account in (("protect", "202"), ("suspend", "203"), ("deactivate", "204")):
+        sim.apply_event({"action": action, "account": account})
+    for account in ("201", "202"):
+        sim.apply_event({"action": "post", "account": account, "count": 3})
+
+    # the timeline run itself notices the unreadable accounts (200 with errors) and skips them
+    ctx, record = run("timeline", config)
+    expected += [("202", "protected", "active", "protected"), ("203", "suspended", "active", "suspended"),
+                 ("204", "deactivated", "active", "deactivated")]
+    assert sorted(events(ctx)) == sorted(expected)
+    assert record["counts"]["accounts_skipped"] == 3 and record["counts"]["posts"] == 3
+
+    ctx, record = run("usernames", config)
+    expected.append(("201", "renamed", "lib_one", "Lib_One"))
+    assert sorted(events(ctx)) == sorted(expected)
+    run("usernames", config)
+    run("timeline", config)
+    assert sorted(events(ctx)) == sorted(expected)  # nothing twice
+
+    for action, account in (("unprotect", "202"), ("unsuspend", "203"), ("reactivate", "204")):
+        sim.apply_event({"action": action, "account": account})
+    for account in ("202", "203", "204"):
+        sim.apply_event({"action": "post", "account": account, "count": 2})
+    ctx, record = run("timeline", config)
+    assert record["counts"]["accounts_done"] == 2  # still skipped until update-usernames sees them back
+    ctx, _ = run("usernames", config)
+    expected += [("202", "unprotected", "protected", "active"), ("203", "unsuspended", "suspended", "active"),
+                 ("204", "reactivated", "deactivated", "active")]
+    assert sorted(events(ctx)) == sorted(expected)
+    run("timeline", config)
+    by_account = captured_by_account(archive)
+    for account in ("201", "202", "203", "204", "205"):
+        assert by_account[account] == published_ids(sim, account)
+    assert sum(captured_ids_count(archive).values()) == sum(len(published_ids(sim, a)) for a in by_account)
+
+    # lookup pages are captured too (follower counts over time)
+    assert all(page["__sfm"]["job"] == "update_usernames" for page in captured(archive, kind="users"))
+
+
+def captured_ids_count(archive):
+    from .helpers import captured_ids
+
+    counts = captured_ids(archive)
+    assert set(counts.values()) == {1}
+    return counts
+
+
+def test_freed_username_given_to_another_account_is_reported_not_followed(tmp_path, make_simulator):
+    sim = make_simulator(**scenario())
+    config = write_config(tmp_path, sim.base_url, ["lib_one", "lib_two"])
+    archive = tmp_path / "archive"
+    run("timeline", config)
+
+    sim.apply_event({"action": "rename", "account": "201", "username": "lib_uno"})
+    sim.apply_event({"action": "reassign_username", "username": "lib_one", "id": "901", "tweets": 20})
+    sim.apply_event({"action": "post", "account": "201", "count": 2})
+    ctx, record = run("usernames", config)
+    assert ("201", "renamed", "lib_one", "lib_uno") in events(ctx)
+    reassigned = [r for r in ctx.ledger.records() if r["event"] == "username_reassigned"]
+    assert len(reassigned) == 1
+    assert reassigned[0]["account_id"] == "201"
+    assert reassigned[0]["from"] == {"username": "lib_one", "id": "201"}
+    assert reassigned[0]["to"] == {"username": "lib_one", "id": "901"}
+    assert any("now belongs to account 901" in w for w in record["warnings"])
+
+    run("usernames", config)
+    ctx, record = run("timeline", config)
+    assert len([r for r in ctx.ledger.records() if r["event"] == "username_reassigned"]) == 1
+    by_account = captured_by_account(archive)
+    assert "901" not in by_account
+    assert by_account["201"] == published_ids(sim, "201")
+    assert not {post["id"] for page in captured(archive) for post in page["data"]} & published_ids(sim, "901")
+
+
+def test_config_changes_pause_resume_and_remove(tmp_path, make_simulator):
+    sim = make_simulator(**scenario())
+    config = write_config(tmp_path, sim.base_url, ["lib_one", "lib_two", "lib_three"])
+    run("timeline", config)
+
+    set_accounts(config, ["lib_one", {"username": "lib_two", "active": False}])
+    sim.apply_event({"action": "post", "account": "202", "count": 4})
+    ctx, record = run("timeline", config)
+    assert events(ctx)[3:] == [("202", "paused", "active", "paused"), ("203", "removed", "username:lib_three", None)]
+    assert record["counts"]["accounts"] == 1 and record["counts"]["posts"] == 0
+    assert all(r.get("collection") == COLLECTION for r in ctx.ledger.records())
+
+    sync_accounts(ctx, COLLECTION, client=fast_client(ctx.config))  # as the daemon does on reload: no change
+    set_accounts(config, ["lib_one", "lib_two", "lib_three"])
+    ctx = context(config)
+    sync_accounts(ctx, COLLECTION, client=fast_client(ctx.config))
+    assert events(ctx)[5:] == [("202", "resumed", "paused", "active"), ("203", "added", None, ("lib_three", "active"))]
+    ctx, record = run("timeline", config)
+    assert record["counts"]["posts"] == 4  # the paused account's posts, from its checkpoint
+    assert len(events(ctx)) == 7
+
+
+def test_ledger_ahead_of_the_store_after_a_crash_repeats_nothing(tmp_path, make_simulator):
+    """A crash after the ledger append and before the store update: the next run must not repeat it."""
+    sim = make_simulator(**scenario())
+    config = write_config(tmp_path, sim.base_url, ["lib_one"])
+    run("timeline", config)
+    sim.apply_event({"action": "suspend", "account": "201"})
+    ctx, _ = run("usernames", config)
+    assert events(ctx)[-1] == ("201", "suspended", "active", "suspended")
+    ctx.store.upsert_account("201", status="active")  # the store as it was before the event
+
+    ctx, record = run("usernames", config)
+    assert [e for e in events(ctx) if e[1] == "suspended"] == [("201", "suspended", "active", "suspended")]
+    assert ctx.store.account("201")["status"] == "suspended"
+    assert ctx.ledger.verify().ok
+
+
+def test_unresolvable_names_are_reported_without_stopping_the_rest(tmp_path, make_simulator):
+    sim = make_simulator(tokens=[TOKEN], accounts=[*ACCOUNTS, {"id": "206", "username": "lib_locked", "protected": True},
+                                                   {"id": "207", "username": "lib_banned", "suspended": True}])
+    config = write_config(tmp_path, sim.base_url, ["lib_one", "nobody_here", "lib_locked", "lib_banned", {"id": "999"}])
+    ctx, record = run("timeline", config)
+    warnings = "\n".join(record["warnings"])
+    assert "'nobody_here'" in warnings and "no such account" in warnings
+    assert "'lib_banned'" in warnings and "suspended" in warnings
+    assert "'lib_locked'" in warnings and "protected" in warnings
+    assert "id 999" in warnings
+    assert record["counts"]["accounts_done"] == 1 and record["counts"]["posts"] == 30
+
+    problems = check_accounts_online(load(config), client=fast_client(load(config)))
+    assert len(problems) == 4
+    text = "\n".join(problems)
+    for name in ("'nobody_here'", "'lib_locked'", "'lib_banned'", "id 999"):
+        assert name in text
+    assert "config line" in text
+
+
+def test_check_config_online_reports_a_refused_token(tmp_path, make_simulator):
+    sim = make_simulator(tokens=["another-token"])
+    config = load(write_config(tmp_path, sim.base_url, ["sfm_alpha"]))
+    problems = check_accounts_online(config, client=fast_client(config))
+    assert len(problems) == 1 and "refused the bearer token" in problems[0]
