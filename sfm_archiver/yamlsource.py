@@ -81,9 +81,14 @@ class YamlSyntaxError(ValueError):
 
 def load_located(text: str) -> tuple[object, list[tuple[int, str]]]:
     """Parse one YAML document; return it and the duplicate-key problems (line, message)."""
-    loader = _LocatingLoader(text)
+    try:
+        loader = _LocatingLoader(text)
+    except yaml.reader.ReaderError as error:
+        raise _unreadable(error, text) from error
     try:
         document = loader.get_single_data()
+    except yaml.reader.ReaderError as error:
+        raise _unreadable(error, text) from error
     except yaml.MarkedYAMLError as error:
         line, problem = _locate_syntax_error(error, text)
         raise YamlSyntaxError(line, f"YAML syntax error: {problem}") from error
@@ -92,6 +97,12 @@ def load_located(text: str) -> tuple[object, list[tuple[int, str]]]:
     finally:
         loader.dispose()
     return document, loader.duplicate_keys
+
+
+def _unreadable(error: yaml.reader.ReaderError, text: str) -> YamlSyntaxError:
+    """A character YAML does not allow (NUL, other control characters), blamed on its line."""
+    line = text.count("\n", 0, max(0, error.position)) + 1
+    return YamlSyntaxError(line, f"character U+{error.character:04X} is not allowed in YAML (a control character?)")
 
 
 def _locate_syntax_error(error: yaml.MarkedYAMLError, text: str) -> tuple[int, str]:
