@@ -14,19 +14,21 @@ class Controls(Protocol):
     """What the admin endpoints need from the simulator (its public Python API)."""
 
     def counters(self) -> dict[str, Any]: ...
-    def published(self) -> dict[str, Any]: ...
+    def published(self, stream_messages: bool = True) -> dict[str, Any]: ...
     def apply_event(self, event: dict[str, Any]) -> dict[str, Any]: ...
     def faults(self) -> dict[str, Any]: ...
     def set_faults(self, changes: dict[str, Any]) -> dict[str, Any]: ...
 
 
-def handle_admin(controls: Controls, method: str, path: str, body: bytes) -> Reply:
+def handle_admin(controls: Controls, method: str, path: str, query: dict[str, list[str]], body: bytes) -> Reply:
+    """`GET /_sim/published?stream_messages=false` leaves the (possibly huge) message list out."""
     route = (method, path.rstrip("/"))
     try:
         if route == ("GET", "/_sim/counters"):
             return json_reply(200, controls.counters())
         if route == ("GET", "/_sim/published"):
-            return json_reply(200, controls.published())
+            wanted = query.get("stream_messages", ["true"])[0].lower() != "false"
+            return json_reply(200, controls.published(stream_messages=wanted))
         if route == ("GET", "/_sim/faults"):
             return json_reply(200, controls.faults())
         if route == ("POST", "/_sim/faults"):

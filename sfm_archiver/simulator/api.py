@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ TIMELINE_PARAMS = ("end_time", "exclude", "expansions", "max_results", "media.fi
                    "place.fields", "poll.fields", "since_id", "start_time", "tweet.fields", "until_id",
                    "user.fields")
 TIMELINE_REACH = 3200
+RENDER_CACHE_SIZE = 20_000
 TIMELINE_REACH_WITHOUT_REPLIES = 800
 
 Result = tuple[int, dict[str, Any]]
@@ -71,6 +73,8 @@ class UsersApi:
     def __init__(self, world: World, factory: TweetFactory):
         self.world = world
         self.factory = factory
+        # Harvesters re-read the newest pages again and again; rendering is the costly part.
+        self._tweet = functools.lru_cache(maxsize=RENDER_CACHE_SIZE)(factory.tweet)
 
     def handle(self, request: ApiRequest) -> Result:
         handler = getattr(self, request.endpoint)
@@ -150,7 +154,8 @@ class UsersApi:
         chosen = selected[start:end]
         newest_first = [ids[index] for index in reversed(chosen)]
         kind_of = {ids[index]: kinds[index] for index in chosen}
-        tweets = [self.factory.tweet(tweet_id, account.id, kind_of[tweet_id], page.tweet_fields, request.base_url)
+        fields = frozenset(page.tweet_fields)
+        tweets = [self._tweet(tweet_id, account.id, kind_of[tweet_id], fields, request.base_url)
                   for tweet_id in newest_first]
         body: dict[str, Any] = {"data": tweets}
         includes = self._includes(request, account, newest_first, kind_of, page)

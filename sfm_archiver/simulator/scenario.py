@@ -210,14 +210,15 @@ def check_event(event: Mapping[str, Any], where: str = "event") -> list[str]:
 
 
 def _read_source(path_or_text: str | os.PathLike) -> tuple[str, str]:
-    if isinstance(path_or_text, os.PathLike) or (
-            "\n" not in str(path_or_text) and os.path.isfile(str(path_or_text))):
+    text = str(path_or_text)
+    if isinstance(path_or_text, os.PathLike) or ("\n" not in text and (
+            os.path.isfile(text) or text.endswith((".yaml", ".yml")))):
         path = Path(path_or_text)
         try:
             return str(path), path.read_text(encoding="utf-8")
         except OSError as error:
             raise ScenarioError([f"{path}: cannot read the scenario: {error.strerror}"]) from error
-    return "scenario", str(path_or_text)
+    return "scenario", text
 
 
 class _Parser:

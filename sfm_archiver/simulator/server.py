@@ -108,9 +108,14 @@ class Simulator:
         """Calls per endpoint, 429s and usage-capped answers served, faults, streams, shortener hits."""
         return {**self.gateway.counters(), "streams": self.hub.counters(), "shortener": self.shortener.hits()}
 
-    def published(self) -> dict[str, Any]:
-        """Posts per account, stream messages sent, stream connections, lifecycle events applied."""
-        return {"posts": self.world.published(), "stream_messages": list(self.hub.messages()),
+    def published(self, stream_messages: bool = True) -> dict[str, Any]:
+        """Posts per account, stream messages sent, stream connections, lifecycle events applied.
+
+        Long fast streams send millions of messages: pass `stream_messages=False` and iterate
+        `stream_messages()` instead of building them all as one list.
+        """
+        return {"posts": self.world.published(),
+                "stream_messages": list(self.hub.messages()) if stream_messages else None,
                 "connections": self.hub.connections(), "events": self.lifecycle.events()}
 
     def stream_messages(self) -> Iterator[dict[str, Any]]:
@@ -137,7 +142,7 @@ class Simulator:
         parts = urlsplit(target)
         path = parts.path
         if path.startswith("/_sim/"):
-            return handle_admin(self, method, path, body)
+            return handle_admin(self, method, path, parse_qs(parts.query), body)
         if path.startswith("/s/"):
             return self.shortener.handle(method, path, self.base_url)
         found = route(method if method != "HEAD" else "GET", path)
@@ -152,6 +157,10 @@ class Simulator:
         request = ApiRequest(method, path, parse_qs(parts.query, keep_blank_values=True), self.base_url, token,
                              body, endpoint, {key: unquote(value) for key, value in path_params.items()})
         return self.gateway.handle(request)
+
+
+class BadRequestBody(ValueError):
+    """The request body cannot be read (a missing or absurd Content-Length)."""
 
 
 class _Server(ThreadingHTTPServer):
@@ -219,6 +228,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = self._read_body()
             reply = simulator.answer(method, self.path, self.headers.get("Authorization"), body)
+        except BadRequestBody as error:
+            reply = json_reply(400, bodies.invalid_request(None, [], str(error)))
+            self.close_connection = True  # the rest of the request cannot be told from the next one
         except Exception:  # never a traceback to the client
             log.exception("simulator failed on %s %s", method, self.path)
             reply = json_reply(500, bodies.server_error(500))
@@ -228,10 +240,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY_BYTES:
-            raise ValueError(f"request body of {length} bytes is too large")
-        return self.rfile.read(length) if length > 0 else b""
+        raw = self.headers.get("Content-Length") or "0"
+        if not raw.isdigit() or int(raw) > MAX_BODY_BYTES:
+            raise BadRequestBody(f"Content-Length {raw!r} is not a number up to {MAX_BODY_BYTES}")
+        return self.rfile.read(int(raw)) if int(raw) else b""
 
     def _write(self, method: str, reply: Reply) -> None:
         if reply.abort:

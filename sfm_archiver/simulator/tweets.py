@@ -12,6 +12,7 @@ import random
 import string
 import time
 from dataclasses import dataclass
+from typing import AbstractSet as Set
 from typing import Any, Mapping
 
 from sfm_archiver.simulator.scenario import LinkSpec
@@ -100,7 +101,7 @@ class TweetFactory:
                         description=self.sentence(rng, 8), location=rng.choice(("", "Paris", "Leeds", "Ohio")),
                         tweet_count=rng.randrange(10, 20_000))
 
-    def user(self, view: UserView, fields: set[str], base_url: str) -> dict[str, Any]:
+    def user(self, view: UserView, fields: Set[str], base_url: str) -> dict[str, Any]:
         rng = self.rng(int(view.id), 3)
         metrics = {"followers_count": rng.randrange(20, 90_000), "following_count": rng.randrange(5, 3000),
                    "tweet_count": view.tweet_count, "listed_count": rng.randrange(0, 400),
@@ -132,7 +133,7 @@ class TweetFactory:
     def external_author(self, tweet_id: int) -> int:
         return EXTERNAL_USER_BASE + self.rng(tweet_id, 5).randrange(10_000)
 
-    def tweet(self, tweet_id: int, author_id: str, kind: int, fields: set[str], base_url: str) -> dict[str, Any]:
+    def tweet(self, tweet_id: int, author_id: str, kind: int, fields: Set[str], base_url: str) -> dict[str, Any]:
         """One tweet object with the default fields plus the requested `tweet.fields`."""
         rng = self.rng(tweet_id, 6)
         reference = self.reference_of(tweet_id, kind)
@@ -162,7 +163,7 @@ class TweetFactory:
                 tweet[name] = optional[name]
         return tweet
 
-    def external_tweet(self, tweet_id: int, fields: set[str], base_url: str) -> dict[str, Any]:
+    def external_tweet(self, tweet_id: int, fields: Set[str], base_url: str) -> dict[str, Any]:
         return self.tweet(tweet_id, str(self.external_author(tweet_id)), ORIGINAL, fields, base_url)
 
     def compose(self, rng: random.Random, tweet_id: int, kind: int, mention: str | None,

@@ -32,3 +32,10 @@ def test_admin_errors_are_400_json(simulator):
     bad_fault = session.post(f"{simulator.base_url}/_sim/faults", json={"error_rate": 3})
     assert bad_fault.status_code == 400 and "probability" in bad_fault.json()["error"]
     assert session.get(f"{simulator.base_url}/_sim/nothing").status_code == 404
+
+
+def test_published_can_leave_stream_messages_out(simulator):
+    assert plain_session().get(f"{simulator.base_url}/_sim/published?stream_messages=false").json()[
+        "stream_messages"] is None
+    assert simulator.published(stream_messages=False)["stream_messages"] is None
+    assert simulator.published()["stream_messages"] == []

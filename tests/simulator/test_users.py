@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import socket
+
 import pytest
 import tweepy
 
@@ -144,3 +147,15 @@ def test_missing_token_is_401(simulator):
         raw_client(simulator.base_url, token="").get_user(id="100001")
     assert caught.value.response.json()["title"] == "Unauthorized"
     assert simulator.counters()["unauthorized"] == 1
+
+
+def test_unreadable_request_body_is_400_json_without_traceback(simulator):
+    with socket.create_connection(("127.0.0.1", simulator.port), timeout=5) as sock:
+        sock.sendall(b"POST /2/tweets/search/stream/rules HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
+                     b"Content-Length: lots\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head
+    assert json.loads(body)["title"] == "Invalid Request" and b"Traceback" not in answer
