@@ -97,15 +97,14 @@ def populate(store: StateStore, now: datetime, days: int, rng: random.Random) ->
             counts["bags"] += len(bags)
         for n in range(STREAMS):
             name = f"stream-{n:02d}"
-            connection = "sample" if n % 2 else "filter"
             minute = start.replace(second=0, microsecond=0)
             rows = []
             while minute < now:
-                rows.append((connection, name, iso(minute), rng.randint(100, 400), 0, iso(minute + timedelta(seconds=59))))
+                rows.append((name, name, iso(minute), rng.randint(100, 400), 0, iso(minute + timedelta(seconds=59))))
                 minute += timedelta(minutes=1)
             db.executemany("INSERT INTO stream_counts VALUES (?, ?, ?, ?, ?, ?)", rows)
             counts["stream_minutes"] += len(rows)
-        for connection in ("filter", "sample"):
+        for connection in (f"stream-{n:02d}" for n in range(STREAMS)):
             events, moment = [], start
             while moment < now:
                 events.append((connection, "disconnect", iso(moment), "operational-disconnect"))

@@ -217,8 +217,11 @@ def resolve_config_path(explicit: str | Path | None, environ: dict | None = None
     return DEFAULT_CONFIG_PATH
 
 
-def load_config(path: str | Path, environ: dict | None = None, check_paths: bool = True) -> Config:
-    """Load and validate a configuration file; raise ConfigError listing every problem."""
+def load_config(path: str | Path, environ: dict | None = None, check_paths: bool = True, read_secrets: bool = True) -> Config:
+    """Load and validate a configuration file; raise ConfigError listing every problem.
+
+    `read_secrets=False` (for `status`, which needs no token) neither reads nor requires them.
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -229,10 +232,12 @@ def load_config(path: str | Path, environ: dict | None = None, check_paths: bool
         ]) from None
     except UnicodeDecodeError as error:
         raise ConfigError([f"{path}: not UTF-8 text: {error}"]) from None
-    return load_config_text(text, path, environ, check_paths)
+    return load_config_text(text, path, environ, check_paths, read_secrets)
 
 
-def load_config_text(text: str, source: Path, environ: dict | None = None, check_paths: bool = True) -> Config:
+def load_config_text(
+    text: str, source: Path, environ: dict | None = None, check_paths: bool = True, read_secrets: bool = True
+) -> Config:
     environ = dict(os.environ if environ is None else environ)
     problems = _Problems(Path(source))
     try:
@@ -245,7 +250,7 @@ def load_config_text(text: str, source: Path, environ: dict | None = None, check
         problems.add(getattr(document, "line", 1), "the configuration must be a mapping of sections (paths:, x:, collections:, ...)")
         raise ConfigError(problems.messages)
     document = _expand_env(document, environ, problems)
-    config = _Builder(problems, Path(source), environ, check_paths).build(document)
+    config = _Builder(problems, Path(source), environ, check_paths, read_secrets).build(document)
     if problems.messages:
         raise ConfigError(problems.messages)
     return config
@@ -322,12 +327,13 @@ _SECTION_KEYS = {
 class _Builder:
     """Turns the located YAML into typed objects, reporting each problem at its line."""
 
-    def __init__(self, problems: _Problems, source: Path, environ: dict, check_paths: bool):
+    def __init__(self, problems: _Problems, source: Path, environ: dict, check_paths: bool, read_secrets: bool = True):
         self.problems = problems
         self.source = source
         self.base_dir = source.parent.resolve() if str(source) else Path.cwd()
         self.environ = environ
         self.check_paths = check_paths
+        self.read_secrets = read_secrets
 
     # generic helpers ----------------------------------------------------------------------
 
@@ -424,13 +430,13 @@ class _Builder:
         base_url = self.value(section, "api_base_url", XSettings.api_base_url, _url, "an http(s) URL")
         token = self.value(section, "bearer_token", "", _text, "text")
         token_file = None
-        if section.get("bearer_token_file"):
+        if section.get("bearer_token_file") and self.read_secrets:
             token_file, token_from_file = self.read_secret(section, "bearer_token_file")
             if token and token_from_file:
                 self.problems.add(section.line_of("bearer_token"), "give either bearer_token or bearer_token_file, not both")
             token = token or token_from_file
         token_lines = [section.line_of(key) for key in ("bearer_token", "bearer_token_file") if key in section]
-        if needs_token and not token and not any(self.problems.reported_at(line) for line in token_lines):
+        if needs_token and self.read_secrets and not token and not any(self.problems.reported_at(line) for line in token_lines):
             self.problems.add(
                 section.line or 1,
                 "missing credentials: set x.bearer_token (e.g. ${SFM_X_BEARER_TOKEN}) or x.bearer_token_file",

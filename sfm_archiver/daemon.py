@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Callable
 
 from sfm_archiver import __version__
-from sfm_archiver.config import Config, Schedule, collection_public_dict, load_config
+from sfm_archiver.backup import redact_config_text
+from sfm_archiver.config import Config, Schedule, collection_public_dict, load_config_text
 from sfm_archiver.diskguard import DiskGuard
 from sfm_archiver.errors import ConfigError, LockBusyError
 from sfm_archiver.jobs.context import JobContext
@@ -55,6 +56,7 @@ TICK_SECONDS = 1.0
 # run names as the jobs record themselves (RunRecorder job=...), for skipped-run records
 RUN_NAMES = {
     "timeline": "user_timeline",
+    "sync": "sync_accounts",
     "update-usernames": "update_usernames",
     "fetch-urls": "fetch_urls",
     "bag": "bag",
@@ -167,7 +169,7 @@ class Daemon:
         environ: dict | None = None,
         clock: Clock = utcnow,
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
-        load: Callable[[Path], Config] = load_config,
+        load: Callable[[str, Path], Config] = load_config_text,
         exit_now: Callable[[int], None] = os._exit,
     ):
         self.config = config
@@ -188,7 +190,7 @@ class Daemon:
         self._signals = SignalInbox()
         self._running: dict[str, float] = {}
         self._running_lock = threading.Lock()
-        self._needs_sync: set[str] = set()
+        self._limiter = None
         self._last_result = ""
         self._started_at = clock()
         self._disk_was_ok = True
@@ -231,6 +233,7 @@ class Daemon:
             pid=os.getpid(), started_at=_iso(self._started_at), heartbeat_at=_iso(self.clock()),
             config_path=str(config.source), config_loaded_at=_iso(self.clock()), last_reload_error=None,
             state="starting", stopped_at=None, version=__version__, next_runs={}, disk_paused=False,
+            config_text=redact_config_text(_read_config_text(config.source)),
         )
         for path, removed in seal_abandoned_files(self.store):
             log.warning("sealed capture file left open by a dead process: %s (%d bytes of a torn batch cut)", path, removed)
@@ -238,8 +241,8 @@ class Daemon:
         if closed:
             log.warning("marked %d run(s) of dead processes as interrupted", closed)
         self._recover_bags()
-        self._needs_sync = {c.name for c in config.collections_of_type("timeline")}
         self._start_scheduler()
+        self._schedule_syncs(name for name, spec in _timelines(config) if not _harvests_at_once(spec))
         self._start_streams()
         self.store.set_daemon_values(state="running")
         self._write_heartbeat()
@@ -248,10 +251,11 @@ class Daemon:
 
     def _recover_bags(self) -> None:
         try:
-            from sfm_archiver import bagging
+            from sfm_archiver.bagging import recover
         except ImportError:
+            log.warning("bagging is not available in this installation: no bag recovery")
             return
-        for message in bagging.recover(self.job_context()) or ():
+        for message in recover(self.job_context()) or ():
             log.warning("bag recovery: %s", message)
 
     def _start_streams(self) -> None:
@@ -337,11 +341,20 @@ class Daemon:
     # -- jobs ----------------------------------------------------------------------------------
 
     def job_context(self) -> JobContext:
-        """A context for one job run: the current config, shared stores, the stop flag."""
-        return JobContext(
+        """A context for one job run: the current config, shared stores, the stop flag.
+
+        Every context carries the daemon's one rate limiter, so all jobs share each budget.
+        """
+        ctx = JobContext(
             config=self.config, store=self.store, ledger=self.ledger, stop=self.stop_event,
             clock=self.clock, disk_ok=self.guard.ok,
         )
+        if self._limiter is None:
+            from sfm_archiver.jobs.accounts import shared_limiter
+
+            self._limiter = shared_limiter(ctx)
+        ctx.rate_limiter = self._limiter  # type: ignore[attr-defined]
+        return ctx
 
     def running_jobs(self) -> list[str]:
         with self._running_lock:
@@ -356,7 +369,7 @@ class Daemon:
             old = self.specs.get(job_id)
             trigger = spec.schedule.trigger()
             if old is None:
-                first = {"next_run_time": self.clock()} if spec.kind == "timeline" and spec.schedule.is_interval else {}
+                first = {"next_run_time": self.clock()} if spec.kind == "timeline" and _harvests_at_once(spec) else {}
                 self.scheduler.add_job(self._run_job, trigger, args=(job_id,), id=job_id, name=job_id, **first)
                 log.info("job %s scheduled: %s", job_id, spec.schedule.text)
             elif old.schedule.text != spec.schedule.text:
@@ -411,13 +424,38 @@ class Daemon:
         return fetch_yesterday_and_today
 
     def _harvest(self, ctx: JobContext, name: str):
-        from sfm_archiver.jobs.accounts import sync_accounts
+        """A timeline pass; it syncs the configured accounts into the state first."""
         from sfm_archiver.jobs.timeline import harvest_timelines
 
-        if name in self._needs_sync:
-            sync_accounts(ctx, name)
-            self._needs_sync.discard(name)
         return harvest_timelines(ctx, name)
+
+    def _schedule_syncs(self, names) -> None:
+        """Sync accounts (config -> state, usernames resolved) now, without waiting for a harvest.
+
+        So an account added to the YAML shows up in `status` and the ledger right after the
+        reload even when the collection harvests only every few hours.
+        """
+        from apscheduler.triggers.date import DateTrigger
+
+        for name in names:
+            self.scheduler.add_job(
+                self._run_sync, DateTrigger(self.clock()), args=(name,), id=f"sync:{name}", name=f"sync:{name}",
+                replace_existing=True,
+            )
+
+    def _run_sync(self, name: str) -> None:
+        from sfm_archiver.jobs.accounts import sync_accounts
+
+        if self.stop_event.is_set() or name not in {c.name for c in self.config.collections_of_type("timeline")}:
+            return
+        spec = JobSpec(f"sync:{name}", "sync", Schedule("now"), (name,))
+        with self._running_lock:
+            self._running[spec.job_id] = time.monotonic()
+        try:
+            self._guarded(spec, name, lambda: sync_accounts(self.job_context(), name))
+        finally:
+            with self._running_lock:
+                self._running.pop(spec.job_id, None)
 
     def _guarded(self, spec: JobSpec, collection: str | None, call: Callable[[], object]) -> None:
         """Run one unit; a busy lock becomes a skipped run, an error is logged and the loop goes on."""
@@ -461,7 +499,8 @@ class Daemon:
         self.notifier.reloading(time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000)
         log.info("reloading %s", self.config.source)
         try:
-            new = self._load(self.config.source)
+            text = _read_config_text(self.config.source)
+            new = self._load(text, self.config.source)
             problems = reload_refusal(self.config, new)
             if problems:
                 raise ConfigError(problems)
@@ -474,7 +513,9 @@ class Daemon:
             self.notifier.ready(f"reload failed, still running on the previous configuration; {self.summary()}")
             return False
         self._apply_config(new)
-        self.store.set_daemon_values(config_loaded_at=_iso(self.clock()), last_reload_error=None)
+        self.store.set_daemon_values(
+            config_loaded_at=_iso(self.clock()), last_reload_error=None, config_text=redact_config_text(text)
+        )
         self.notifier.ready(self.summary())
         log.info("configuration reloaded: %s", self.summary())
         return True
@@ -486,8 +527,8 @@ class Daemon:
         add_secrets([new.x.bearer_token])
         logging.getLogger().setLevel(new.log_level)
         changed = changed_collections(old, new)
-        self._needs_sync |= {name for name in changed if new.collection(name).type == "timeline"}
         self._apply_jobs(job_specs(new))
+        self._schedule_syncs(name for name in sorted(changed) if new.collection(name).type == "timeline")
         self._apply_streams(new)
         if changed:
             log.info("collections added or changed: %s", ", ".join(sorted(changed)))
@@ -537,9 +578,26 @@ class Daemon:
             log.debug("could not record %s: %s", values, error)
 
 
+def _timelines(config: Config) -> list[tuple[str, JobSpec | None]]:
+    specs = job_specs(config)
+    return [(c.name, specs.get(f"timeline:{c.name}")) for c in config.collections_of_type("timeline")]
+
+
+def _harvests_at_once(spec: JobSpec | None) -> bool:
+    """Interval-scheduled timelines run at start-up (cron ones wait for their time)."""
+    return spec is not None and spec.schedule.is_interval
+
+
 def run_daemon(config: Config, environ: dict | None = None, stop_timeout: float = DEFAULT_STOP_TIMEOUT) -> int:
     """Entry point of `sfm-archiver run`."""
     return Daemon(config, environ=environ, stop_timeout=stop_timeout).run()
+
+
+def _read_config_text(path: Path) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError([f"{path}: cannot read the configuration: {error}"]) from None
 
 
 def _lock_holder(path: Path) -> str:

@@ -647,10 +647,6 @@ class StateStore:
         ).fetchone()
         return dict(row) if row else None
 
-    def stream_streams(self) -> list[str]:
-        """Names of the stream connections that recorded events."""
-        return [row["stream"] for row in self.db.execute("SELECT DISTINCT stream FROM stream_events")]
-
     def stream_recent(self, collection: str, since: datetime) -> dict:
         """Messages and drops of a collection since `since`, and its last message time."""
         row = self.db.execute(

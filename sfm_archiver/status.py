@@ -13,12 +13,16 @@ The exit code follows the monitoring-plugin convention: 0 ok, 1 warning, 2 criti
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
+import yaml
+
 from sfm_archiver import diskguard
-from sfm_archiver.config import Collection, Config
+from sfm_archiver.config import Collection, Config, load_config_text
+from sfm_archiver.errors import ConfigError
 from sfm_archiver.state import STATE_FILE, StateStore, pid_alive
 from sfm_archiver.storage import layout
 from sfm_archiver.timeutil import parse_timestamp, utcnow
@@ -30,7 +34,63 @@ FAILING_ACCOUNT_FAILURES = 3
 STREAM_DOWN_WARNING_SECONDS = 300.0
 ATTENTION_LIMIT = 50
 MAIN_JOB = {"timeline": "user_timeline", "filter_stream": "filter_stream", "sample_stream": "sample_stream"}
-STREAM_CONNECTION = {"filter_stream": "filter", "sample_stream": "sample"}
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}")
+
+
+def load_for_reading(path: Path, environ: dict | None = None) -> tuple[Config, list[str]]:
+    """The configuration to report on, and the problems of the file on disk (empty when valid).
+
+    Reading needs no secrets: they are neither read nor required, and `${VAR}` references
+    unset in this shell (the token variable lives in the service's environment) expand to
+    nothing. When the file on disk is invalid (an edit in progress, a refused reload), the
+    report is made on the configuration the daemon runs, which it keeps in the state store
+    with secrets redacted; with no such copy the problems are raised.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError([f"{path}: cannot read the configuration: {error.strerror or error}"]) from None
+    try:
+        return _load_text(text, path, environ), []
+    except ConfigError as error:
+        problems = error.problems
+    state_dir = _state_dir_of(text, path, lenient_environ(text, environ))
+    running = None
+    if state_dir is not None and (state_dir / STATE_FILE).exists():
+        store = StateStore(state_dir)
+        try:
+            running = store.daemon_values().get("config_text")
+        finally:
+            store.close()
+    if not running:
+        raise ConfigError(problems)
+    return _load_text(running, path, environ), problems
+
+
+def _load_text(text: str, path: Path, environ: dict | None) -> Config:
+    return load_config_text(text, path, lenient_environ(text, environ), check_paths=False, read_secrets=False)
+
+
+def lenient_environ(text: str, environ: dict | None) -> dict:
+    environ = dict(os.environ if environ is None else environ)
+    for name in _ENV_REF.findall(text):
+        environ.setdefault(name, "")
+    return environ
+
+
+def _state_dir_of(text: str, path: Path, environ: dict) -> Path | None:
+    """paths.state from YAML that may be invalid elsewhere (best effort)."""
+    try:
+        state = yaml.safe_load(text)["paths"]["state"]
+    except (yaml.YAMLError, KeyError, TypeError):
+        return None
+    if not isinstance(state, str):
+        return None
+    state = Path(_ENV_REF.sub(lambda m: environ.get(m.group(1), ""), state)).expanduser()
+    return state if state.is_absolute() else path.parent.resolve() / state
 
 
 class _Problems:
@@ -45,20 +105,26 @@ class _Problems:
         return diskguard.worst(item["level"] for item in self.items)
 
 
-def collect(config: Config, now: datetime | None = None, statvfs: Callable = os.statvfs) -> dict:
-    """The whole report as plain data (what `--json` prints)."""
+def collect(
+    config: Config, now: datetime | None = None, statvfs: Callable = os.statvfs, config_problems: list[str] = ()
+) -> dict:
+    """The whole report as plain data (what `--json` prints).
+
+    `config_problems`: what is wrong with the configuration file on disk (load_for_reading).
+    """
     now = now or utcnow()
     problems = _Problems()
+    if config_problems:
+        problems.add(WARNING, "the configuration file is invalid (a reload would be refused): " + "; ".join(config_problems))
     store = _open_store(config)
     try:
         daemon = _daemon(store, now, problems)
         members = store.membership_counts() if store is not None else {}
-        connections = set(store.stream_streams()) if store is not None else set()
         report = {
             "overall": OK,
             "generated_at": _iso(now),
             "daemon": daemon,
-            "collections": [_collection(store, c, members, connections, daemon, now, problems) for c in config.collections],
+            "collections": [_collection(store, c, members, daemon, now, problems) for c in config.collections],
             "accounts": _accounts(store, problems),
             "api": _api(store, now, problems),
             "disk": _disk(config, statvfs, problems),
@@ -127,7 +193,6 @@ def _collection(
     store: StateStore | None,
     collection: Collection,
     members: dict[str, int],
-    connections: set[str],
     daemon: dict,
     now: datetime,
     problems: _Problems,
@@ -152,7 +217,7 @@ def _collection(
             "tracked": members.get(collection.name, 0),
         }
     else:
-        entry["stream"] = _stream(store, collection, _stream_key(connections, collection), now, daemon, problems)
+        entry["stream"] = _stream(store, collection, now, daemon, problems)
     for job, run in jobs.items():
         if run and run["result"] == "failed":
             problems.add(WARNING, f"{collection.name}: the last {job} run failed: {'; '.join(run['errors'][:2])}")
@@ -198,16 +263,15 @@ def _next_run(collection: Collection, daemon: dict, last: dict | None, now: date
     return _iso(collection.schedule.trigger().get_next_fire_time(None, now))
 
 
-def _stream(
-    store: StateStore | None, collection: Collection, connection: str, now: datetime, daemon: dict, problems: _Problems
-) -> dict:
+def _stream(store: StateStore | None, collection: Collection, now: datetime, daemon: dict, problems: _Problems) -> dict:
+    """Connection state, messages and gaps of one stream collection (events are per collection)."""
     if store is None:
         return {"connected": False, "messages_last_hour": 0, "dropped_last_hour": 0, "last_message_at": None,
                 "last_message_age_seconds": None, "disconnected_seconds_24h": None, "last_event": None}
     recent = store.stream_recent(collection.name, now - timedelta(hours=1))
-    last_event = store.last_stream_event(connection)
+    last_event = store.last_stream_event(collection.name)
     connected = bool(last_event) and last_event["event"] == "connect" and daemon.get("alive", False)
-    down = disconnected_seconds(store, connection, now - timedelta(hours=24), now, daemon.get("alive", False))
+    down = disconnected_seconds(store, collection.name, now - timedelta(hours=24), now, daemon.get("alive", False))
     last_message = _parse(recent["last_message_at"])
     if daemon.get("alive") and not connected:
         since = _parse(last_event["at"]) if last_event else None
@@ -217,7 +281,6 @@ def _stream(
     if recent["dropped"]:
         problems.add(WARNING, f"{collection.name}: {recent['dropped']} stream messages dropped in the last hour (disk or buffer)")
     return {
-        "connection": connection,
         "connected": connected,
         "messages_last_hour": recent["messages"],
         "dropped_last_hour": recent["dropped"],
@@ -228,31 +291,37 @@ def _stream(
     }
 
 
-def _stream_key(known: set[str], collection: Collection) -> str:
-    """The connection a stream collection's events are recorded under."""
-    for candidate in (collection.name, STREAM_CONNECTION[collection.type], collection.type):
-        if candidate in known:
-            return candidate
-    return STREAM_CONNECTION[collection.type]
-
-
 def disconnected_seconds(store: StateStore, stream: str, start: datetime, end: datetime, alive: bool = True) -> float | None:
-    """Seconds of [start, end) the stream was not connected, from its connect/other events."""
+    """Seconds of [start, end) a stream collection was meant to capture but was not connected.
+
+    The same reading of the events as jobs/streams.py: after `connect` it is connected, after
+    `stop` it was not meant to run (no gap), after any other event (start, disconnect, a failed
+    connect, error) it is disconnected. A dead daemon that never wrote `stop` is a gap until now.
+    """
     before = store.stream_event_before(stream, start)
     events = store.stream_events(stream, since=start)
     if before is None and not events:
         return None
-    connected = before is not None and before["event"] == "connect"
+    state = _state_after(before["event"], "stopped") if before else "stopped"
     cursor, down = start, 0.0
     for event in events:
         at = min(max(_parse(event["at"]), start), end)
-        if not connected:
+        if state == "disconnected" or (state == "connected" and not alive):
             down += (at - cursor).total_seconds()
-        cursor = at
-        connected = event["event"] == "connect"
-    if not connected or not alive:
+        cursor, state = at, _state_after(event["event"], state)
+    if state == "disconnected" or (state == "connected" and not alive):
         down += (end - cursor).total_seconds()
     return down
+
+
+def _state_after(event: str, state: str) -> str:
+    if event == "connect":
+        return "connected"
+    if event == "stop":
+        return "stopped"
+    if event in ("start", "connect_failed", "disconnect", "reconnect", "error"):
+        return "disconnected"
+    return state
 
 
 def _accounts(store: StateStore | None, problems: _Problems) -> dict:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from sfm_archiver.cli.common import add_config_option, config_path, load
-from sfm_archiver.config import load_config
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -57,8 +57,8 @@ def run_command(args: argparse.Namespace) -> int:
 def status_command(args: argparse.Namespace) -> int:
     from sfm_archiver import status
 
-    config = load_config(config_path(args), check_paths=False)
-    report = status.collect(config)
+    config, problems = status.load_for_reading(config_path(args))
+    report = status.collect(config, config_problems=problems)
     print(json.dumps(report, indent=2, sort_keys=False) if args.json else status.render_text(report))
     return status.exit_code(report)
 
@@ -71,7 +71,12 @@ def demo_command(args: argparse.Namespace) -> int:
 
 def backup_command(args: argparse.Namespace) -> int:
     from sfm_archiver.backup import backup
+    from sfm_archiver.status import load_for_reading
 
-    folder = backup(load(args, check_paths=False), args.dest)
+    config, problems = load_for_reading(config_path(args))
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    folder = backup(config, args.dest)
     print(folder)
     return 0
+
