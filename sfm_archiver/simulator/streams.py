@@ -24,6 +24,7 @@ from sfm_archiver.simulator.scenario import StreamSpec
 from sfm_archiver.simulator.tweets import STREAM_LOW, format_ms, make_id
 
 MAX_BATCH = 500
+ENDINGS_CYCLE = 997  # prime, so the endings and the 64 templates do not fall into step
 MAX_WAIT = 0.05
 _END = b"0\r\n\r\n"
 _RULES_KEY = b',"matching_rules":'
@@ -146,20 +147,19 @@ class StreamHub:
     def has_command(self, conn: Connection) -> bool:
         return bool(conn.commands) or self._stopping.is_set()
 
-    def allocate_ids(self, count: int) -> list[int]:
-        """Consecutive increasing snowflake ids stamped with the current time."""
+    def allocate_ids(self, count: int) -> range:
+        """`count` consecutive snowflake ids stamped with the current millisecond (count < 2**20)."""
         with self._lock:
             now_ms = int(self._clock() * 1000)
             if now_ms > self._last_ms:
                 self._last_ms, self._sequence = now_ms, 0
-            first = self._sequence
+            if self._sequence + count > 1 << 20:
+                self._last_ms, self._sequence = self._last_ms + 1, 0
+            first = make_id(self._last_ms, STREAM_LOW | self._sequence)
             self._sequence += count
-            if self._sequence >= 1 << 20:
-                self._last_ms += 1
-                first, self._sequence = 0, count
-            return [make_id(self._last_ms, STREAM_LOW | (first + offset)) for offset in range(count)]
+            return range(first, first + count)
 
-    def record(self, conn: Connection, sent_at: float, ids: list[int]) -> None:
+    def record(self, conn: Connection, sent_at: float, ids: range) -> None:
         with self._lock:
             self._batches.append((conn.id, sent_at, array("q", ids)))
             self.messages_sent += len(ids)
@@ -194,7 +194,7 @@ class _Pump:
         self.multi = hub.spec.multi_match_probability
         self.filtered = conn.kind == "search"
         self.rules_version = -1
-        self.rule_items: list[bytes] = []
+        self.endings: list[bytes] = [_CLOSE]  # what follows each message body, cycled through
         self.counter = 0
         self.restart()
 
@@ -220,7 +220,7 @@ class _Pump:
             due = int((now - self.started) * self.rate) - self.planned
             if due > 0:
                 self.refresh_rules()
-                if self.filtered and not self.rule_items:
+                if not self.endings:
                     self.planned += due  # nothing matches: those tweets are simply not delivered
                 else:
                     self.send_messages(min(due, MAX_BATCH))
@@ -248,38 +248,43 @@ class _Pump:
         return False
 
     def refresh_rules(self) -> None:
+        """On a rules change, draw a fresh cycle of `matching_rules` endings (none: no messages)."""
+        if not self.filtered:
+            return
         version, rules = self.hub.rules_snapshot()
-        if version != self.rules_version:
-            self.rules_version = version
-            self.rule_items = [json.dumps({"id": rule.id, "tag": rule.tag or ""}, separators=(",", ":")).encode()
-                               for rule in rules]
+        if version == self.rules_version:
+            return
+        self.rules_version = version
+        items = [json.dumps({"id": rule.id, "tag": rule.tag or ""}, separators=(",", ":")).encode() for rule in rules]
+        self.endings = [_RULES_KEY + b"[" + b",".join(self.draw_rules(items)) + b"]" + _CLOSE
+                        for _ in range(ENDINGS_CYCLE)] if items else []
 
-    def matching_rules(self) -> bytes:
-        items, rng = self.rule_items, self.rng
-        if len(items) > 1 and rng.random() < self.multi:
-            chosen = rng.sample(items, rng.randint(2, min(3, len(items))))
-            return b"[" + b",".join(chosen) + b"]"
-        return b"[" + items[int(rng.random() * len(items))] + b"]"
+    def draw_rules(self, items: list[bytes]) -> list[bytes]:
+        """A random non-empty subset: more than one rule with the multi-match probability."""
+        if len(items) > 1 and self.rng.random() < self.multi:
+            return self.rng.sample(items, self.rng.randint(2, min(3, len(items))))
+        return [self.rng.choice(items)]
 
     def send_messages(self, count: int) -> None:
         ids = self.hub.allocate_ids(count)
         stamp = format_ms(int(self.hub.clock() * 1000)).encode()
-        templates, size = self.templates, len(self.templates)
+        templates, endings = self.templates, self.endings
+        size, cycle, counter = len(templates), len(endings), self.counter
         parts: list[bytes] = []
-        for tweet_id in ids:
-            parts.append(templates[self.counter % size] % {b"i": b"%d" % tweet_id, b"t": stamp})
-            if self.filtered:
-                parts.append(_RULES_KEY)
-                parts.append(self.matching_rules())
-            parts.append(_CLOSE)
-            self.counter += 1
+        for offset, tweet_id in enumerate(ids, start=counter):
+            parts.append(templates[offset % size] % {b"i": b"%d" % tweet_id, b"t": stamp})
+            parts.append(endings[offset % cycle])
+        self.counter += count
         sent_at = self.hub.clock()
         self.send(b"".join(parts))
         self.planned += count
         self.hub.record(self.conn, sent_at, ids)
 
     def send(self, payload: bytes) -> None:
-        self.sock.sendall(b"%x\r\n%b\r\n" % (len(payload), payload))
+        """One HTTP chunk (three writes, to spare copying a large payload)."""
+        self.sock.sendall(b"%x\r\n" % len(payload))
+        self.sock.sendall(payload)
+        self.sock.sendall(b"\r\n")
         self.last_write = time.monotonic()
 
     def client_gone(self, timeout: float) -> bool:

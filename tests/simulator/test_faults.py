@@ -64,7 +64,7 @@ def test_latency_per_endpoint(simulator):
     lookup = time.monotonic() - started
     client.get_users_tweets("100001")
     timeline = time.monotonic() - started - lookup
-    assert lookup < 0.25 <= timeline
+    assert timeline >= 0.3 and lookup < timeline - 0.2
 
 
 def test_faults_change_live_and_can_target_endpoints(simulator):

@@ -97,6 +97,6 @@ def test_latency_per_hop_and_64_concurrent_resolutions(simulator):
         results = list(pool.map(lambda url: requests.get(url, timeout=10), urls))
     elapsed = time.monotonic() - started
     assert all(result.status_code == 200 and len(result.history) == 2 for result in results)
-    assert 0.6 <= elapsed < 5, elapsed  # two rounds of three 100 ms hops; serially it would be 38 s
+    assert 0.6 <= elapsed < 10, elapsed  # two rounds of three 100 ms hops; serially it would be 38 s
     counters = simulator.counters()["shortener"]
     assert counters["hits_total"] == 3 * 128 and counters["hits"]["/s/chain/1/301/c7"] == 1

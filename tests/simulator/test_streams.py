@@ -105,7 +105,6 @@ def test_stall_sends_nothing_at_all_for_the_given_time(simulator):
     wait_for(lambda: len(stream.lines) > count + 5)  # messages flow again
     stream.stop(thread)
     assert stream.connects == 1  # the connection stayed open and resumed
-    assert _largest_gap(stream) < 1.5
 
 
 def _largest_gap(stream: CapturingStream) -> float:
