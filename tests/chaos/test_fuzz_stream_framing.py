@@ -47,7 +47,7 @@ def serve_once(payload: bytes, cuts: list[int], clean_end: bool) -> ThreadingHTT
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
             bounds = [0, *sorted(set(c for c in cuts if 0 < c < len(payload))), len(payload)]
-            for start, end in zip(bounds, bounds[1:]):
+            for start, end in zip(bounds, bounds[1:], strict=False):
                 piece = payload[start:end]
                 self.wfile.write(b"%x\r\n%b\r\n" % (len(piece), piece))
                 self.wfile.flush()
