@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Iterable, Iterator
 from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.request import getproxies
 
 import requests
 import urllib3.exceptions
@@ -172,6 +173,9 @@ class LinkResolver:
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
         self.requests_sent = 0
+        environment = getproxies()
+        self._proxies = {scheme: environment[scheme] for scheme in ("http", "https") if scheme in environment}
+        self._no_proxy = environment.get("no")
 
     # -- one URL ---------------------------------------------------------------------------
 
@@ -250,12 +254,14 @@ class LinkResolver:
             self.requests_sent += 1
         try:
             response = self._session().request(
-                method, url, allow_redirects=False, stream=True, timeout=(remaining, remaining)
+                method, url, allow_redirects=False, stream=True, timeout=(remaining, remaining),
+                proxies=self._proxies_for(url),
             )
         except requests.RequestException as error:
             raise self._failure(error) from None
         try:
-            body, truncated = self._read_body(response, started) if method == "GET" else (b"", False)
+            # Reading to the end (nothing, for HEAD) lets the connection serve the next hop.
+            body, truncated = self._read_body(response, started)
         except requests.RequestException as error:
             raise self._failure(error) from None
         finally:
@@ -263,6 +269,12 @@ class LinkResolver:
         if self.observer is not None:
             self.observer(response, body, truncated)
         return response, body, truncated
+
+    def _proxies_for(self, url: str) -> dict[str, str]:
+        """The proxies of the environment (`http_proxy`, `https_proxy`, `no_proxy`) for `url`."""
+        if not self._proxies or requests.utils.should_bypass_proxies(url, no_proxy=self._no_proxy):
+            return {}
+        return self._proxies
 
     def _failure(self, error: requests.RequestException) -> _HopFailed:
         kind, message = classify(error)
@@ -286,6 +298,9 @@ class LinkResolver:
         session = getattr(self._local, "session", None)
         if session is None:
             session = self.session_factory()
+            # Environment proxies are read once (in __init__), not on every request as
+            # requests does with trust_env, and ~/.netrc credentials never go to linked sites.
+            session.trust_env = False
             session.headers["User-Agent"] = self.settings.user_agent
             session.headers["Accept-Encoding"] = "identity"
             adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=4, max_retries=0)
