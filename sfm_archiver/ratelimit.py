@@ -144,6 +144,7 @@ class RateLimiter:
         self._cond = threading.Condition()
         self.waits: deque[Wait] = deque(maxlen=1000)
         self.rate_limited = 0
+        self.peak_in_flight = 0
 
     # -- calls -----------------------------------------------------------------------------
 
@@ -166,6 +167,7 @@ class RateLimiter:
                 delay = self._delay(budget)
                 if delay is None:
                     budget.in_flight += 1
+                    self.peak_in_flight = max(self.peak_in_flight, budget.in_flight)
                     return Permit(credential, endpoint, self.clock())
                 if delay == 0.0:
                     # Others are in flight and will tell us the budget: wait for their answers.

@@ -575,6 +575,7 @@ def update_usernames(ctx: JobContext, collection_name: str, *, client: XClient |
     """One account-state pass: lookups of every account, captured, with every change in the ledger."""
     collection = timeline_collection(ctx.config, collection_name)
     with collection_lock(ctx.config.paths.state, collection_name, "harvest"):
+        ctx.store.close_abandoned_runs()
         run = RunRecorder(ctx.store, "update_usernames", collection_name)
         try:
             with run:

@@ -77,6 +77,7 @@ def harvest_timelines(
     """
     collection = timeline_collection(ctx.config, collection_name)
     with collection_lock(ctx.config.paths.state, collection_name, "harvest"):
+        ctx.store.close_abandoned_runs()  # a killed one-shot run would otherwise stay "running"
         run = RunRecorder(ctx.store, JOB, collection_name)
         try:
             with run, record_api_calls(ctx, collection_name, "timeline", JOB, open_client(ctx, client)) as api:

@@ -164,13 +164,15 @@ def test_workers_overlap_latency(tmp_path, make_simulator):
     sim = make_simulator(tokens=[TOKEN], accounts=accounts(16, tweets=10), faults={"latency_ms": 100})
     config = write_config(tmp_path, sim.base_url, [f"acct_{n}" for n in range(16)], workers=8)
     ctx = context(config)
-    client = fast_client(ctx.config)
+    limiter = RateLimiter()
+    client = fast_client(ctx.config, limiter=limiter)
     sync_accounts(ctx, COLLECTION, client=client)  # resolve first: the timelines are what the pool overlaps
     started = time.monotonic()
     record = harvest_timelines(ctx, COLLECTION, client=client)
     elapsed = time.monotonic() - started
     assert record["counts"]["accounts_done"] == 16
-    assert elapsed < 1.0, elapsed  # one worker needs at least 1.6 s
+    assert limiter.peak_in_flight >= 6  # 8 workers, each waiting 100 ms on its answer
+    assert elapsed < 1.6, elapsed  # one worker needs at least 16 x 100 ms
 
 
 def test_one_account_only(tmp_path, make_simulator):
