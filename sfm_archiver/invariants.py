@@ -180,7 +180,7 @@ def outbox_bags(outbox: Path, report: Report, staging_cutoff: float | None = Non
             _check_staging(entry, report, staging_cutoff)
         elif entry.name.endswith(MARKER_SUFFIXES) and entry.is_file():
             stem = entry.name.rsplit(".", 1)[0]
-            if stem not in names:
+            if stem not in names and f"{stem}.tar" not in names:
                 report.add("outbox.stray_marker", f"marker without its bag {stem}", entry)
         else:
             bag = _bag_ref(entry)
@@ -459,11 +459,14 @@ class RunExpectations:
 
 
 def check_run(config: Any, published: Mapping[str, Any], initial_accounts: Iterable[Any],
-              expectations: RunExpectations = RunExpectations()) -> Report:
+              expectations: RunExpectations = RunExpectations(),
+              stream_messages: Iterable[Mapping[str, Any]] | None = None) -> Report:
     """The storage check plus every promise about what the simulator published.
 
     `config`: the final Config; `published`: `Simulator.published()`; `initial_accounts`: the
     scenario's AccountSpecs (their starting flags, to know who is collectable at the end).
+    `stream_messages` stands in for `published["stream_messages"]` when that was not built
+    (`Simulator.published(stream_messages=False)`; pass `Simulator.stream_messages()`).
     Call it after a clean stop and a final harvest.
     """
     from sfm_archiver.ledger import Ledger
@@ -477,7 +480,8 @@ def check_run(config: Any, published: Mapping[str, Any], initial_accounts: Itera
         states = final_account_states(initial_accounts, published.get("events", []))
         _check_timelines(config, store, published, states, captured, report)
         _check_checkpoints(config, store, captured, report)
-        _check_streams(config, store, published, captured, expectations, report)
+        messages = published.get("stream_messages") if stream_messages is None else stream_messages
+        _check_streams(config, store, published, messages or (), captured, expectations, report)
         _check_ledger(config, store, Ledger(config.paths.state), published, initial_accounts, report)
     finally:
         store.close()
@@ -599,14 +603,14 @@ def _check_checkpoints(config: Any, store: Any, captured: Captured, report: Repo
 # -- streams ------------------------------------------------------------------------------------------
 
 
-def _check_streams(config: Any, store: Any, published: Mapping[str, Any], captured: Captured,
-                   expectations: RunExpectations, report: Report) -> None:
+def _check_streams(config: Any, store: Any, published: Mapping[str, Any], messages: Iterable[Mapping[str, Any]],
+                   captured: Captured, expectations: RunExpectations, report: Report) -> None:
     by_kind = {"search": [c.name for c in config.collections if c.type == "filter_stream"],
                "sample": [c.name for c in config.collections if c.type == "sample_stream"]}
     connections = {conn["id"]: conn for conn in published.get("connections", [])}
     sent: dict[str, str] = {}
     lost_by_connection: dict[int, list[str]] = defaultdict(list)
-    for message in published.get("stream_messages", []):
+    for message in messages:
         tweet_id, conn = message["tweet_id"], connections.get(message["connection_id"], {})
         kind = conn.get("kind", "search")
         sent[tweet_id] = kind
