@@ -362,11 +362,12 @@ class Daemon:
 
     def _apply_jobs(self, wanted: dict[str, JobSpec]) -> None:
         """Add, remove and reschedule scheduler jobs so they match `wanted`."""
-        for job_id in set(self.specs) - set(wanted):
+        previous, self.specs = self.specs, dict(wanted)  # before add_job: a job may fire at once
+        for job_id in set(previous) - set(wanted):
             self.scheduler.remove_job(job_id)
             log.info("job %s removed", job_id)
         for job_id, spec in wanted.items():
-            old = self.specs.get(job_id)
+            old = previous.get(job_id)
             trigger = spec.schedule.trigger()
             if old is None:
                 first = {"next_run_time": self.clock()} if spec.kind == "timeline" and _harvests_at_once(spec) else {}
@@ -375,7 +376,6 @@ class Daemon:
             elif old.schedule.text != spec.schedule.text:
                 self.scheduler.reschedule_job(job_id, trigger=trigger)
                 log.info("job %s rescheduled: %s", job_id, spec.schedule.text)
-        self.specs = dict(wanted)
 
     def _run_job(self, job_id: str) -> None:
         spec = self.specs.get(job_id)

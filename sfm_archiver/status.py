@@ -202,6 +202,9 @@ def _collection(
         for job in store.jobs_of_collection(collection.name):
             jobs[job] = _run_summary(store.last_run(collection.name, job))
     main = jobs.get(MAIN_JOB[collection.type]) or _latest(jobs.values())
+    skipped = None
+    if main and main["result"] == "skipped":
+        skipped, main = main, _run_summary(store.last_run(collection.name, main["job"], finished_only=True)) or main
     entry = {
         "name": collection.name,
         "type": collection.type,
@@ -221,8 +224,7 @@ def _collection(
     for job, run in jobs.items():
         if run and run["result"] == "failed":
             problems.add(WARNING, f"{collection.name}: the last {job} run failed: {'; '.join(run['errors'][:2])}")
-    if main and main["result"] == "skipped" and main.get("warnings"):
-        entry["skipped_reason"] = main["warnings"][0]
+    entry["last_skipped"] = skipped
     return entry
 
 

@@ -1,0 +1,346 @@
+"""`sfm-archiver demo`: the simulator and the real daemon, end to end, in a few minutes.
+
+The demo starts the built-in X API simulator (scenario `sfm_archiver/demo/scenario.yaml`) in
+this process, writes a configuration (`sfm_archiver/demo/config.yaml`: schedules of seconds,
+hourly bags without grace) and runs `sfm-archiver run` on it as a child process, exactly as
+systemd would (it even owns the `NOTIFY_SOCKET` and waits for READY=1). Once the daemon has
+resolved the accounts, the demo renames one on the simulator and suspends another, then
+watches the folders for: timeline captures, the `renamed` and `suspended` ledger events, link
+expansions, and a validated bag in the outbox. It prints the status table and where
+everything is, stops the daemon with SIGTERM and exits 0 only if all of it happened.
+
+Why the bag is of an earlier hour: a period is bagged only once it is over (its end plus
+`grace` has passed), and a demo of two minutes rarely crosses an hour. Shortening periods
+(minutes) or running the daemon on a shifted clock would show a bagger that does not exist in
+production. Instead the demo does what an archive migrating from SFM does on its first day:
+it imports a legacy SFM stream file (`<collection>-YYYY-MM-DDTHH-MM-SSZ.gz`, here made of
+messages read from the simulator's sample stream and dated two hours back) with the real
+`organize` job, and the daemon's scheduled `bag` job bags that completed hour like any other.
+The live captures of the current hour stay in the archive until their hour is over.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Callable
+
+from sfm_archiver.errors import SfmError, UsageError
+from sfm_archiver.timeutil import utcnow
+
+MARKER = ".sfm-archiver-demo"
+TIMELINES = "demo-timelines"
+STREAM = "demo-stream"
+RENAME = {"id": "200004", "from": "oldhandle", "to": "newhandle"}
+SUSPEND = {"id": "200003", "username": "campus_events"}
+LEGACY_HOURS_BACK = 2
+STOP_TIMEOUT = 75.0
+
+
+class DemoError(SfmError):
+    pass
+
+
+@dataclass
+class Findings:
+    """What the demo has seen so far (each item printed once, when it first appears)."""
+
+    capture_files: list[Path] = field(default_factory=list)
+    posts: int = 0
+    renamed: dict | None = None
+    suspended: dict | None = None
+    link_results: int = 0
+    links_resolved: int = 0
+    bag: Path | None = None
+    bag_problems: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return bool(
+            self.posts and self.renamed and self.suspended and self.links_resolved
+            and self.bag is not None and not self.bag_problems
+        )
+
+    def missing(self) -> list[str]:
+        wanted = [
+            ("timeline captures", self.posts),
+            ("the 'renamed' ledger event", self.renamed),
+            ("the 'suspended' ledger event", self.suspended),
+            ("link expansions", self.links_resolved),
+            ("a validated bag in the outbox", self.bag is not None and not self.bag_problems),
+        ]
+        return [what for what, seen in wanted if not seen]
+
+
+def run_demo(folder: Path, minutes: float = 2.0, out: Callable[[str], None] = print) -> int:
+    """Run the whole demo in `folder`; 0 when every step was seen, 1 otherwise."""
+    from sfm_archiver.simulator import Scenario, Simulator
+
+    if minutes <= 0:
+        raise UsageError("--minutes must be more than 0")
+    folder = prepare_folder(Path(folder))
+    scenario_path = folder / "scenario.yaml"
+    scenario_path.write_bytes(_data("scenario.yaml"))
+    simulator = Simulator(Scenario.from_yaml(scenario_path))
+    api = simulator.start()
+    started = time.monotonic()
+    daemon = None
+    try:
+        config_path = write_config(folder, api)
+        out(f"sfm-archiver demo in {folder}")
+        out(f"  simulator   {api}  (scenario {scenario_path})")
+        legacy = import_legacy_file(folder, api)
+        out(f"  legacy SFM  {legacy.name} imported by `organize` into {legacy.parent.relative_to(folder)}/")
+        daemon = DemoDaemon(folder, config_path)
+        daemon.wait_ready(30)
+        out(f"  daemon      pid {daemon.process.pid}: READY=1 received (log: {daemon.log})")
+        findings = watch(folder, simulator, daemon, started + minutes * 60, out, started)
+        out("")
+        out(_status_table(config_path))
+        code = daemon.stop()
+        daemon = None
+        out("")
+        out(where_everything_is(folder, config_path, findings))
+        if code != 0:
+            out(f"demo: the daemon exited with {code} on SIGTERM (see {folder / 'daemon.log'})")
+            return 1
+        if not findings.complete:
+            out(f"demo: not seen within {minutes:g} minute(s): {', '.join(findings.missing())}")
+            return 1
+        out(f"demo: every step seen in {time.monotonic() - started:.0f} s")
+        return 0
+    finally:
+        if daemon is not None:
+            daemon.stop()
+        simulator.stop()
+
+
+def prepare_folder(folder: Path) -> Path:
+    """An empty folder for the demo; a previous demo's folder (with its marker) is emptied."""
+    folder = folder.expanduser().resolve()
+    if folder.exists() and any(folder.iterdir()):
+        if not (folder / MARKER).exists():
+            raise UsageError(f"{folder} is not empty and not a previous demo folder: choose another --dir")
+        for child in folder.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text("written by sfm-archiver demo; the folder is emptied by the next demo run\n")
+    return folder
+
+
+def write_config(folder: Path, api: str) -> Path:
+    path = folder / "config.yaml"
+    path.write_text(_data("config.yaml").decode().replace("@API@", api))
+    return path
+
+
+def import_legacy_file(folder: Path, api: str, messages: int = 20) -> Path:
+    """A legacy SFM stream file of an earlier hour, sorted into the archive by `organize`."""
+    from sfm_archiver.jobs.organize import organize
+
+    legacy_dir = folder / "legacy-sfm-files"
+    legacy_dir.mkdir()
+    stamp = (utcnow() - timedelta(hours=LEGACY_HOURS_BACK)).replace(minute=15, second=0, microsecond=0)
+    path = legacy_dir / f"{STREAM}-{stamp.strftime('%Y-%m-%dT%H-%M-%SZ')}.gz"
+    with gzip.open(path, "wb") as handle:
+        for line in sample_stream_lines(api, messages):
+            handle.write(line + b"\n")
+    report = organize(legacy_dir, folder / "archive", include_recent=True)
+    if not report.moved:
+        raise DemoError(f"organize did not move {path}: {report}")
+    return report.moved[0][1]
+
+
+def sample_stream_lines(api: str, count: int, timeout: float = 15.0) -> list[bytes]:
+    """`count` raw messages from the simulator's sample stream (keep-alives skipped)."""
+    import requests
+
+    lines: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    with requests.get(
+        f"{api}/2/tweets/sample/stream", headers={"Authorization": "Bearer demo-token-not-secret"}, stream=True, timeout=10
+    ) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if line.strip():
+                lines.append(line.strip())
+            if len(lines) >= count or time.monotonic() > deadline:
+                break
+    if not lines:
+        raise DemoError("the simulator's sample stream sent no messages")
+    return lines
+
+
+class DemoDaemon:
+    """`sfm-archiver run` as a child process, with a notify socket as systemd would give it."""
+
+    def __init__(self, folder: Path, config_path: Path):
+        self.log = folder / "daemon.log"
+        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        name = f"sfm-archiver-demo-{os.getpid()}-{time.monotonic_ns()}"
+        self.socket.bind("\0" + name)
+        self.socket.settimeout(0.2)
+        env = {**os.environ, "NOTIFY_SOCKET": "@" + name}
+        env.pop("SFM_ARCHIVER_CONFIG", None)
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "sfm_archiver", "--config", str(config_path), "run"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+            )
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise DemoError(f"the daemon exited with {self.process.returncode}:\n{_tail(self.log)}")
+            try:
+                if b"READY=1" in self.socket.recv(4096).split(b"\n"):
+                    return
+            except TimeoutError:
+                continue
+        raise DemoError(f"no READY=1 from the daemon within {timeout:.0f} s:\n{_tail(self.log)}")
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.socket.close()
+        return self.process.returncode
+
+
+def watch(folder: Path, simulator, daemon: DemoDaemon, deadline: float, out: Callable[[str], None], started: float) -> Findings:
+    """Poll the folders until everything was seen or the deadline passed; print each new sight."""
+    findings = Findings()
+    events_applied = False
+
+    def say(text: str) -> None:
+        out(f"[{time.monotonic() - started:4.0f}s] {text}")
+
+    while time.monotonic() < deadline and not findings.complete:
+        if daemon.process.poll() is not None:
+            say(f"the daemon exited with {daemon.process.returncode}:\n{_tail(daemon.log)}")
+            break
+        if not events_applied and _resolved(folder, {RENAME["id"], SUSPEND["id"]}):
+            simulator.apply_event({"action": "rename", "account": RENAME["from"], "username": RENAME["to"]})
+            simulator.apply_event({"action": "suspend", "account": SUSPEND["username"]})
+            say(f"simulator: @{RENAME['from']} renamed itself @{RENAME['to']}; @{SUSPEND['username']} was suspended")
+            events_applied = True
+        _look(folder, findings, say)
+        time.sleep(0.5)
+    return findings
+
+
+def _look(folder: Path, findings: Findings, say: Callable[[str], None]) -> None:
+    archive = folder / "archive"
+    if not findings.posts:
+        files = sorted((archive / TIMELINES).rglob(f"{TIMELINES}-timeline-*.jsonl.gz"))
+        posts = sum(_posts(path) for path in files)
+        if posts:
+            findings.capture_files, findings.posts = files, posts
+            say(f"captures: {posts} posts in {len(files)} file(s), e.g. {files[0].relative_to(folder)}")
+    for key, event, account in (("renamed", "renamed", RENAME["id"]), ("suspended", "suspended", SUSPEND["id"])):
+        if getattr(findings, key) is None:
+            record = _ledger_event(folder, account, event)
+            if record:
+                setattr(findings, key, record)
+                change = f" {record.get('from')} -> {record.get('to')}" if event == "renamed" else ""
+                say(f"ledger: seq {record['seq']} account {account} {event}{change}")
+    if not findings.links_resolved:
+        results = [r for path in sorted(archive.rglob("*-urls-*.jsonl.gz")) for r in _records(path)]
+        resolved = [r for r in results if r.get("final_status") == 200]
+        if resolved:
+            findings.link_results, findings.links_resolved = len(results), len(resolved)
+            example = resolved[0]
+            say(f"links: {len(resolved)} of {len(results)} expanded, e.g. {example.get('url')} -> {example.get('final_url')} "
+                f"({len(example.get('chain') or [])} hops)")
+    if findings.bag is None:
+        bags = sorted(p for p in (folder / "outbox").glob(f"{STREAM}_*") if not p.name.startswith("."))
+        if bags:
+            from sfm_archiver.bagging import verify_paths
+
+            findings.bag = bags[0]
+            findings.bag_problems = verify_paths([bags[0]])
+            verdict = "valid (BagIt and every capture file checked)" if not findings.bag_problems else "INVALID: " + "; ".join(findings.bag_problems[:3])
+            say(f"bag: {bags[0].relative_to(folder)} {verdict}")
+
+
+def _resolved(folder: Path, account_ids: set[str]) -> bool:
+    from sfm_archiver.ledger import Ledger
+
+    added = {r["account_id"] for r in Ledger(folder / "state").records() if r["event"] == "added"}
+    return account_ids <= added
+
+
+def _ledger_event(folder: Path, account_id: str, event: str) -> dict | None:
+    from sfm_archiver.ledger import Ledger
+
+    return next((r for r in Ledger(folder / "state").records() if r["account_id"] == account_id and r["event"] == event), None)
+
+
+def _records(path: Path) -> list[dict]:
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+    except (OSError, EOFError, ValueError):
+        return []  # being written: read again on the next look
+
+
+def _posts(path: Path) -> int:
+    return sum(len(record.get("data") or []) for record in _records(path))
+
+
+def _status_table(config_path: Path) -> str:
+    from sfm_archiver import status
+
+    config, problems = status.load_for_reading(config_path)
+    return status.render_text(status.collect(config, config_problems=problems))
+
+
+def where_everything_is(folder: Path, config_path: Path, findings: Findings) -> str:
+    cli = f"sfm-archiver --config {config_path}"
+    lines = [
+        "Where everything is:",
+        f"  configuration   {config_path}",
+        f"  captures        {folder / 'archive'}/<collection>/YYYY/MM/DD/HH/*.jsonl.gz  (gzip JSON lines, raw API objects + __sfm)",
+        f"  link results    {folder / 'archive'}/{TIMELINES}/.../{TIMELINES}-urls-*.jsonl.gz (+ .warc.gz of the requests)",
+        f"  ledger          {folder / 'state' / 'ledger.jsonl'}   ({cli} ledger show)",
+        f"  state           {folder / 'state' / 'state.sqlite3'}",
+        f"  bags            {folder / 'outbox'}/" + (f"   e.g. {findings.bag.name}" if findings.bag else ""),
+        f"  daemon log      {folder / 'daemon.log'}",
+        "",
+        "Try next:",
+        f"  {cli} status",
+        f"  {cli} ledger show --account {RENAME['to']}",
+        f"  {cli} verify {findings.bag or folder / 'outbox' / '<bag>'}",
+        f"  {cli} run        # the daemon again (Ctrl-C stops it); this hour's captures are bagged once the hour is over",
+    ]
+    return "\n".join(lines)
+
+
+def _data(name: str) -> bytes:
+    return resources.files("sfm_archiver").joinpath("demo", name).read_bytes()
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
