@@ -18,7 +18,8 @@ SimulatorFactory = Callable[..., Simulator]
 
 
 def scenario_with(**overrides: Any) -> Scenario:
-    """The default scenario with top-level keys replaced (each section is merged over its defaults)."""
+    """The default scenario with top-level keys overridden: sections (streams, faults, ...) merge
+    over their defaults, lists (accounts, tokens, script) replace them."""
     return Scenario.from_dict(overrides)
 
 

@@ -51,7 +51,6 @@ class CapturingStream(tweepy.StreamingClient):
         self.closed = 0
         self.connection_errors = 0
         self.request_errors: list[int] = []
-        self.stop_after_error = True
         self.lock = threading.Lock()
 
     def on_connect(self) -> None:
@@ -73,8 +72,7 @@ class CapturingStream(tweepy.StreamingClient):
 
     def on_request_error(self, status_code: int) -> None:
         self.request_errors.append(status_code)
-        if self.stop_after_error:
-            self.disconnect()
+        self.disconnect()  # tweepy would otherwise sleep 5 to 60 s before retrying
 
     def stop(self, thread: threading.Thread | None) -> None:
         self.disconnect()

@@ -7,6 +7,7 @@ import re
 import pytest
 import tweepy
 
+from sfm_archiver.platforms.transport import make_client
 from sfm_archiver.simulator import Scenario, Simulator, bodies
 from tests.simulator.helpers import TOKEN, raw_client, wait_for
 
@@ -17,9 +18,7 @@ CREATED_AT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 def timeline(base_url: str, user_id: str, **kwargs) -> list[dict]:
     """Every tweet of a timeline through tweepy.Paginator, in the order served."""
-    client = tweepy.Client(TOKEN)
-    from sfm_archiver.platforms.transport import redirect_session
-    redirect_session(client.session, base_url)
+    client = make_client(TOKEN, base_url)
     tweets = []
     for page in tweepy.Paginator(client.get_users_tweets, user_id, **kwargs):
         tweets.extend(tweet.data for tweet in page.data or [])
