@@ -49,6 +49,7 @@ HTTP_ERROR = "http_error"
 REDIRECT_WITHOUT_LOCATION = "redirect_without_location"
 INVALID_RESPONSE = "invalid_response"
 REQUEST_ERROR = "request_error"
+INTERRUPTED = "interrupted"
 TRANSIENT_ERRORS = frozenset({DNS, CONNECTION, TIMEOUT})
 
 ExchangeObserver = Callable[[requests.Response, bytes, bool], None]
@@ -173,6 +174,7 @@ class LinkResolver:
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
         self.requests_sent = 0
+        self._halt = threading.Event()
         environment = getproxies()
         self._proxies = {scheme: environment[scheme] for scheme in ("http", "https") if scheme in environment}
         self._no_proxy = environment.get("no")
@@ -197,6 +199,9 @@ class LinkResolver:
         current = result.url
         seen = {urldefrag(current)[0]}
         while True:
+            if self._halt.is_set():
+                result.error = _error(INTERRUPTED, "the run was asked to stop")
+                return
             if len(result.chain) >= self.settings.max_hops:
                 result.error = _error(TOO_MANY_HOPS, f"still redirecting after {self.settings.max_hops} hops")
                 return
@@ -330,11 +335,11 @@ class LinkResolver:
         """Resolve `urls` concurrently; `on_result` runs in the calling thread, once per URL.
 
         Hosts are interleaved so the workers spread over sites instead of queueing on one.
-        When `stop` is set, no new URL starts; those in flight finish. `tick` runs in the
-        calling thread about every `tick_seconds` (progress, periodic flushes). Returns the
-        number of URLs resolved.
+        When `stop` is set, no new URL starts and those in flight end after their current hop,
+        unreported (a later run resolves them). `tick` runs in the calling thread about every
+        `tick_seconds` (progress, periodic flushes). Returns the number of URLs reported.
         """
-        stop = stop or threading.Event()
+        stop = self._halt = stop or threading.Event()
         pending = deque(interleave_by_host(urls))
         done = 0
         window = self.settings.concurrency + max(4, self.settings.concurrency // 4)
@@ -346,8 +351,11 @@ class LinkResolver:
                         running.add(pool.submit(self.resolve, pending.popleft()))
                     finished, running = wait(running, timeout=tick_seconds, return_when=FIRST_COMPLETED)
                     for future in finished:
-                        if not future.cancelled():
-                            on_result(future.result())
+                        if future.cancelled():
+                            continue
+                        result = future.result()
+                        if result.error is None or result.error["type"] != INTERRUPTED:
+                            on_result(result)
                             done += 1
                     if stop.is_set():
                         for future in running:

@@ -198,3 +198,22 @@ def test_hosts_are_interleaved_and_duplicates_dropped():
                                         "http://a/3"]
     assert host_key("HTTP://Example.org/x") == "http://example.org:80"
     assert host_key("https://example.org:8443/") == "https://example.org:8443"
+
+
+def test_a_stop_ends_chains_in_flight_after_their_current_hop(make_simulator):
+    slow = make_simulator(shortener={"latency_ms": 100})
+    urls = [f"{slow.base_url}/s/chain/19/301/long{n}" for n in range(2)]
+    stop = threading.Event()
+
+    def stop_after_first_hops() -> None:
+        deadline = time.monotonic() + 5
+        while slow.counters()["shortener"]["hits_total"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stop.set()
+
+    threading.Thread(target=stop_after_first_hops, daemon=True).start()
+    results = []
+    started = time.monotonic()
+    assert resolver(concurrency=2, max_hops=25).resolve_all(urls, results.append, stop=stop) == 0
+    assert results == [] and time.monotonic() - started < 1.2  # the whole chains take 2 s
+    assert slow.counters()["shortener"]["hits_total"] <= 6
