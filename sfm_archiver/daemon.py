@@ -120,6 +120,7 @@ class SignalInbox:
     SIGNALS = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
 
     def __init__(self) -> None:
+        self.on_second_stop: Callable[[int], None] | None = None
         self._read, self._write = socket.socketpair()
         self._read.setblocking(False)
         self._write.setblocking(False)
@@ -133,6 +134,8 @@ class SignalInbox:
             self._previous[signum] = signal.signal(signum, self._handle)
 
     def _handle(self, signum: int, frame) -> None:
+        if self.on_second_stop is not None and signum in (signal.SIGTERM, signal.SIGINT):
+            self.on_second_stop(signum)  # already stopping: the operator wants out now
         self.pending.append(signum)
 
     def wait(self, timeout: float) -> list[int]:
@@ -153,10 +156,6 @@ class SignalInbox:
         signal.set_wakeup_fd(self._previous_fd if self._previous_fd is not None else -1)
         self._read.close()
         self._write.close()
-
-
-class ForcedExit(Exception):
-    """A second SIGTERM/SIGINT during shutdown."""
 
 
 class Daemon:
@@ -204,8 +203,6 @@ class Daemon:
             self._start()
             self._main_loop()
             return self._shutdown()
-        except ForcedExit as forced:
-            return self._force_exit(int(str(forced)))
         finally:
             self._signals.restore()
             self.notifier.close()
@@ -306,6 +303,9 @@ class Daemon:
 
     def _shutdown(self) -> int:
         deadline = time.monotonic() + self.stop_timeout
+        self._signals.on_second_stop = lambda signum: self._force_exit(128 + signum)
+        if any(signum in (signal.SIGTERM, signal.SIGINT) for signum in self._signals.pending):
+            self._force_exit(128 + signal.SIGTERM)
         self.notifier.stopping("stopping: jobs finish at their next safe point")
         self.store.set_daemon_values(state="stopping")
         self.stop_event.set()
@@ -319,9 +319,7 @@ class Daemon:
                 log.error("jobs still running after %.0f s: %s; exiting anyway", self.stop_timeout, ", ".join(self.running_jobs()))
                 self._store_quietly(state="stopped", stopped_at=_iso(self.clock()))
                 return self._force_exit(1)
-            for signum in self._signals.wait(min(0.2, remaining)):
-                if signum in (signal.SIGTERM, signal.SIGINT):
-                    raise ForcedExit(str(128 + signum))
+            self._signals.wait(min(0.2, remaining))
         self.store.set_daemon_values(state="stopped", stopped_at=_iso(self.clock()), heartbeat_at=_iso(self.clock()))
         log.info("stopped cleanly")
         return 0
