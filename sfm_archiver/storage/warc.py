@@ -96,19 +96,23 @@ class WarcWriter:
 
     # -- what callers use ------------------------------------------------------------------
 
-    def write_exchange(self, response: requests.Response, body: bytes | None = None, truncated: bool = False) -> None:
+    def write_exchange(self, response: requests.Response, body: bytes | None = None,
+                       truncated: bool | str = False) -> None:
         """Record `response` and the request that produced it (`body`: what was read of it).
 
         Without `body`, the response's content is read (do not pass streamed responses).
+        `truncated` marks a body cut short: True for a length limit, or the WARC-Truncated
+        reason itself.
         """
         if body is None:
             body = response.content or b""
+        reason = "length" if truncated is True else truncated or None
         sent_at = self.clock() - response.elapsed
         request = response.request
         target = self.redactor.text(response.url or request.url or "")
         request_block = self.redactor.bytes(request_bytes(request))
-        response_block = self.redactor.bytes(response_bytes(response, body, truncated))
-        self._write_pair(target, sent_at, request_block, response_block, truncated)
+        response_block = self.redactor.bytes(response_bytes(response, body, bool(reason)))
+        self._write_pair(target, sent_at, request_block, response_block, reason)
 
     def hook(self, response: requests.Response, *args, **kwargs) -> requests.Response:
         """requests response hook: record every exchange of a session.
@@ -117,7 +121,7 @@ class WarcWriter:
         `WARC-Truncated: unspecified`, so the hook never consumes a body its caller will read.
         """
         if kwargs.get("stream"):
-            self.write_exchange(response, b"", truncated=True)
+            self.write_exchange(response, b"", truncated="unspecified")
         else:
             self.write_exchange(response)
         return response
@@ -144,7 +148,7 @@ class WarcWriter:
     # -- records ---------------------------------------------------------------------------
 
     def _write_pair(self, target: str, sent_at: datetime, request_block: bytes, response_block: bytes,
-                    truncated: bool) -> None:
+                    truncated: str | None) -> None:
         date = warc_date(sent_at)
         builder = WARCWriter(io.BytesIO(), gzip=True, warc_version=WARC_VERSION)
         with self._lock:
@@ -152,7 +156,7 @@ class WarcWriter:
             common = {"WARC-Date": date, "WARC-Warcinfo-ID": self._warcinfo_id}
             response = builder.create_warc_record(
                 target, "response", payload=io.BytesIO(response_block), length=len(response_block),
-                warc_headers_dict={**common, **({"WARC-Truncated": "length"} if truncated else {})},
+                warc_headers_dict={**common, **({"WARC-Truncated": truncated} if truncated else {})},
             )
             request = builder.create_warc_record(
                 target, "request", payload=io.BytesIO(request_block), length=len(request_block),

@@ -148,3 +148,23 @@ def test_files_rotate_on_the_hour_each_with_its_warcinfo(tmp_path, simulator):
         check(path)
         records = index(path)
         assert [r["warc-type"] for r in records] == ["warcinfo", "response", "request"]
+
+
+def test_streamed_and_cut_bodies_are_marked_truncated(tmp_path, simulator):
+    ctx = make_ctx(tmp_path, simulator.base_url)
+    writer = WarcWriter(ctx.config.paths.archive, "news", "urls", "fetch_urls")
+    session = requests.Session()
+    session.trust_env = False
+    session.hooks["response"].append(writer.hook)
+    streamed = session.get(f"{simulator.base_url}/s/chain/0/301/streamed", stream=True)
+    assert b"Landing page streamed" in streamed.content  # the hook left the body to its reader
+    session.hooks["response"].clear()
+    page = session.get(f"{simulator.base_url}/s/chain/0/301/cut")
+    writer.write_exchange(page, page.content[:40], truncated=True)
+    writer.close()
+    (path,) = warc_files(ctx.config.paths.archive)
+    check(path)
+    text = gzip.decompress(path.read_bytes())
+    assert text.count(b"WARC-Truncated: unspecified") == 1 and text.count(b"WARC-Truncated: length") == 1
+    assert b"Landing page streamed" not in text and page.content[:40] in text
+    assert page.content[40:] not in text
