@@ -308,7 +308,7 @@ def disconnected_seconds(store: StateStore, stream: str, start: datetime, end: d
     cursor, down = start, 0.0
     for event in events:
         at = min(max(_parse(event["at"]), start), end)
-        if state == "disconnected" or (state == "connected" and not alive):
+        if state == "disconnected":
             down += (at - cursor).total_seconds()
         cursor, state = at, _state_after(event["event"], state)
     if state == "disconnected" or (state == "connected" and not alive):
