@@ -23,12 +23,13 @@ from sfm_archiver.bagging.recovery import recover_all, recover_collection, roll_
 from sfm_archiver.bagging.validate import ValidationStopped
 from sfm_archiver.config import Config
 from sfm_archiver.durable import makedirs_durable
-from sfm_archiver.errors import BagError, LockBusyError, UsageError
+from sfm_archiver.errors import BagError, LockBusyError, SfmError, UsageError
 from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.jobs.runs import RunRecorder
 from sfm_archiver.locks import collection_lock
+from sfm_archiver.state import StateStore, pid_alive
 from sfm_archiver.storage import layout
-from sfm_archiver.storage.writer import seal_abandoned_files
+from sfm_archiver.storage.gzmembers import seal
 
 JOB = "bag"
 QUIET_STATUSES = ("open", "grace", "later")
@@ -36,6 +37,12 @@ QUIET_STATUSES = ("open", "grace", "later")
 
 class _Stopped(Exception):
     """The stop flag was set while a bag was being built (it was rolled back)."""
+
+
+class OutboxFilesystemError(BagError):
+    """The outbox is on another filesystem and copying is not allowed: a configuration problem."""
+
+    exit_code = 2
 
 
 def all_collections(config: Config, requested: list[str] | None = None) -> list[str]:
@@ -60,7 +67,7 @@ def transfer_mode(collection_root: Path, outbox: Path, copy_allowed: bool) -> st
         return "move"
     if copy_allowed:
         return "copy"
-    raise BagError(
+    raise OutboxFilesystemError(
         f"the outbox {outbox} is on another filesystem than the archive {collection_root}: bags are built by "
         "moving capture files with one rename each, which cannot cross filesystems. Put the outbox on the "
         "archive's filesystem, or set `bagging: {copy: true}` to copy, verify and then delete instead."
@@ -126,6 +133,11 @@ def bag_completed_periods(
             except LockBusyError as error:
                 ctx.store.record_skipped_run(JOB, name, str(error))
                 results.append({"collection": name, "status": "busy", "error": str(error)})
+            except OutboxFilesystemError:
+                raise
+            except (SfmError, OSError) as error:
+                # Recorded as a failed run; the other collections are still bagged.
+                results.append({"collection": name, "status": "failed", "error": f"{name}: {error}"})
     return results
 
 
@@ -151,9 +163,8 @@ def _bag_collection(ctx: JobContext, collection: str, before, pool: HashPool, pa
         for message in recover_collection(ctx.store, outbox, config.paths.archive, collection, has_command, ctx.clock, pause):
             run.warn(f"recovery: {message}")
             run.counts["recovered"] += 1
-        for path, removed in seal_abandoned_files(ctx.store, collection):
-            if removed:
-                run.warn(f"sealed {path} left open by a dead writer ({removed} bytes of torn tail removed)")
+        for path, removed in seal_dead_writers(ctx.store, collection):
+            run.warn(f"sealed {path}, left open by a writer that died ({removed} bytes of torn tail removed)")
         mode = transfer_mode(config.paths.archive / collection, outbox, config.bagging.copy)
         settings = BagSettings.from_config(config, pool.workers)
         for state in discover_periods(ctx, collection, before):
@@ -189,6 +200,23 @@ def _bag_collection(ctx: JobContext, collection: str, before, pool: HashPool, pa
                 run.warn(f"{handoff['name']}: on_handoff failed (retried next run): {handoff['error']}")
             _attach_handoff(results, handoff)
     return results
+
+
+def seal_dead_writers(store: StateStore, collection: str) -> list[tuple[Path, int]]:
+    """Seal and release files registered as open by processes that no longer exist.
+
+    Unlike the start-up sealing, files of this very process are left alone: in the daemon the
+    bag job runs beside the writers that hold them.
+    """
+    sealed = []
+    for entry in store.open_files(collection):
+        if pid_alive(entry["pid"]):
+            continue
+        path = Path(entry["path"])
+        removed = seal(path) if path.exists() else 0
+        store.unregister_open_file(path)
+        sealed.append((path, removed))
+    return sealed
 
 
 def _bag_period(ctx: JobContext, state: PeriodState, mode: str, settings: BagSettings, pool: HashPool, pause, has_command: bool) -> dict:
