@@ -8,7 +8,8 @@ and per host (a semaphore held around each request), so one slow site cannot tak
 and no site sees more than `per_host` requests at a time.
 
 A hop is one URL visited: its request (and the GET sent when HEAD is refused) and its answer.
-`max_hops` bounds the length of the chain, so a chain of n redirects needs n + 1 hops.
+`max_hops` bounds the redirects followed (as `urls.max_hops` is documented), so a chain holds
+at most `max_hops + 1` hops.
 """
 
 from __future__ import annotations
@@ -202,8 +203,8 @@ class LinkResolver:
             if self._halt.is_set():
                 result.error = _error(INTERRUPTED, "the run was asked to stop")
                 return
-            if len(result.chain) >= self.settings.max_hops:
-                result.error = _error(TOO_MANY_HOPS, f"still redirecting after {self.settings.max_hops} hops")
+            if len(result.chain) > self.settings.max_hops:
+                result.error = _error(TOO_MANY_HOPS, f"still redirecting after {self.settings.max_hops} redirects")
                 return
             hop = self._visit(current)
             result.chain.append(hop)

@@ -107,7 +107,7 @@ def test_results_of_every_kind_in_the_urls_file(tmp_path, simulator):
     expected = {
         f"{base}/s/chain/1/307/k1": (200, None, [307, 200]),
         f"{base}/s/chain/3/308/k3": (200, None, [308, 308, 308, 200]),
-        f"{base}/s/chain/6/302/k6": (302, "too_many_hops", [302, 302, 302, 302]),
+        f"{base}/s/chain/6/302/k6": (302, "too_many_hops", [302, 302, 302, 302, 302]),
         f"{base}/s/loop/k": (302, "loop", [302, 302]),
         f"{base}/s/head405/k": (200, None, [301, 200]),
         f"{base}/s/end/410/k": (410, "http_error", [410]),

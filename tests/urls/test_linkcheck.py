@@ -115,11 +115,12 @@ def test_a_slow_hop_within_the_limit_succeeds_and_beyond_it_times_out(shortener)
 def test_too_many_hops(shortener):
     base = shortener.base_url
     result = resolver(max_hops=3).resolve(f"{base}/s/chain/5/302/long")
-    assert result.error["type"] == "too_many_hops"
-    assert len(result.chain) == 3 and result.final_status == 302
-    assert hits(shortener, "/s/chain/3/302/long") == 1 and hits(shortener, "/s/chain/2/302/long") == 0
-    # A chain of n redirects needs n + 1 hops: 9 redirects fit in the default 10.
-    assert resolver(max_hops=10).resolve(f"{base}/s/chain/9/301/fits").final_status == 200
+    assert result.error["type"] == "too_many_hops" and "after 3 redirects" in result.error["message"]
+    assert len(result.chain) == 4 and result.final_status == 302
+    assert hits(shortener, "/s/chain/2/302/long") == 1 and hits(shortener, "/s/chain/1/302/long") == 0
+    # max_hops counts redirects followed: 10 redirects and the landing page fit in the default.
+    fits = resolver(max_hops=10).resolve(f"{base}/s/chain/10/301/fits")
+    assert fits.final_status == 200 and len(fits.chain) == 11
 
 
 @pytest.mark.parametrize("url,problem", [
@@ -214,6 +215,6 @@ def test_a_stop_ends_chains_in_flight_after_their_current_hop(make_simulator):
     threading.Thread(target=stop_after_first_hops, daemon=True).start()
     results = []
     started = time.monotonic()
-    assert resolver(concurrency=2, max_hops=25).resolve_all(urls, results.append, stop=stop) == 0
+    assert resolver(concurrency=2, max_hops=20).resolve_all(urls, results.append, stop=stop) == 0
     assert results == [] and time.monotonic() - started < 1.2  # the whole chains take 2 s
     assert slow.counters()["shortener"]["hits_total"] <= 6
