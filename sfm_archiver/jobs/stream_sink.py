@@ -26,6 +26,7 @@ from sfm_archiver.timeutil import Clock, rfc3339_ms
 log = logging.getLogger(__name__)
 
 LARGE_BUFFER_BYTES = 8 << 20
+MAX_PENDING_BYTES = 64 << 20
 _SENTINEL_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
 _END = b"}\n"
 
@@ -101,6 +102,7 @@ class CollectionSink:
         disk_ok: Callable[[], bool],
         clock: Clock,
         large_buffer_bytes: int = LARGE_BUFFER_BYTES,
+        max_pending_bytes: int = MAX_PENDING_BYTES,
         wake: threading.Event | None = None,
     ):
         self.collection = collection
@@ -112,6 +114,7 @@ class CollectionSink:
         self.disk_ok = disk_ok
         self.clock = clock
         self.large_buffer_bytes = large_buffer_bytes
+        self.max_pending_bytes = max_pending_bytes
         self._moment: datetime | None = None
         self._period_seconds = min(rotation.total_seconds(), 3600.0)
         self.writer = CaptureWriter(
@@ -119,6 +122,8 @@ class CollectionSink:
             compresslevel=compresslevel, sync_every_flush=True, max_batch_bytes=1 << 62,
         )
         self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
+        self._no_waiting = False
         self._segments: list[tuple[int, datetime, list[bytes]]] = []
         self._pending_messages = 0
         self._pending_bytes = 0
@@ -139,6 +144,11 @@ class CollectionSink:
             return 0
         size = sum(len(p) for p in parts)
         with self._lock:
+            # the writer is behind: hold the reader (the server sees a slow client) instead of
+            # letting memory grow without bound; a low disk drops instead (below)
+            while self._pending_bytes >= self.max_pending_bytes and not (self._paused or self._closed or self._no_waiting):
+                self.wake.set()
+                self._room.wait(0.5)
             if self._closed:
                 return 0
             dropped = 0
@@ -186,6 +196,7 @@ class CollectionSink:
         """Write everything still buffered (unless the disk is low), close the file."""
         with self._lock:
             self._closed = True  # later batches from a reader still running are refused
+            self._room.notify_all()
         self.tick(force=True)
         with self._lock:
             left = self._pending_messages
@@ -203,6 +214,12 @@ class CollectionSink:
             self._save_counts()
         self.writer.close()
 
+    def stop_waiting(self) -> None:
+        """Let a reader held back by a full buffer go on (at shutdown)."""
+        with self._lock:
+            self._no_waiting = True
+            self._room.notify_all()
+
     @property
     def paused(self) -> bool:
         return self._paused
@@ -217,7 +234,9 @@ class CollectionSink:
             if not self._paused:
                 log.warning("collection=%s: disk space low: stream messages are held in memory (up to %d)",
                             self.collection, self.buffer_messages)
-            self._paused = True
+            with self._lock:
+                self._paused = True
+                self._room.notify_all()
             return
         if self._paused:
             log.warning("collection=%s: disk space back: writing %d held stream messages",
@@ -226,6 +245,7 @@ class CollectionSink:
             segments, self._segments = self._segments, []
             self._pending_messages = self._pending_bytes = 0
             self._paused = False
+            self._room.notify_all()
         for _period, first_captured_at, parts in segments:
             # files are named and rotated by the capture time of the batch, not the flush time
             self._moment = first_captured_at

@@ -134,6 +134,8 @@ class StreamSupervisor:
         self._halt.set()
         self._wake.set()
         with self._lock:
+            for active in self._active.values():
+                active.sink.stop_waiting()
             connections, self._connections = self._connections, {}
             self._retired.update(connections)
         for kind, connection in connections.items():

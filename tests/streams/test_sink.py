@@ -142,3 +142,21 @@ def test_close_with_the_disk_still_low_counts_what_is_lost(tmp_path):
     assert (sink.dropped_total, sink.messages_total) == (3, 0)
     totals = sink.store.stream_totals("climate", T0 - timedelta(hours=1))
     assert (totals["messages"], totals["dropped"]) == (0, 3)
+
+
+def test_a_writer_behind_holds_the_reader_instead_of_growing_memory(tmp_path):
+    import threading
+
+    clock = FakeClock(T0.replace(minute=10))
+    sink = _sink(tmp_path, clock, large_buffer_bytes=1 << 30, max_pending_bytes=500)
+    _feed(sink, range(1, 3), clock.now)  # over the limit now
+    fed = threading.Event()
+    reader = threading.Thread(target=lambda: (_feed(sink, range(3, 4), clock.now), fed.set()))
+    reader.start()
+    assert not fed.wait(0.3), "the reader must wait while the buffer is full"
+    assert sink.wake.is_set()
+    sink.tick(clock.advance(1.0))  # the writer catches up: the reader goes on
+    assert fed.wait(5)
+    reader.join()
+    sink.close()
+    assert sink.messages_total == 3 and sink.dropped_total == 0
