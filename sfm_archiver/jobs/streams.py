@@ -123,6 +123,7 @@ class StreamSupervisor:
             restart = _connection_settings_changed(old, config)
             if restart:
                 log.info("stream connection settings changed: reconnecting")
+                self._rules_dirty = True  # another endpoint or app may hold other rules
                 for kind in list(self._connections):
                     self._close_connection(kind)
             self._reconcile(config, strict=False)

@@ -102,3 +102,14 @@ def test_disconnected_intervals_from_events():
     later = T0 + timedelta(seconds=12)
     assert disconnected_seconds(events[5:], later, end, before=events[4]) == 4 + 2
     assert disconnected_seconds(events[:3], T0, T0 + timedelta(seconds=12)) == 1 + 2
+
+
+def test_backfill_is_asked_for_only_when_configured():
+    from urllib.parse import parse_qs, urlsplit
+
+    from sfm_archiver.platforms.x_stream import stream_url
+
+    plain = urlsplit(stream_url("filter_stream"))
+    assert plain.path == "/2/tweets/search/stream" and "backfill_minutes" not in parse_qs(plain.query)
+    assert "author_id" in parse_qs(plain.query)["expansions"][0]
+    assert parse_qs(urlsplit(stream_url("sample_stream", 3)).query)["backfill_minutes"] == ["3"]
