@@ -25,6 +25,7 @@ import os
 import select
 import signal
 import socket
+import sqlite3
 import sys
 import threading
 import time
@@ -274,6 +275,7 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
             timezone="UTC",
         )
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)  # skips are logged here, once
         self.scheduler.add_listener(self._on_scheduler_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED | EVENT_JOB_ERROR)
         self.scheduler.start()
         self._apply_jobs(job_specs(self.config))
@@ -510,7 +512,13 @@ class Daemon:
             )
             self.notifier.ready(f"reload failed, still running on the previous configuration; {self.summary()}")
             return False
-        self._apply_config(new)
+        try:
+            self._apply_config(new)
+        except Exception as error:  # noqa: BLE001 - a reload must never take the daemon down
+            log.exception("reload: applying the new configuration failed part way: %s", error)
+            self._store_quietly(last_reload_error={"at": _iso(self.clock()), "problems": [f"applying the configuration failed: {error}"]})
+            self.notifier.ready(self.summary())
+            return False
         self.store.set_daemon_values(
             config_loaded_at=_iso(self.clock()), last_reload_error=None, config_text=redact_config_text(text)
         )
@@ -545,10 +553,16 @@ class Daemon:
 
     def _write_heartbeat(self) -> None:
         disk_ok = self.guard.ok()
-        self.store.set_daemon_values(
-            heartbeat_at=_iso(self.clock()), next_runs=self._next_runs(), disk_paused=not disk_ok,
-            running_jobs=self.running_jobs(),
-        )
+        if disk_ok != self._disk_was_ok:
+            self._disk_was_ok = disk_ok
+            self.notifier.status(self.summary())
+        try:
+            self.store.set_daemon_values(
+                heartbeat_at=_iso(self.clock()), next_runs=self._next_runs(), disk_paused=not disk_ok,
+                running_jobs=self.running_jobs(),
+            )
+        except sqlite3.Error as error:  # a full disk must not stop the daemon: status then shows it stale
+            log.error("cannot write the heartbeat to the state database: %s", error)
 
     def _next_runs(self) -> dict[str, str | None]:
         if self.scheduler is None:

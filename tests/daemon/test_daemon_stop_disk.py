@@ -35,6 +35,7 @@ def test_overlap_is_skipped_and_a_second_sigterm_exits_at_once(tmp_path):
             wait_for(lambda: notify.has("READY=1") or daemon.process.poll() is not None, 20, "READY=1")
             wait_for(lambda: [r for r in _runs(tmp_path, "skipped") if "still running" in r["warnings"][0]], 20,
                      "a skipped overlapping run in the state store")
+            wait_for(lambda: list((tmp_path / "archive").rglob("*.jsonl.gz")), 20, "capture files being written")
             wait_for(lambda: _runs(tmp_path, "running"), 10, "a harvest in flight")
             daemon.send(signal.SIGTERM)
             wait_for(lambda: notify.has("STOPPING=1"), 5, "STOPPING=1")
