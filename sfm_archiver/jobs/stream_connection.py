@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Iterable, Mapping
 
-from sfm_archiver.jobs.stream_sink import CollectionSink, capture_parts
+from sfm_archiver.jobs.stream_sink import CollectionSink, capture_parts, message_body
 from sfm_archiver.platforms.x_stream import (
     AUTH,
     CLOSED,
@@ -73,7 +73,7 @@ class Router:
         if not sinks:
             self.unrouted += len(lines)
             return
-        batches: dict[str, list[bytes]] = {}
+        batches: dict[str, list] = {}
         counts: dict[str, int] = {}
         suffixes = {name: sink.template.suffix(captured_at) for name, sink in sinks.items()}
         for line in lines:
@@ -81,13 +81,17 @@ class Router:
             if not targets:
                 self.unrouted += 1
                 continue
+            body = message_body(line)
             for name in targets:
-                parts = capture_parts(line, sinks[name].template, captured_at, suffixes[name])
                 batch = batches.get(name)
                 if batch is None:
                     batches[name] = batch = []
                     counts[name] = 0
-                batch.extend(parts)
+                if body is not None:
+                    batch.append(body)
+                    batch.append(suffixes[name])
+                else:
+                    batch.extend(capture_parts(line, sinks[name].template, captured_at, suffixes[name]))
                 counts[name] += 1
         for name, batch in batches.items():
             sinks[name].accept(batch, counts[name], captured_at)

@@ -62,17 +62,24 @@ class MetaTemplate:
         return records.sfm_metadata(captured_at=captured_at, collection=self.collection, job=self.job, url=self.url)
 
 
-def capture_parts(line: bytes, template: MetaTemplate, captured_at: datetime, suffix: bytes) -> tuple[bytes, ...]:
-    """The pieces of one capture line: the raw message with `__sfm` spliced in before its `}`.
+def message_body(line: bytes) -> memoryview | None:
+    """The message bytes up to (not including) the closing `}`, for the fast splice, or None.
 
     `line` is one frame as read (its `\\r` may still be there). Compact messages, which is what
-    X sends, take the fast path of one slice; anything else goes through `records.envelope`,
-    which deals with stray whitespace.
+    X sends, qualify; anything else (stray whitespace) goes through `records.envelope`.
     """
-    end = len(line) - 1 if line[-1:] == b"\r" else len(line)
-    if line[:2] == b'{"' and line[end - 1:end] == b"}" and line[end - 2:end - 1] not in b" \t\r" \
+    end = len(line) - 1 if line.endswith(b"\r") else len(line)
+    if end > 2 and line.startswith(b'{"') and line[end - 1] == 0x7D and line[end - 2] not in b" \t\r" \
             and line.find(b"\r", 0, end) < 0:
-        return line[:end - 1], suffix
+        return memoryview(line)[:end - 1]
+    return None
+
+
+def capture_parts(line: bytes, template: MetaTemplate, captured_at: datetime, suffix: bytes) -> tuple[bytes | memoryview, ...]:
+    """The pieces of one capture line: the raw message with `__sfm` spliced in before its `}`."""
+    body = message_body(line)
+    if body is not None:
+        return body, suffix
     return (records.envelope(line, template.meta(captured_at)),)
 
 
@@ -276,7 +283,7 @@ def _first_lines(parts: list[bytes], lines: int) -> list[bytes]:
     kept, seen = [], 0
     for part in parts:
         kept.append(part)
-        if part.endswith(b"\n"):
+        if isinstance(part, bytes) and part.endswith(b"\n"):
             seen += 1
             if seen == lines:
                 break
