@@ -37,6 +37,7 @@ def rename_into_outbox(intent: Intent) -> bool:
     except FileExistsError:
         raise FinalNameTaken(f"{intent.final} already exists; it is never overwritten (bag {intent.name} not handed off)") from None
     fsync_dir(intent.final.parent)
+    fsync_dir(intent.staging_root)
     return True
 
 
@@ -59,6 +60,8 @@ def finish_after_rename(intent: Intent, pause: Callable[[str], None]) -> None:
                 removed.add(original.parent)
         fsync_dirs(removed)
     if intent.ready_marker and os.path.lexists(intent.final):
+        for stale in intent.ready_path.parent.glob(f".{intent.ready_path.name}.tmp-*"):
+            stale.unlink(missing_ok=True)  # left by a crash inside an earlier atomic_write
         atomic_write(intent.ready_path, f"{intent.final.name}\n{intent.stats.get('oxum', '')}\n".encode())
     remove_empty_dirs(cleanup_folders(intent.root, intent.folders, intent.stats.get("period_end")))
     pause("cleanup")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -14,16 +12,9 @@ from tests.bagging.conftest import DAY1
 
 LATER = DAY1 + timedelta(days=30)
 
-# Records its argument; fails while <flag> exists (so a test can make it recover).
-SCRIPT = """
-import json, os, sys
-log, flag, bag = sys.argv[1], sys.argv[2], sys.argv[3]
-with open(log, "a") as handle:
-    handle.write(json.dumps(bag) + "\\n")
-if os.path.exists(flag):
-    print("upload refused: quota")
-    sys.exit(3)
-"""
+# The site's command: records its argument; fails while <flag> exists (so a test can make it
+# recover). Our code runs it without a shell; the command itself happens to be sh.
+SCRIPT = 'printf "%s\\n" "$2" >> "$0"; if [ -e "$1" ]; then echo "upload refused: quota"; exit 3; fi'
 
 
 def tree_digest(path: Path) -> str:
@@ -36,16 +27,14 @@ def tree_digest(path: Path) -> str:
 
 
 def handoff_env(make_env, tmp_path, **bagging):
-    script = tmp_path / "handoff.py"
-    script.write_text(SCRIPT)
-    log, flag = tmp_path / "calls.jsonl", tmp_path / "fail"
-    argv = [sys.executable, str(script), str(log), str(flag), "{bag}"]
+    log, flag = tmp_path / "calls.txt", tmp_path / "fail"
+    argv = ["/bin/sh", "-c", SCRIPT, str(log), str(flag), "{bag}"]
     env = make_env(bagging={"on_handoff": argv, **bagging})
     return env, log, flag
 
 
 def calls(log: Path) -> list[str]:
-    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return log.read_text().splitlines() if log.exists() else []
 
 
 def test_command_runs_with_the_bag_path(make_env, tmp_path):
@@ -85,7 +74,7 @@ def test_failure_is_recorded_retried_and_never_touches_the_bag(make_env, tmp_pat
 
 
 def test_command_that_hangs_is_killed_at_the_timeout(make_env, tmp_path):
-    hang = [sys.executable, "-c", "import time; time.sleep(60)", "{bag}"]
+    hang = ["/bin/sh", "-c", "sleep 60", "{bag}"]
     env = make_env(bagging={"on_handoff": hang, "handoff_timeout": "0.5s"})
     env.fill("gw", days=1)
     started = time.monotonic()

@@ -30,14 +30,11 @@ TAR = {"serialization": "tar", "ready_marker": True}
 # (pause point, bagging options); then random-time kills, and kills during recovery itself.
 NAMED = [
     ("intent", {}),
-    ("move#1", {}),
     ("move#3", {}),
     ("provenance", {}),
-    ("hash#1", {}),
     ("hash#5", {}),
     ("tagfiles", {}),
     ("validated", {}),
-    ("fsynced", {}),
     ("before_rename", {}),
     ("after_rename", {}),
     ("cleanup", {"ready_marker": True}),
@@ -49,7 +46,7 @@ NAMED = [
     ("move#4", {"copy": True}),
     ("after_rename", {"copy": True}),
 ]
-RANDOM_TRIALS = 6
+RANDOM_TRIALS = 4
 TIMEOUT = 60
 
 
