@@ -41,6 +41,7 @@ class Wait:
     seconds: float
     until: float
     reason: str
+    first: bool = True  # False for the reminders of a wait already announced (each second)
 
 
 @dataclass
@@ -157,7 +158,8 @@ class RateLimiter:
     ) -> Permit | None:
         """Block until a call may go; None when `wait` reported that the caller must stop.
 
-        `announce` (default: the limiter's `on_wait`) hears of the wait once per window.
+        `announce` (default: the limiter's `on_wait`) hears of the wait when it starts, then about
+        once a second while it lasts (`Wait.first` False), for a countdown.
         """
         wait = wait or self._plain_wait
         key = (credential, endpoint)
@@ -175,9 +177,8 @@ class RateLimiter:
                     continue
                 first = budget.announced_reset != budget.reset
                 budget.announced_reset = budget.reset
-                wait_info = Wait(credential, endpoint, delay, self.clock() + delay, budget.reason)
-            if first:
-                self._announce(wait_info, announce)
+                wait_info = Wait(credential, endpoint, delay, self.clock() + delay, budget.reason, first)
+            self._announce(wait_info, announce)
             if wait(min(delay, 1.0)):
                 return None
 
@@ -252,7 +253,8 @@ class RateLimiter:
             budget.in_flight = max(0, budget.in_flight - 1)
 
     def _announce(self, wait: Wait, announce: Callable[[Wait], None] | None) -> None:
-        self.waits.append(wait)
+        if wait.first:
+            self.waits.append(wait)
         hook = announce or self.on_wait
         if hook is not None:
             hook(wait)

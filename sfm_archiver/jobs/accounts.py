@@ -20,6 +20,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from sfm_archiver.config import AccountEntry, Collection, Config
-from sfm_archiver.errors import AuthError, LockBusyError, PlatformError, SfmError, UsageCappedError, UsageError
+from sfm_archiver.errors import AuthError, PlatformError, SfmError, UsageCappedError, UsageError
 from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.jobs.runs import RunRecorder
 from sfm_archiver.ledger import Ledger
@@ -552,23 +553,37 @@ def stop_wait(ctx: JobContext, halt: threading.Event | None = None) -> WaitFn:
 
 
 def announcer(ctx: JobContext, run: RunRecorder) -> Callable[[Wait], None]:
+    """Rate-limit waits: one log line per wait; on a terminal a countdown of the time left."""
+
     def announce(wait: Wait) -> None:
-        message = f"rate limit {wait.endpoint}: {wait.reason}, waiting {wait.seconds:.0f}s until the window resets"
-        run.counts["rate_limit_waits"] += 1
-        run.info(message)
-        ctx.report(f"{run.collection}: {message}")
+        if wait.first:
+            run.counts["rate_limit_waits"] += 1
+            run.info(f"rate limit {wait.endpoint}: {wait.reason}, waiting {wait.seconds:.1f}s until the window resets")
+        left = max(0.0, wait.until - time.time())
+        ctx.report(f"{run.collection}: rate limit {wait.endpoint}: {wait.reason}, waiting, {left:.0f}s left")
 
     return announce
 
 
 def sync_accounts(ctx: JobContext, collection_name: str, *, client: XClient | None = None) -> None:
-    """Bring the tracked accounts of a collection in line with the configuration (a run of its own)."""
+    """Bring the tracked accounts of a collection in line with the configuration (a run of its own).
+
+    What the daemon calls on reload. Raises LockBusyError when a harvest holds the collection
+    (that harvest syncs first anyway); other failures are recorded in the run, not raised.
+    """
     collection = timeline_collection(ctx.config, collection_name)
     with collection_lock(ctx.config.paths.state, collection_name, "harvest"):
-        with RunRecorder(ctx.store, "sync_accounts", collection_name) as run, \
-                record_api_calls(ctx, collection_name, "users", "sync_accounts", open_client(ctx, client)) as api:
-            events = AccountSync(ctx, collection, run, api, stop_wait(ctx), announcer(ctx, run)).sync()
-            run.counts["events"] = len(events)
+        run = RunRecorder(ctx.store, "sync_accounts", collection_name)
+        try:
+            with run, record_api_calls(ctx, collection_name, "users", "sync_accounts", open_client(ctx, client)) as api:
+                try:
+                    events = AccountSync(ctx, collection, run, api, stop_wait(ctx), announcer(ctx, run)).sync()
+                except StopRequested:
+                    run.interrupted()
+                    return
+                run.counts["events"] = len(events)
+        except SfmError:
+            pass  # recorded as the run's failure
 
 
 def update_usernames(ctx: JobContext, collection_name: str, *, client: XClient | None = None) -> dict:
@@ -580,13 +595,21 @@ def update_usernames(ctx: JobContext, collection_name: str, *, client: XClient |
         try:
             with run:
                 sync = AccountSync(ctx, collection, run, open_client(ctx, client), stop_wait(ctx), announcer(ctx, run))
-                with _writer(ctx, collection_name, "users") as writer, \
-                        record_api_calls(ctx, collection_name, "users", "update_usernames", sync.client):
-                    UsernameUpdate(sync, writer).execute()
-        except StopRequested:
-            pass
-        except LockBusyError:
-            raise
+                gate = UsageCapGate(ctx.store, sync.client.credential, ctx.clock)
+                paused = gate.paused_until()
+                if paused is not None:
+                    run.warn(f"paused by the API usage cap until {paused.isoformat(timespec='seconds')}")
+                else:
+                    with _writer(ctx, collection_name, "users") as writer, \
+                            record_api_calls(ctx, collection_name, "users", "update_usernames", sync.client):
+                        try:
+                            UsernameUpdate(sync, writer).execute()
+                            gate.clear()
+                        except StopRequested:
+                            run.interrupted()
+                        except UsageCappedError as error:
+                            resume_at = gate.capped(str(error))
+                            run.warn(f"{error}; paused until {resume_at.isoformat(timespec='seconds')}")
         except SfmError:
             pass  # recorded as the run's failure
         return ctx.store.run(run.run_id) or {}

@@ -81,7 +81,10 @@ def harvest_timelines(
         run = RunRecorder(ctx.store, JOB, collection_name)
         try:
             with run, record_api_calls(ctx, collection_name, "timeline", JOB, open_client(ctx, client)) as api:
-                TimelineHarvest(ctx, collection, run, api, account, usage_cap_recheck).execute()
+                try:
+                    TimelineHarvest(ctx, collection, run, api, account, usage_cap_recheck).execute()
+                except StopRequested:
+                    run.interrupted()
         except (LockBusyError, UsageError):
             raise
         except SfmError:
@@ -406,10 +409,12 @@ def page_meta(page: ApiPage) -> dict:
         raise BadResponseError(f"timeline answer without a usable meta object: {page.url}")
     if data is None:
         return meta
-    if not isinstance(data, list) or not all(isinstance(post, dict) and post.get("id") for post in data):
+    if not isinstance(data, list) or not all(isinstance(post, dict) and str(post.get("id", "")).isdigit() for post in data):
         raise BadResponseError(f"timeline answer whose data is not a list of posts with ids: {page.url}")
-    if data and not (meta.get("newest_id") and meta.get("oldest_id")):
-        raise BadResponseError(f"timeline answer with posts but without meta.newest_id/oldest_id: {page.url}")
+    ids = {str(post["id"]) for post in data}
+    if data and not (meta.get("newest_id") in ids and meta.get("oldest_id") in ids):
+        # the checkpoint becomes newest_id: it must name a post this page really holds
+        raise BadResponseError(f"timeline answer whose meta.newest_id/oldest_id are not among its posts: {page.url}")
     return meta
 
 
