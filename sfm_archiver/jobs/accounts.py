@@ -160,8 +160,10 @@ class AccountBook:
         events = []
         known = view.accounts.get(seen.account_id)
         if known is not None:
-            if seen.username and known["username"] and seen.username != known["username"]:
-                events.append(self._append(view, seen.account_id, "renamed", known["username"], seen.username))
+            # an account added while unreadable has no name in the ledger: the store learnt it later
+            before = known["username"] or (self.store.account(seen.account_id) or {}).get("username")
+            if seen.username and before and seen.username != before:
+                events.append(self._append(view, seen.account_id, "renamed", before, seen.username))
             name = status_event(known["status"], seen.status)
             if name:
                 events.append(self._append(view, seen.account_id, name, known["status"], seen.status))

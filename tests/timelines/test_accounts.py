@@ -189,3 +189,32 @@ def test_check_config_online_reports_a_refused_token(tmp_path, make_simulator):
     config = load(write_config(tmp_path, sim.base_url, ["sfm_alpha"]))
     problems = check_accounts_online(config, client=fast_client(config))
     assert len(problems) == 1 and "refused the bearer token" in problems[0]
+
+
+def test_an_account_added_while_suspended_is_followed_once_it_returns(tmp_path, make_simulator):
+    sim = make_simulator(tokens=[TOKEN], accounts=[*ACCOUNTS, {"id": "207", "username": "lib_banned", "suspended": True}])
+    config = write_config(tmp_path, sim.base_url, [{"id": "207"}])
+    ctx, record = run("timeline", config)
+    assert events(ctx) == [("207", "added", None, (None, "suspended"))]
+    assert record["counts"]["accounts_skipped"] == 1
+
+    sim.apply_event({"action": "unsuspend", "account": "207"})
+    ctx, _ = run("usernames", config)
+    sim.apply_event({"action": "rename", "account": "207", "username": "lib_back"})
+    run("usernames", config)
+    ctx, record = run("timeline", config)
+    assert events(ctx)[1:] == [("207", "unsuspended", "suspended", "active"), ("207", "renamed", "lib_banned", "lib_back")]
+    assert captured_by_account(tmp_path / "archive")["207"] == published_ids(sim, "207")
+
+
+def test_update_usernames_pauses_on_the_usage_cap(tmp_path, make_simulator):
+    sim = make_simulator(**scenario())
+    config = write_config(tmp_path, sim.base_url, ["lib_one"])
+    run("timeline", config)
+    sim.apply_event({"action": "usage_cap"})
+    ctx, record = run("usernames", config)
+    assert record["result"] == "warning" and "Usage cap exceeded" in record["warnings"][0]
+    assert [cap["scope"] for cap in ctx.store.usage_caps()] == [f"x:{fast_client(ctx.config).credential}"]
+    calls = sim.counters()["calls_total"]
+    ctx, record = run("usernames", config)
+    assert "paused by the API usage cap" in record["warnings"][0] and sim.counters()["calls_total"] == calls
