@@ -61,12 +61,34 @@ class Router:
 
     def __init__(self) -> None:
         self.sinks: Mapping[str, CollectionSink] = {}
+        self.exclusive: CollectionSink | None = None
         self.unrouted = 0
         self.last_error_message: str | None = None
 
-    def set_sinks(self, sinks: Mapping[str, CollectionSink]) -> None:
-        """Replace the routing table at once (the reading thread sees the old or the new one)."""
-        self.sinks = dict(sinks)
+    def set_sinks(self, sinks: Mapping[str, CollectionSink], exclusive: str | None = None) -> None:
+        """Replace the routing table at once (the reading thread sees the old or the new one).
+
+        `exclusive` names the one collection every message is known to belong to (its own
+        rules are the only ones on the server), which allows the whole-block fast path.
+        """
+        sinks = dict(sinks)
+        self.exclusive = None
+        self.sinks = sinks
+        self.exclusive = sinks.get(exclusive) if exclusive is not None else None
+
+    def route_block(self, block: bytes, captured_at: datetime) -> int:
+        """Route every complete frame of `block` (it ends with a newline); returns the messages."""
+        exclusive = self.exclusive
+        if exclusive is not None:
+            messages = _block_messages(block)
+            if messages is not None:
+                if messages:
+                    exclusive.accept([_splice_block(block, exclusive.template.suffix(captured_at))], messages, captured_at)
+                return messages
+        lines = [line for line in block.split(b"\n") if len(line) > 1]
+        if lines:
+            self.route(lines, captured_at)
+        return len(lines)
 
     def route(self, lines: list[bytes], captured_at: datetime) -> None:
         sinks = self.sinks
@@ -107,6 +129,31 @@ class Router:
         if described:
             self.last_error_message = described
             log.warning("stream message: %s", described)
+
+
+def _block_messages(block: bytes) -> int | None:
+    """How many messages a block holds when every frame is a compact data object or a keep-alive.
+
+    Counted with a few C-speed scans: each frame ends with CRLF, no other CR, every non-empty
+    frame starts with `{"data"` and ends with `}` right after a non-blank. None means: route
+    frame by frame (which also gives the same bytes as `records.envelope`).
+    """
+    frames = block.count(b"\r\n")
+    if block.count(b"\n") != frames or block.count(b"\r") != frames:
+        return None
+    empty = block.count(b"\n\r\n") + block.startswith(b"\r\n")
+    messages = frames - empty
+    if block.count(b"}\r\n") != messages or b" }\r\n" in block or b"\t}\r\n" in block:
+        return None
+    if block.count(b'\n{"data"') + block.startswith(_DATA_START) != messages:
+        return None
+    return messages
+
+
+def _splice_block(block: bytes, suffix: bytes) -> bytes:
+    """Every message of a checked block with `__sfm` spliced in; keep-alives dropped."""
+    spliced = block.replace(b"}\r\n", suffix)
+    return spliced.replace(b"\r\n", b"") if b"\r\n" in spliced else spliced
 
 
 class FilterRouter(Router):
@@ -284,15 +331,16 @@ class StreamConnection:
         try:
             for chunk in response.chunks():
                 data = leftover + chunk if leftover else chunk
-                lines = data.split(b"\n")
-                leftover = lines.pop()
-                messages = [line for line in lines if len(line) > 1]
-                if messages:
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    leftover = data
+                    continue
+                block, leftover = (data, b"") if cut == len(data) else (data[:cut], data[cut:])
+                if router.route_block(block, clock()):
                     got_messages = True
-                    router.route(messages, clock())
         except StreamFailure as failure:
             return failure, got_messages
-        if leftover.strip():
+        if leftover.strip() and not self._halt.is_set():
             log.warning("%s: the stream ended inside a message (%d bytes not captured)", self.kind, len(leftover))
         reason = router.last_error_message or "the server closed the stream"
         return StreamFailure(CLOSED, reason), got_messages

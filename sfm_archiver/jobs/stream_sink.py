@@ -25,8 +25,8 @@ from sfm_archiver.timeutil import Clock, rfc3339_ms
 
 log = logging.getLogger(__name__)
 
-LARGE_BUFFER_BYTES = 8 << 20
-MAX_PENDING_BYTES = 64 << 20
+LARGE_BUFFER_BYTES = 4 << 20
+MAX_PENDING_BYTES = 16 << 20
 _SENTINEL_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
 _END = b"}\n"
 
@@ -276,15 +276,25 @@ class CollectionSink:
             )
 
 
-def _first_lines(parts: list[bytes], lines: int) -> list[bytes]:
-    """The pieces making up the first `lines` capture lines (each line ends with `}\\n`)."""
-    if lines <= 0:
-        return []
-    kept, seen = [], 0
+def _first_lines(parts: list, lines: int) -> list:
+    """The pieces making up the first `lines` capture lines.
+
+    A piece is a message body (a view, no newline), a suffix (ending its line), or a block of
+    whole lines (bytes holding several newlines), which is cut where needed.
+    """
+    kept: list = []
+    seen = 0
     for part in parts:
-        kept.append(part)
-        if isinstance(part, bytes) and part.endswith(b"\n"):
-            seen += 1
-            if seen == lines:
+        if seen >= lines:
+            break
+        if isinstance(part, bytes):
+            newlines = part.count(b"\n")
+            if seen + newlines > lines:
+                cut = -1
+                for _ in range(lines - seen):
+                    cut = part.index(b"\n", cut + 1)
+                kept.append(part[:cut + 1])
                 break
+            seen += newlines
+        kept.append(part)
     return kept

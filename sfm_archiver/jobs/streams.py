@@ -23,7 +23,7 @@ from sfm_archiver.config import Collection, Config
 from sfm_archiver.errors import AuthError, LockBusyError, UsageError
 from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.jobs.runs import RunRecorder
-from sfm_archiver.jobs.stream_connection import ConnectionSettings, FilterRouter, Router, StreamConnection
+from sfm_archiver.jobs.stream_connection import ConnectionSettings, FilterRouter, Router, StreamConnection, collections_of_tag
 from sfm_archiver.jobs.stream_rules import RulesSync, desired_rules, sync_rules
 from sfm_archiver.jobs.stream_sink import CollectionSink
 from sfm_archiver.locks import FileLock, collection_lock
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 STREAM_TYPES = ("filter_stream", "sample_stream")
 CONNECTED_EVENTS = frozenset({"connect"})
 STOPPED_EVENTS = frozenset({"stop"})
+EXCLUSIVE_GRACE_SECONDS = 10.0
 STATE_EVENTS = frozenset({"start", "connect", "connect_failed", "disconnect", "reconnect", "error", "stop"})
 
 
@@ -102,6 +103,7 @@ class StreamSupervisor:
         self._ticker: threading.Thread | None = None
         self._names_by_kind: dict[str, tuple[str, ...]] = {}
         self._retired: dict[str, StreamConnection] = {}
+        self._exclusive_after = 0.0
         self._last_lock_retry = 0.0
         self._last_rules_retry = 0.0
 
@@ -320,10 +322,38 @@ class StreamSupervisor:
     def _update_routes(self) -> None:
         """New routing tables and event recipients, swapped in whole (read without locks)."""
         for kind, router in self._routers.items():
-            router.set_sinks({n: a.sink for n, a in self._active.items() if a.collection.type == kind})
+            sinks = {n: a.sink for n, a in self._active.items() if a.collection.type == kind}
+            router.set_sinks(sinks, self._exclusive(kind, sinks))
         self._names_by_kind = {
             kind: tuple(n for n, a in self._active.items() if a.collection.type == kind) for kind in STREAM_TYPES
         }
+
+    def _exclusive(self, kind: str, sinks: dict) -> str | None:
+        """The one collection that every message of this stream belongs to, if there is one.
+
+        For the filtered stream that needs the server's rules, as last synced, to be that
+        collection's alone, and a short wait after rules of others were deleted (messages
+        matched by them may still be on the way).
+        """
+        if len(sinks) != 1:
+            return None
+        (name,) = sinks
+        if kind == "sample_stream":
+            return name
+        state = self._rules_state
+        if self._rules_dirty or state is None or time.monotonic() < self._exclusive_after:
+            return None
+        if all(collections_of_tag(rule.get("tag") or "") == [name] for rule in state.active):
+            return name
+        return None
+
+    def _refresh_exclusive(self) -> None:
+        router = self._routers["filter_stream"]
+        sinks = dict(router.sinks)
+        wanted = self._exclusive("filter_stream", sinks)
+        current = router.exclusive
+        if (wanted is None) != (current is None) or (wanted is not None and sinks.get(wanted) is not current):
+            router.set_sinks(sinks, wanted)
 
     # -- connections -----------------------------------------------------------------------
 
@@ -384,6 +414,8 @@ class StreamSupervisor:
                 session.close()
             self._rules_error = None
             self._rules_state = result
+            if result.deleted:
+                self._exclusive_after = time.monotonic() + EXCLUSIVE_GRACE_SECONDS
             if desired == self._desired:
                 self._rules_dirty = False
             # runs on the reading thread too: a snapshot instead of the supervisor's lock
@@ -420,6 +452,8 @@ class StreamSupervisor:
                 sink.tick()
             except Exception as error:  # keep the other collections writing; status shows it
                 log.error("collection=%s: writing stream captures failed: %s", name, error)
+        with self._lock:
+            self._refresh_exclusive()
         now = time.monotonic()
         if self._waiting and now - self._last_lock_retry >= self.lock_retry_seconds:
             self._last_lock_retry = now

@@ -113,3 +113,40 @@ def test_backfill_is_asked_for_only_when_configured():
     assert plain.path == "/2/tweets/search/stream" and "backfill_minutes" not in parse_qs(plain.query)
     assert "author_id" in parse_qs(plain.query)["expansions"][0]
     assert parse_qs(urlsplit(stream_url("sample_stream", 3)).query)["backfill_minutes"] == ["3"]
+
+
+class _Collecting:
+    def __init__(self, template) -> None:
+        self.template = template
+        self.data = b""
+        self.messages = 0
+
+    def accept(self, parts, messages, captured_at) -> int:
+        self.data += b"".join(parts)
+        self.messages += messages
+        return 0
+
+
+BLOCKS = [
+    b'{"data":{"id":"1"},"matching_rules":[{"id":"9","tag":"c:x"}]}\r\n',
+    b'\r\n{"data":{"id":"1"}}\r\n\r\n\r\n{"data":{"id":"2","t":"} \\r\\n"}}\r\n\r\n',
+    b'{"data":{"id":"1"}}\r\n{"errors":[{"title":"operational-disconnect","detail":"x"}]}\r\n',  # not all data: per frame
+    b'{"data":{"id":"1"} }\r\n',  # whitespace before the brace: per frame, through records.envelope
+    b'{"data":{"id":"1"}}\n{"data":{"id":"2"}}\r\n',  # a bare LF frame: per frame
+    b"\r\n\r\n",
+]
+
+
+def test_whole_block_fast_path_writes_exactly_what_frame_by_frame_routing_writes():
+    from sfm_archiver.jobs.stream_connection import Router
+    from sfm_archiver.jobs.stream_sink import MetaTemplate
+
+    template = MetaTemplate("c", "sample_stream", "https://api.twitter.com/2/tweets/sample/stream")
+    for block in BLOCKS:
+        fast, slow = _Collecting(template), _Collecting(template)
+        fast_router, slow_router = Router(), Router()
+        fast_router.set_sinks({"c": fast}, exclusive="c")
+        slow_router.set_sinks({"c": slow})
+        assert fast_router.route_block(block, T0) == slow_router.route_block(block, T0)
+        assert fast.data == slow.data, block
+        assert fast.messages == slow.messages == fast.data.count(b"\n")

@@ -160,3 +160,17 @@ def test_a_writer_behind_holds_the_reader_instead_of_growing_memory(tmp_path):
     reader.join()
     sink.close()
     assert sink.messages_total == 3 and sink.dropped_total == 0
+
+
+def test_low_disk_cuts_a_whole_block_at_the_line_that_fills_the_buffer(tmp_path):
+    clock = FakeClock(T0.replace(minute=10))
+    disk = {"ok": False}
+    sink = _sink(tmp_path, clock, disk=lambda: disk["ok"], buffer_messages=3)
+    _feed(sink, range(1, 2), clock.now)
+    sink.tick(clock.advance(1.0))
+    assert sink.paused
+    block = b"".join(b'{"data":{"id":"%d"}' % i + sink.template.suffix(clock.now) for i in range(2, 7))
+    assert sink.accept([block], 5, clock.now) == 3
+    disk["ok"] = True
+    sink.close()
+    assert [line["data"]["id"] for line in _lines(next((tmp_path / "archive").rglob("*.gz")))] == ["1", "2", "3"]
