@@ -24,6 +24,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -143,16 +144,32 @@ class AccountBook:
         self.observed_by = observed_by
         self.appended: list[dict] = []
         self._lock = threading.Lock()
+        self._store_updates: list[Callable[[], None]] = []
 
     @contextmanager
     def session(self) -> Iterator[LedgerView]:
-        """The ledger's current view, held under the events lock for one batch of changes."""
+        """The ledger's current view, held under the events lock for one batch of changes.
+
+        Events are appended as they are found; the store follows in one transaction at the end
+        (it may lag the ledger, never lead it, and the database is not held during the appends).
+        """
         with self._lock, events_lock(self.state_dir):
-            yield LedgerView.load(self.ledger)
+            try:
+                yield LedgerView.load(self.ledger)
+            finally:
+                updates, self._store_updates = self._store_updates, []
+                if updates:
+                    with self.store.transaction():
+                        for update in updates:
+                            update()
+
+    def update_store(self, update: Callable[[], None]) -> None:
+        """Run `update` against the store when the current session ends."""
+        self._store_updates.append(update)
 
     def observe(self, observations: list[Observation]) -> list[dict]:
         """Record what was seen of accounts we track; returns the events appended."""
-        with self.session() as view, self.store.transaction():
+        with self.session() as view:
             return [event for seen in observations for event in self.apply_observation(view, seen)]
 
     def apply_observation(self, view: LedgerView, seen: Observation) -> list[dict]:
@@ -167,7 +184,8 @@ class AccountBook:
             name = status_event(known["status"], seen.status)
             if name:
                 events.append(self._append(view, seen.account_id, name, known["status"], seen.status))
-        self.store.upsert_account(seen.account_id, username=seen.username, status=seen.status, profile=seen.profile)
+        self.update_store(lambda: self.store.upsert_account(
+            seen.account_id, username=seen.username, status=seen.status, profile=seen.profile))
         return events
 
     def add_member(self, view: LedgerView, collection: str, seen: Observation, config_key: str) -> dict | None:
@@ -293,27 +311,28 @@ class AccountSync:
         with self.book.session() as view:
             members = view.member_ids(name)
         wanted, observations, resolved = self._resolve(members)
-        with self.book.session() as view, store.transaction():
+        book = self.book
+        with book.session() as view:
             current = {m["account_id"]: m for m in store.memberships(name)}
             for seen in observations.values():
-                self.book.apply_observation(view, seen)
+                book.apply_observation(view, seen)
             for account_id, want in wanted.items():
                 seen = observations.get(account_id)
                 if seen is not None:
-                    self.book.add_member(view, name, seen, want.entry.key)
-                self.book.set_active(view, name, account_id, want.active)
+                    book.add_member(view, name, seen, want.entry.key)
+                book.set_active(view, name, account_id, want.active)
                 stored = current.get(account_id)
                 if stored is None or stored["active"] != want.active or stored["config_key"] != want.entry.key:
-                    store.link_account(name, account_id, want.entry.key, want.active)
+                    book.update_store(partial(store.link_account, name, account_id, want.entry.key, want.active))
             for username, account_id in resolved.items():
                 if store.resolved_id(name, username) != account_id:
-                    store.record_resolution(name, username, account_id)
+                    book.update_store(partial(store.record_resolution, name, username, account_id))
             for account_id in sorted(view.member_ids(name) - set(wanted)):
-                self.book.remove_member(view, name, account_id)
+                book.remove_member(view, name, account_id)
             for account_id in current:
                 if account_id not in wanted:
-                    store.remove_membership(name, account_id)
-        return self.book.appended
+                    book.update_store(partial(store.remove_membership, name, account_id))
+        return book.appended
 
     def _resolve(self, members: set[str]) -> tuple[dict[str, _Wanted], dict[str, Observation], dict[str, str]]:
         """Ids of every entry (looked up when not yet tracked here), what the lookups showed, and
