@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import threading
 from contextlib import contextmanager
@@ -52,6 +53,9 @@ def update_usernames(args: argparse.Namespace) -> int:
 
 def _run_each(config: Config, names: list[str], job: Callable[[JobContext, str], dict]) -> int:
     progress = Progress()
+    if progress.enabled and config.log_level != "DEBUG":
+        # on a terminal the progress line tells what the per-account log lines would
+        logging.getLogger("sfm_archiver.jobs").setLevel(logging.WARNING)
     ctx = JobContext.open(config, progress=progress)
     failed = False
     with _stop_on_signals(ctx.stop):

@@ -69,6 +69,13 @@ def test_exit_codes(tmp_path, make_simulator):
     assert unknown.returncode == 2 and "not a timeline collection: nope" in unknown.stderr
 
     (tmp_path / "bad").mkdir()
+    online = run_cli("check-config", "--online", "--config", str(config))
+    assert online.returncode == 0, online.stdout + online.stderr
+    (tmp_path / "typo").mkdir()
+    typo = write_config(tmp_path / "typo", sim.base_url, ["kill_0", "kill_O"])
+    online = run_cli("check-config", "--online", "--config", str(typo))
+    assert online.returncode == 1 and "account 'kill_O' (tl, config line" in online.stdout
+
     refused = write_config(tmp_path / "bad", sim.base_url, ["kill_0"])
     text = refused.read_text().replace(TOKEN, "wrong-token")
     refused.write_text(text)
