@@ -231,7 +231,7 @@ class Daemon:
             pid=os.getpid(), started_at=_iso(self._started_at), heartbeat_at=_iso(self.clock()),
             config_path=str(config.source), config_loaded_at=_iso(self.clock()), last_reload_error=None,
             state="starting", stopped_at=None, version=__version__, next_runs={}, disk_paused=False,
-            config_text=redact_config_text(_read_config_text(config.source)),
+            **self._config_record(config, *_read_config(config.source)),
         )
         for path, removed in seal_abandoned_files(self.store):
             log.warning("sealed capture file left open by a dead process: %s (%d bytes of a torn batch cut)", path, removed)
@@ -499,7 +499,7 @@ class Daemon:
         self.notifier.reloading(time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000)
         log.info("reloading %s", self.config.source)
         try:
-            text = _read_config_text(self.config.source)
+            stat, text = _read_config(self.config.source)
             new = self._load(text, self.config.source)
             problems = reload_refusal(self.config, new)
             if problems:
@@ -520,7 +520,7 @@ class Daemon:
             self.notifier.ready(self.summary())
             return False
         self.store.set_daemon_values(
-            config_loaded_at=_iso(self.clock()), last_reload_error=None, config_text=redact_config_text(text)
+            config_loaded_at=_iso(self.clock()), last_reload_error=None, **self._config_record(new, stat, text)
         )
         self.notifier.ready(self.summary())
         log.info("configuration reloaded: %s", self.summary())
@@ -550,6 +550,13 @@ class Daemon:
         self.supervisor.apply_config(new)
 
     # -- reporting -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _config_record(config: Config, stat: os.stat_result, text: str) -> dict:
+        """What `status` reads instead of the YAML: the running configuration, secrets redacted."""
+        from sfm_archiver.status import view_record
+
+        return {"config_text": redact_config_text(text), "config_view": view_record(config, stat)}
 
     def _write_heartbeat(self) -> None:
         disk_ok = self.guard.ok()
@@ -605,9 +612,11 @@ def run_daemon(config: Config, environ: dict | None = None, stop_timeout: float 
     return Daemon(config, environ=environ, stop_timeout=stop_timeout).run()
 
 
-def _read_config_text(path: Path) -> str:
+def _read_config(path: Path) -> tuple[os.stat_result, str]:
+    """The file's identity (taken first: a later edit then never matches) and its text."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        stat = Path(path).stat()
+        return stat, Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError([f"{path}: cannot read the configuration: {error}"]) from None
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
@@ -21,7 +22,7 @@ from typing import Callable
 import yaml
 
 from sfm_archiver import diskguard
-from sfm_archiver.config import Collection, Config, load_config_text
+from sfm_archiver.config import Bagging, Config, Disk, Paths, Schedule, load_config_text, parse_schedule
 from sfm_archiver.errors import ConfigError
 from sfm_archiver.state import STATE_FILE, StateStore, pid_alive
 from sfm_archiver.storage import layout
@@ -39,35 +40,121 @@ MAIN_JOB = {"timeline": "user_timeline", "filter_stream": "filter_stream", "samp
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}")
 
 
-def load_for_reading(path: Path, environ: dict | None = None) -> tuple[Config, list[str]]:
+@dataclass(frozen=True)
+class CollectionView:
+    """What status needs of a collection (not its 10,000 account entries)."""
+
+    name: str
+    type: str
+    schedule: Schedule | None
+    accounts: int
+    active_accounts: int
+
+
+@dataclass(frozen=True)
+class ConfigView:
+    """What status needs of a configuration; the daemon stores it, so status can skip the YAML."""
+
+    source: Path
+    paths: Paths
+    disk: Disk
+    bagging: Bagging
+    collections: tuple[CollectionView, ...]
+
+
+def view_of(config: Config) -> ConfigView:
+    return ConfigView(
+        source=config.source,
+        paths=config.paths,
+        disk=config.disk,
+        bagging=Bagging(period=config.bagging.period, grace=config.bagging.grace),
+        collections=tuple(
+            CollectionView(c.name, c.type, c.schedule, len(c.accounts), sum(1 for a in c.accounts if a.active))
+            for c in config.collections
+        ),
+    )
+
+
+def view_record(config: Config, stat: os.stat_result) -> dict:
+    """The view as plain data, keyed by the file's identity when it was read (daemon -> state store)."""
+    view = view_of(config)
+    return {
+        "file": {"path": str(view.source), "mtime_ns": stat.st_mtime_ns, "size": stat.st_size, "inode": stat.st_ino},
+        "paths": {key: str(getattr(view.paths, key)) for key in ("archive", "state", "outbox")},
+        "disk": {"warning_free": view.disk.warning_free, "min_free": view.disk.min_free},
+        "bagging": {"period": view.bagging.period, "grace_seconds": view.bagging.grace.total_seconds()},
+        "collections": [
+            {"name": c.name, "type": c.type, "schedule": c.schedule.text if c.schedule else None,
+             "accounts": c.accounts, "active_accounts": c.active_accounts}
+            for c in view.collections
+        ],
+    }
+
+
+def view_from_record(record: dict) -> ConfigView:
+    return ConfigView(
+        source=Path(record["file"]["path"]),
+        paths=Paths(**{key: Path(value) for key, value in record["paths"].items()}),
+        disk=Disk(**record["disk"]),
+        bagging=Bagging(period=record["bagging"]["period"], grace=timedelta(seconds=record["bagging"]["grace_seconds"])),
+        collections=tuple(
+            CollectionView(c["name"], c["type"], parse_schedule(c["schedule"]) if c["schedule"] else None,
+                           c["accounts"], c["active_accounts"])
+            for c in record["collections"]
+        ),
+    )
+
+
+def load_for_reading(path: Path, environ: dict | None = None) -> tuple[ConfigView, list[str]]:
     """The configuration to report on, and the problems of the file on disk (empty when valid).
 
-    Reading needs no secrets: they are neither read nor required, and `${VAR}` references
-    unset in this shell (the token variable lives in the service's environment) expand to
-    nothing. When the file on disk is invalid (an edit in progress, a refused reload), the
-    report is made on the configuration the daemon runs, which it keeps in the state store
-    with secrets redacted; with no such copy the problems are raised.
+    Fast path: when the file is the very one the daemon loaded (same path, inode, size and
+    mtime), its stored view is used and the YAML is not parsed (a 10,000-account file takes
+    longer to build than the whole rest of status). Otherwise the file is loaded; reading needs
+    no secrets: they are neither read nor required, and `${VAR}` references unset in this shell
+    (the token variable lives in the service's environment) expand to nothing. When the file
+    is invalid (an edit in progress, a refused reload), the report is made on the configuration
+    the daemon runs, kept in the state store with secrets redacted; with no such copy the
+    problems are raised.
     """
     path = Path(path)
     try:
+        stat = path.stat()
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError([f"{path}: cannot read the configuration: {error.strerror or error}"]) from None
+    state_dir = _state_dir_of(text, path, lenient_environ(text, environ))
+    values = _daemon_values(state_dir)
+    stored = values.get("config_view")
+    if stored and stored["file"] == {"path": str(path), "mtime_ns": stat.st_mtime_ns, "size": stat.st_size, "inode": stat.st_ino}:
+        return view_from_record(stored), []
     try:
-        return _load_text(text, path, environ), []
+        return view_of(_load_text(text, path, environ)), []
     except ConfigError as error:
         problems = error.problems
-    state_dir = _state_dir_of(text, path, lenient_environ(text, environ))
-    running = None
-    if state_dir is not None and (state_dir / STATE_FILE).exists():
-        store = StateStore(state_dir)
-        try:
-            running = store.daemon_values().get("config_text")
-        finally:
-            store.close()
+    running = values.get("config_text")
     if not running:
         raise ConfigError(problems)
-    return _load_text(running, path, environ), problems
+    return view_of(_load_text(running, path, environ)), problems
+
+
+def _daemon_values(state_dir: Path | None) -> dict:
+    if state_dir is None or not (state_dir / STATE_FILE).exists():
+        return {}
+    store = StateStore(state_dir)
+    try:
+        return store.daemon_values()
+    finally:
+        store.close()
+
+
+def load_without_secrets(path: Path, environ: dict | None = None) -> Config:
+    """The whole configuration, without reading or requiring secrets (backup, reading tools)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError([f"{path}: cannot read the configuration: {error.strerror or error}"]) from None
+    return _load_text(text, Path(path), environ)
 
 
 def _load_text(text: str, path: Path, environ: dict | None) -> Config:
@@ -82,15 +169,41 @@ def lenient_environ(text: str, environ: dict | None) -> dict:
 
 
 def _state_dir_of(text: str, path: Path, environ: dict) -> Path | None:
-    """paths.state from YAML that may be invalid elsewhere (best effort)."""
-    try:
-        state = yaml.safe_load(text)["paths"]["state"]
-    except (yaml.YAMLError, KeyError, TypeError):
-        return None
-    if not isinstance(state, str):
+    """paths.state, read from the first YAML events only (the file may be huge, or invalid further on)."""
+    state = _section_scalar(text, "paths", "state")
+    if state is None:
         return None
     state = Path(_ENV_REF.sub(lambda m: environ.get(m.group(1), ""), state)).expanduser()
     return state if state.is_absolute() else path.parent.resolve() / state
+
+
+def _section_scalar(text: str, section: str, key: str) -> str | None:
+    """The scalar at top-level `section:` -> `key:`, scanning parse events until it is found."""
+    stack: list[dict] = []
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        for event in yaml.parse(text, Loader=loader):
+            top = stack[-1] if stack else None
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                owner = top["key"] if top and top["kind"] == "map" and not top["expect_key"] else None
+                stack.append({"kind": "map" if isinstance(event, yaml.MappingStartEvent) else "seq",
+                              "expect_key": True, "key": None, "owner": owner})
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                done = stack.pop()
+                if len(stack) == 1 and done["owner"] == section:
+                    return None
+                if stack and stack[-1]["kind"] == "map":
+                    stack[-1]["expect_key"] = True
+            elif isinstance(event, (yaml.ScalarEvent, yaml.AliasEvent)) and top and top["kind"] == "map":
+                if top["expect_key"]:
+                    top["key"], top["expect_key"] = getattr(event, "value", None), False
+                    continue
+                if len(stack) == 2 and top["owner"] == section and top["key"] == key and isinstance(event, yaml.ScalarEvent):
+                    return event.value
+                top["expect_key"] = True
+    except yaml.YAMLError:
+        return None
+    return None
 
 
 class _Problems:
@@ -106,13 +219,14 @@ class _Problems:
 
 
 def collect(
-    config: Config, now: datetime | None = None, statvfs: Callable = os.statvfs, config_problems: list[str] = ()
+    config: Config | ConfigView, now: datetime | None = None, statvfs: Callable = os.statvfs, config_problems: list[str] = ()
 ) -> dict:
     """The whole report as plain data (what `--json` prints).
 
     `config_problems`: what is wrong with the configuration file on disk (load_for_reading).
     """
     now = now or utcnow()
+    config = config if isinstance(config, ConfigView) else view_of(config)
     problems = _Problems()
     if config_problems:
         problems.add(WARNING, "the configuration file is invalid (a reload would be refused): " + "; ".join(config_problems))
@@ -142,7 +256,7 @@ def exit_code(report: dict) -> int:
     return EXIT_CODES[report["overall"]]
 
 
-def _open_store(config: Config) -> StateStore | None:
+def _open_store(config: ConfigView) -> StateStore | None:
     if not (config.paths.state / STATE_FILE).exists():
         return None
     return StateStore(config.paths.state)
@@ -191,7 +305,7 @@ def _daemon(store: StateStore | None, now: datetime, problems: _Problems) -> dic
 
 def _collection(
     store: StateStore | None,
-    collection: Collection,
+    collection: CollectionView,
     members: dict[str, int],
     daemon: dict,
     now: datetime,
@@ -215,8 +329,8 @@ def _collection(
     }
     if collection.type == "timeline":
         entry["accounts"] = {
-            "configured": len(collection.accounts),
-            "active_in_config": sum(1 for a in collection.accounts if a.active),
+            "configured": collection.accounts,
+            "active_in_config": collection.active_accounts,
             "tracked": members.get(collection.name, 0),
         }
     else:
@@ -250,7 +364,7 @@ def _latest(runs) -> dict | None:
     return max(runs, key=lambda run: run["started_at"]) if runs else None
 
 
-def _next_run(collection: Collection, daemon: dict, last: dict | None, now: datetime) -> str | None:
+def _next_run(collection: CollectionView, daemon: dict, last: dict | None, now: datetime) -> str | None:
     """The scheduler's own next fire time when the daemon runs; else computed from the trigger."""
     planned = daemon.get("next_runs", {}).get(f"timeline:{collection.name}")
     if planned:
@@ -265,7 +379,7 @@ def _next_run(collection: Collection, daemon: dict, last: dict | None, now: date
     return _iso(collection.schedule.trigger().get_next_fire_time(None, now))
 
 
-def _stream(store: StateStore | None, collection: Collection, now: datetime, daemon: dict, problems: _Problems) -> dict:
+def _stream(store: StateStore | None, collection: CollectionView, now: datetime, daemon: dict, problems: _Problems) -> dict:
     """Connection state, messages and gaps of one stream collection (events are per collection)."""
     if store is None:
         return {"connected": False, "messages_last_hour": 0, "dropped_last_hour": 0, "last_message_at": None,
@@ -356,7 +470,7 @@ def _api(store: StateStore | None, now: datetime, problems: _Problems) -> dict:
     return {"rate_limits": limits, "usage_caps": caps}
 
 
-def _disk(config: Config, statvfs: Callable, problems: _Problems) -> dict:
+def _disk(config: ConfigView, statvfs: Callable, problems: _Problems) -> dict:
     report = diskguard.report(config, statvfs)
     for name, space in report["paths"].items():
         if space["level"] == CRITICAL:
@@ -367,7 +481,7 @@ def _disk(config: Config, statvfs: Callable, problems: _Problems) -> dict:
     return report
 
 
-def _bags(store: StateStore | None, config: Config, now: datetime, problems: _Problems) -> dict:
+def _bags(store: StateStore | None, config: ConfigView, now: datetime, problems: _Problems) -> dict:
     summary = store.bag_summary() if store is not None else {"by_state": {}, "last": None, "handoff_failures": []}
     pending = pending_periods(config, now, lambda name: store is not None and _bagged(store, name))
     late = [p for p in pending if _parse(p["end"]) + config.bagging.grace + timedelta(days=1) < now]
@@ -400,7 +514,7 @@ def _bagged(store: StateStore, name: str) -> bool:
     return bag is not None and bag["state"] == "done"
 
 
-def pending_periods(config: Config, now: datetime, bagged: Callable[[str], bool]) -> list[dict]:
+def pending_periods(config: Config | ConfigView, now: datetime, bagged: Callable[[str], bool]) -> list[dict]:
     """Complete periods still in the archive and not yet bagged: a listing of hour folders only.
 
     A period whose bag is done but which has files again (a late writer) is listed too: the

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from sfm_archiver.cli.common import add_config_option, config_path, load
@@ -71,12 +70,9 @@ def demo_command(args: argparse.Namespace) -> int:
 
 def backup_command(args: argparse.Namespace) -> int:
     from sfm_archiver.backup import backup
-    from sfm_archiver.status import load_for_reading
+    from sfm_archiver.status import load_without_secrets
 
-    config, problems = load_for_reading(config_path(args))
-    for problem in problems:
-        print(f"warning: {problem}", file=sys.stderr)
-    folder = backup(config, args.dest)
+    folder = backup(load_without_secrets(config_path(args)), args.dest)
     print(folder)
     return 0
 

@@ -147,3 +147,20 @@ def test_status_command_exit_code_and_text(config):
     result = cli("--config", str(config.source), "status")
     assert result.returncode == 2
     assert result.stdout.startswith("sfm-archiver status: CRITICAL")
+
+
+def test_the_view_the_daemon_records_spares_parsing_the_yaml(tmp_path):
+    from sfm_archiver.status import view_record
+
+    path = write_config(tmp_path / "config.yaml", tmp_path, "http://127.0.0.1:9", COLLECTIONS)
+    StateStore(tmp_path / "state").set_daemon_values(config_view=view_record(load_config(path), path.stat()))
+    stat = path.stat()
+    text = path.read_text()
+    path.write_text(text.replace("collections:", "collectionz:"))  # same size, invalid
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    view, problems = load_for_reading(path)
+    assert problems == []  # not parsed: the file is the one the daemon loaded, as far as stat can tell
+    assert [(c.name, c.accounts) for c in view.collections] == [("news", 2), ("climate", 0)]
+    os.utime(path)  # edited since: parsed, found invalid, and no running copy to fall back on
+    with pytest.raises(ConfigError):
+        load_for_reading(path)
