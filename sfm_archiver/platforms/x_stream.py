@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from dataclasses import dataclass, replace
 from typing import Any, Iterator
 
@@ -22,6 +23,7 @@ API_ROOT = "https://api.twitter.com"
 STREAM_PATHS = {"filter_stream": "/2/tweets/search/stream", "sample_stream": "/2/tweets/sample/stream"}
 RULES_PATH = "/2/tweets/search/stream/rules"
 READ_SIZE = 256 * 1024
+READ_BATCH_DELAY = 0.01  # seconds to let a busy stream fill the socket buffer between reads
 
 # Everything a stream message can carry, so captures are as complete as the tier allows.
 STREAM_PARAMS = {
@@ -150,9 +152,11 @@ def failure_for_status(response: requests.Response) -> StreamFailure:
 class StreamResponse:
     """One open stream: yields raw chunks; `abort()` from any thread ends the read at once."""
 
-    def __init__(self, response: requests.Response, url: str):
+    def __init__(self, response: requests.Response, url: str, batch_delay: float = READ_BATCH_DELAY):
         self.response = response
         self.url = url
+        self._batch_delay = batch_delay
+        self._abort_event = threading.Event()
         self._aborted = False
         self._socket = _socket_of(response)
 
@@ -200,6 +204,10 @@ class StreamResponse:
                 payload = decoder.feed(data)
                 if payload:
                     yield payload
+                if len(data) < READ_SIZE // 2 and self._batch_delay:
+                    # let more arrive: one read of many messages costs far less CPU than many
+                    # reads of one (a busy stream comes in pieces of a few KB)
+                    self._abort_event.wait(self._batch_delay)
         except ChunkError as error:
             raise StreamFailure(NETWORK, f"connection lost: {error}") from None
         except StreamFailure:
@@ -227,6 +235,7 @@ class StreamResponse:
     def abort(self) -> None:
         """Unblock a reader in another thread (shutdown of the socket) and end the stream."""
         self._aborted = True
+        self._abort_event.set()
         if self._socket is not None:
             try:
                 self._socket.shutdown(socket.SHUT_RDWR)
@@ -263,12 +272,13 @@ class ChunkDecoder:
             return b""
         buffer = self._pending + data if self._pending else data
         self._pending = b""
-        payloads: list[bytes] = []
+        view = memoryview(buffer)
+        payloads: list = []
         position, length = 0, len(buffer)
         while position < length:
             if self._left:
                 take = min(self._left, length - position)
-                payloads.append(buffer[position:position + take] if take < length else buffer)
+                payloads.append(view[position:position + take])
                 position += take
                 self._left -= take
                 if not self._left:
@@ -288,7 +298,9 @@ class ChunkDecoder:
                     raise ChunkError(f"no chunk size line in {buffer[position:position + 40]!r}")
                 self._pending = buffer[position:]
                 break
-            size_text = buffer[position:line_end].split(b";", 1)[0].strip()
+            size_text = buffer[position:line_end]
+            if b";" in size_text:
+                size_text = size_text.split(b";", 1)[0]
             try:
                 size = int(size_text, 16)
             except ValueError:
@@ -298,7 +310,9 @@ class ChunkDecoder:
                 self.done = True
                 break
             self._left = size
-        return payloads[0] if len(payloads) == 1 else b"".join(payloads)
+        if len(payloads) == 1 and len(payloads[0]) == length:
+            return buffer
+        return b"".join(payloads)
 
 
 def _buffered_socket(raw: Any) -> Any:
