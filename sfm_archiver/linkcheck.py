@@ -24,12 +24,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Iterable, Iterator
 from urllib.parse import urldefrag, urljoin, urlsplit
-from urllib.request import getproxies
+from urllib.request import getproxies, proxy_bypass_environment
 
 import requests
+import urllib3
 import urllib3.exceptions
 
+from sfm_archiver.storage.exchange import HttpExchange, http_version
 from sfm_archiver.timeutil import Clock, rfc3339_ms, utcnow
+
+try:
+    import certifi
+except ImportError:  # pragma: no cover - requests brings certifi; without it, the system CAs
+    certifi = None
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 HEAD_REFUSED_STATUSES = frozenset({403, 405, 501})
@@ -53,8 +60,8 @@ REQUEST_ERROR = "request_error"
 INTERRUPTED = "interrupted"
 TRANSIENT_ERRORS = frozenset({DNS, CONNECTION, TIMEOUT})
 
-ExchangeObserver = Callable[[requests.Response, bytes, bool], None]
-"""Called with each HTTP answer, the body read (at most BODY_LIMIT bytes) and whether it was cut."""
+ExchangeObserver = Callable[[HttpExchange], None]
+"""Called (in a worker thread) with every request sent and its answer, e.g. to write a WARC."""
 
 
 @dataclass(frozen=True)
@@ -154,7 +161,7 @@ class HostLimiter:
 
 
 class LinkResolver:
-    """Resolves URLs; safe to call from many threads (one requests session per thread)."""
+    """Resolves URLs; safe to call from many threads (they share one connection pool)."""
 
     def __init__(
         self,
@@ -163,22 +170,16 @@ class LinkResolver:
         observer: ExchangeObserver | None = None,
         clock: Clock = utcnow,
         monotonic: Callable[[], float] = time.monotonic,
-        session_factory: Callable[[], requests.Session] = requests.Session,
     ):
         self.settings = settings
         self.observer = observer
         self.clock = clock
         self.monotonic = monotonic
-        self.session_factory = session_factory
         self.limiter = HostLimiter(settings.per_host)
-        self._local = threading.local()
-        self._sessions: list[requests.Session] = []
+        self.http = LinkHttp(settings)
         self._lock = threading.Lock()
         self.requests_sent = 0
         self._halt = threading.Event()
-        environment = getproxies()
-        self._proxies = {scheme: environment[scheme] for scheme in ("http", "https") if scheme in environment}
-        self._no_proxy = environment.get("no")
 
     # -- one URL ---------------------------------------------------------------------------
 
@@ -239,89 +240,40 @@ class LinkResolver:
         """One hop: HEAD, then GET if HEAD is refused; failures become `hop.error`."""
         hop = Hop(url=url, method="HEAD")
         started = self.monotonic()
-        slot = self.limiter.slot(url)
-        with slot:
+        with self.limiter.slot(url):
             try:
-                response, body, truncated = self._exchange("HEAD", url, started)
-                if response.status_code in HEAD_REFUSED_STATUSES:
-                    hop.head_status = response.status_code
+                exchange = self._exchange("HEAD", url, started)
+                if exchange.status in HEAD_REFUSED_STATUSES:
+                    hop.head_status = exchange.status
                     hop.method = "GET"
-                    response, body, truncated = self._exchange("GET", url, started)
-                _describe(hop, response)
+                    exchange = self._exchange("GET", url, started)
+                _describe(hop, exchange)
             except _HopFailed as failure:
                 hop.error, hop.message = failure.kind, str(failure)
         hop.duration_ms = _ms(self.monotonic() - started)
         return hop
 
-    def _exchange(self, method: str, url: str, started: float) -> tuple[requests.Response, bytes, bool]:
-        timeout = self.settings.timeout
-        remaining = round(max(0.001, timeout - (self.monotonic() - started)), 3)
+    def _exchange(self, method: str, url: str, started: float) -> HttpExchange:
+        remaining = round(max(0.001, self.settings.timeout - (self.monotonic() - started)), 3)
         with self._lock:
             self.requests_sent += 1
         try:
-            response = self._session().request(
-                method, url, allow_redirects=False, stream=True, timeout=(remaining, remaining),
-                proxies=self._proxies_for(url),
-            )
-        except requests.RequestException as error:
+            exchange = self.http.send(method, url, remaining, self.clock(), deadline=started + self.settings.timeout,
+                                      monotonic=self.monotonic)
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
             raise self._failure(error) from None
-        try:
-            # Reading to the end (nothing, for HEAD) lets the connection serve the next hop.
-            body, truncated = self._read_body(response, started)
-        except requests.RequestException as error:
-            raise self._failure(error) from None
-        finally:
-            response.close()
         if self.observer is not None:
-            self.observer(response, body, truncated)
-        return response, body, truncated
+            self.observer(exchange)
+        return exchange
 
-    def _proxies_for(self, url: str) -> dict[str, str]:
-        """The proxies of the environment (`http_proxy`, `https_proxy`, `no_proxy`) for `url`."""
-        if not self._proxies or requests.utils.should_bypass_proxies(url, no_proxy=self._no_proxy):
-            return {}
-        return self._proxies
-
-    def _failure(self, error: requests.RequestException) -> _HopFailed:
+    def _failure(self, error: BaseException) -> _HopFailed:
         kind, message = classify(error)
         if kind == TIMEOUT:
             message = f"no answer within {self.settings.timeout:g} s ({message})"
         return _HopFailed(kind, message)
 
-    def _read_body(self, response: requests.Response, started: float) -> tuple[bytes, bool]:
-        """At most `body_limit` bytes, within what is left of the hop's time."""
-        chunks, size = [], 0
-        for chunk in response.iter_content(_CHUNK):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= self.settings.body_limit:
-                return b"".join(chunks)[: self.settings.body_limit], True
-            if self.monotonic() - started > self.settings.timeout:
-                raise requests.exceptions.ReadTimeout(f"body not complete after {self.settings.timeout:g} s")
-        return b"".join(chunks), False
-
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self.session_factory()
-            # Environment proxies are read once (in __init__), not on every request as
-            # requests does with trust_env, and ~/.netrc credentials never go to linked sites.
-            session.trust_env = False
-            session.headers["User-Agent"] = self.settings.user_agent
-            session.headers["Accept-Encoding"] = "identity"
-            adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=4, max_retries=0)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-            self._local.session = session
-            with self._lock:
-                self._sessions.append(session)
-        return session
-
     def close(self) -> None:
-        with self._lock:
-            sessions, self._sessions = self._sessions, []
-        for session in sessions:
-            session.close()
+        self.http.close()
 
     # -- many URLs -------------------------------------------------------------------------
 
@@ -368,6 +320,85 @@ class LinkResolver:
                     future.cancel()
         self.close()
         return done
+
+
+class LinkHttp:
+    """The requests of link checks, over one urllib3 pool shared by the workers.
+
+    urllib3 directly, not requests: a link check is a few header lines, and requests' own
+    work per call (sessions, hooks, cookies, environment lookups) cost more CPU than the rest
+    of the check. Bodies are read only for GET (HEAD refused) and only up to `body_limit`.
+    Proxies come from the environment (`http_proxy`, `https_proxy`, `no_proxy`), read once;
+    ~/.netrc is never consulted, so no credential goes to a linked site.
+    """
+
+    def __init__(self, settings: LinkCheckSettings):
+        self.settings = settings
+        self.headers = {"User-Agent": settings.user_agent, "Accept": "*/*", "Accept-Encoding": "identity"}
+        options = {"num_pools": 256, "maxsize": settings.per_host, "block": False, "retries": False}
+        if certifi is not None:
+            options["ca_certs"] = certifi.where()
+        self._direct = urllib3.PoolManager(**options)
+        environment = getproxies()
+        self._no_proxy = environment.get("no")
+        self._proxies = {scheme: urllib3.ProxyManager(environment[scheme], **options)
+                         for scheme in ("http", "https") if scheme in environment}
+
+    def send(self, method: str, url: str, timeout: float, now: datetime, *, deadline: float,
+             monotonic: Callable[[], float]) -> HttpExchange:
+        """Send one request without following redirects; read the body within `deadline`."""
+        response = self._manager(url).request(
+            method, url, headers=self.headers, redirect=False, retries=False, preload_content=False,
+            timeout=urllib3.Timeout(connect=timeout, read=timeout),
+        )
+        truncated = False
+        try:
+            body, truncated = self._read(response, deadline, monotonic)
+        finally:
+            if truncated:
+                response.close()  # the rest of a large body is never read: drop the connection
+            response.release_conn()
+        return HttpExchange(
+            method=method, url=url, request_headers=[("Host", _host_header(url)), *self.headers.items()],
+            status=response.status, reason=response.reason or "", version=http_version(response),
+            response_headers=list(response.headers.iteritems()), body=body, sent_at=now,
+            truncated="length" if truncated else None,
+        )
+
+    def _read(self, response, deadline: float, monotonic: Callable[[], float]) -> tuple[bytes, bool]:
+        chunks, size = [], 0
+        while True:
+            chunk = response.read(_CHUNK)
+            if not chunk:
+                return b"".join(chunks), False
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= self.settings.body_limit:
+                return b"".join(chunks)[: self.settings.body_limit], True
+            if monotonic() > deadline:
+                raise TimeoutError("the body did not arrive in time")
+
+    def _manager(self, url: str) -> urllib3.PoolManager:
+        scheme = urlsplit(url).scheme.lower()
+        proxy = self._proxies.get(scheme)
+        if proxy is None or proxy_bypass_environment(urlsplit(url).hostname or "", {"no": self._no_proxy or ""}):
+            return self._direct
+        return proxy
+
+    def close(self) -> None:
+        self._direct.clear()
+        for proxy in self._proxies.values():
+            proxy.clear()
+
+
+def _host_header(url: str) -> str:
+    """The Host header http.client sends: the host, and the port unless it is the default."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    default = 443 if parts.scheme.lower() == "https" else 80
+    return host if parts.port in (None, default) else f"{host}:{parts.port}"
 
 
 def interleave_by_host(urls: Iterable[str]) -> list[str]:
@@ -460,13 +491,14 @@ def _message(causes: list[BaseException]) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def _describe(hop: Hop, response: requests.Response) -> None:
-    hop.status = response.status_code
-    hop.location = response.headers.get("Location")
+def _describe(hop: Hop, exchange: HttpExchange) -> None:
+    hop.status = exchange.status
+    headers = {name.lower(): value for name, value in exchange.response_headers}
+    hop.location = headers.get("location")
     if hop.location is not None:
         hop.location = _decode_header(hop.location)
-    hop.headers = {name: response.headers[name] for name in KEPT_HEADERS if name in response.headers}
-    hop.reason = response.reason or ""
+    hop.headers = {name: headers[name] for name in KEPT_HEADERS if name in headers}
+    hop.reason = exchange.reason
 
 
 def _decode_header(value: str) -> str:
@@ -483,8 +515,3 @@ def _error(kind: str, message: str) -> dict:
 
 def _ms(seconds: float) -> int:
     return int(round(seconds * 1000))
-
-
-def started_at(response: requests.Response, now: datetime) -> datetime:
-    """When the request of `response` was sent (now minus the time to the answer)."""
-    return now - response.elapsed

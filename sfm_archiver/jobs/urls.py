@@ -208,7 +208,7 @@ class _UrlRun:
 
     def _resolve(self, urls: list[str]) -> None:
         settings = LinkCheckSettings.from_config(self.ctx.config)
-        observer = self.warc.write_exchange if self.warc is not None else None
+        observer = self.warc.record if self.warc is not None else None
         resolver = LinkResolver(settings, observer=observer, clock=self.ctx.clock)
         try:
             resolver.resolve_all(urls, self._on_result, stop=self.halt, tick=self._tick)

@@ -159,9 +159,10 @@ def test_dns_failures_are_classified_from_urllib3s_error():
 
 def test_user_agent_names_the_software_and_contact(shortener):
     seen = []
-    resolver_ = LinkResolver(LinkCheckSettings(user_agent=UA), observer=lambda r, body, cut: seen.append(r))
+    resolver_ = LinkResolver(LinkCheckSettings(user_agent=UA), observer=seen.append)
     resolver_.resolve(f"{shortener.base_url}/s/chain/1/301/ua")
-    assert [r.request.headers["User-Agent"] for r in seen] == [UA, UA]
+    assert [dict(exchange.request_headers)["User-Agent"] for exchange in seen] == [UA, UA]
+    assert [exchange.status for exchange in seen] == [301, 200]
 
 
 def test_concurrency_is_bounded_per_host(shortener):
