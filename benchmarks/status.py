@@ -181,7 +181,9 @@ def main() -> int:
         empty_root = root / "empty"
         empty_root.mkdir()
         empty_config = write_config(empty_root)
-        StateStore(empty_root / "state").close()
+        empty = StateStore(empty_root / "state")
+        empty.set_daemon_values(config_view=view_record(load_config(empty_config), empty_config.stat()))
+        empty.close()
         big_config = write_config(root)
         store = StateStore(root / "state")
         began = time.perf_counter()
