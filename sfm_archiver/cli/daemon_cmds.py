@@ -33,8 +33,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="Start the built-in X API simulator and the daemon on a demo configuration, then show "
         "captures, ledger events, link expansions, bags and the status table. Exit 0 when all of them appeared.",
     )
-    demo.add_argument("--dir", type=Path, default=Path("sfm-archiver-demo"), help="where the demo writes (default: ./sfm-archiver-demo)")
-    demo.add_argument("--minutes", type=float, default=2.0, help="how long to run at most (default: 2)")
+    demo.add_argument("--dir", type=Path, default=Path("demo-output"), help="where the demo writes (default: ./demo-output; emptied by the next demo)")
+    demo.add_argument("--minutes", type=float, default=2.0, help="at most this long; the demo ends as soon as every step was seen (default: 2)")
     demo.set_defaults(handler=demo_command)
     backup = commands.add_parser(
         "backup",
