@@ -260,7 +260,7 @@ class LinkResolver:
         try:
             exchange = self.http.send(method, url, remaining, self.clock(), deadline=started + self.settings.timeout,
                                       monotonic=self.monotonic)
-        except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
+        except Exception as error:  # noqa: BLE001 - whatever a site does is data, never a crash
             raise self._failure(error) from None
         if self.observer is not None:
             self.observer(exchange)

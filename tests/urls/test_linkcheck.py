@@ -219,3 +219,21 @@ def test_a_stop_ends_chains_in_flight_after_their_current_hop(make_simulator):
     assert resolver(concurrency=2, max_hops=20).resolve_all(urls, results.append, stop=stop) == 0
     assert results == [] and time.monotonic() - started < 1.2  # the whole chains take 2 s
     assert slow.counters()["shortener"]["hits_total"] <= 6
+
+
+@pytest.mark.parametrize("reply,kind", [(b"NOT HTTP AT ALL\r\n\r\n", "invalid_response"), (b"", "connection")])
+def test_a_server_that_breaks_http_is_recorded_not_raised(reply, kind):
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        with listener:
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(4096)
+                connection.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    result = resolver().resolve(f"http://127.0.0.1:{port}/broken")
+    assert result.error["type"] == kind, result.error
+    assert result.chain[0].status is None and result.final_status is None
