@@ -84,6 +84,7 @@ def test_each_distinct_url_is_requested_once_per_run_and_never_again(tmp_path, s
     assert lines[f"{simulator.base_url}/s/end/404/missing"]["error"]["type"] == "http_error"
     counts = run["counts"]
     assert counts["urls"] == 13 and counts["resolved"] == 13 and counts["cached"] == 0
+    assert ctx.store.open_files() == []  # the urls and WARC files are closed and unregistered
     assert counts["posts"] == 8 * 100 + 1 + 200
 
     before = dict(shortener_hits(simulator))
