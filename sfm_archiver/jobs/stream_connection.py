@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 _RULES_KEY = b'"matching_rules":'
 _DATA_START = b'{"data"'
+_ERRORS_START = b'{"errors"'
 _CACHE_LIMIT = 4096
 
 
@@ -80,15 +81,25 @@ class Router:
         """Route every complete frame of `block` (it ends with a newline); returns the messages."""
         exclusive = self.exclusive
         if exclusive is not None:
-            messages = _block_messages(block)
-            if messages is not None:
+            spliced = splice_block(block, exclusive.template.suffix(captured_at))
+            if spliced is not None:
+                data, messages = spliced
                 if messages:
-                    exclusive.accept([_splice_block(block, exclusive.template.suffix(captured_at))], messages, captured_at)
+                    exclusive.accept([data], messages, captured_at)
+                    self._note_block_errors(block)
                 return messages
         lines = [line for line in block.split(b"\n") if len(line) > 1]
         if lines:
             self.route(lines, captured_at)
         return len(lines)
+
+    def _note_block_errors(self, block: bytes) -> None:
+        """An error message ends a stream (operational disconnect): note it for the event."""
+        tail = block[-16384:]
+        if _ERRORS_START in tail:
+            for frame in tail.split(b"\n"):
+                if frame.startswith(_ERRORS_START):
+                    self._note_errors(frame)
 
     def route(self, lines: list[bytes], captured_at: datetime) -> None:
         sinks = self.sinks
@@ -131,29 +142,25 @@ class Router:
             log.warning("stream message: %s", described)
 
 
-def _block_messages(block: bytes) -> int | None:
-    """How many messages a block holds when every frame is a compact data object or a keep-alive.
+def splice_block(block: bytes, suffix: bytes) -> tuple[bytes, int] | None:
+    """(every message of `block` with `__sfm` spliced in and keep-alives dropped, messages).
 
-    Counted with a few C-speed scans: each frame ends with CRLF, no other CR, every non-empty
-    frame starts with `{"data"` and ends with `}` right after a non-blank. None means: route
-    frame by frame (which also gives the same bytes as `records.envelope`).
+    The whole-block equivalent of splicing frame by frame, in a few C-speed passes: every
+    frame must end with CRLF (no other CR) and be either empty (a keep-alive) or end with `}`
+    (then its `}\\r\\n` becomes the suffix). None means: route frame by frame.
     """
-    frames = block.count(b"\r\n")
-    if block.count(b"\n") != frames or block.count(b"\r") != frames:
+    newlines = block.count(b"\n")
+    if block.count(b"\r") != newlines or b"{}\r\n" in block:
         return None
-    empty = block.count(b"\n\r\n") + block.startswith(b"\r\n")
-    messages = frames - empty
-    if block.count(b"}\r\n") != messages or b" }\r\n" in block or b"\t}\r\n" in block:
-        return None
-    if block.count(b'\n{"data"') + block.startswith(_DATA_START) != messages:
-        return None
-    return messages
-
-
-def _splice_block(block: bytes, suffix: bytes) -> bytes:
-    """Every message of a checked block with `__sfm` spliced in; keep-alives dropped."""
     spliced = block.replace(b"}\r\n", suffix)
-    return spliced.replace(b"\r\n", b"") if b"\r\n" in spliced else spliced
+    messages = (len(spliced) - len(block)) // (len(suffix) - 3)
+    keepalives = newlines - messages
+    if keepalives:
+        # each remaining CRLF must be a frame of its own (after a newline, or first)
+        if block.count(b"\n\r\n") + block.startswith(b"\r\n") != keepalives:
+            return None
+        spliced = spliced.replace(b"\r\n", b"")
+    return spliced, messages
 
 
 class FilterRouter(Router):

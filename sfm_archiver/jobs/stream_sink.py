@@ -65,12 +65,12 @@ class MetaTemplate:
 def message_body(line: bytes) -> memoryview | None:
     """The message bytes up to (not including) the closing `}`, for the fast splice, or None.
 
-    `line` is one frame as read (its `\\r` may still be there). Compact messages, which is what
-    X sends, qualify; anything else (stray whitespace) goes through `records.envelope`.
+    `line` is one frame as read (its `\\r` may still be there). A compact object, which is
+    what X sends, qualifies; the bytes before the brace are kept exactly as sent. Anything else
+    goes through `records.envelope`.
     """
     end = len(line) - 1 if line.endswith(b"\r") else len(line)
-    if end > 2 and line.startswith(b'{"') and line[end - 1] == 0x7D and line[end - 2] not in b" \t\r" \
-            and line.find(b"\r", 0, end) < 0:
+    if end > 2 and line.startswith(b'{"') and line[end - 1] == 0x7D and line.find(b"\r", 0, end) < 0:
         return memoryview(line)[:end - 1]
     return None
 
