@@ -22,7 +22,7 @@ from typing import Callable
 import yaml
 
 from sfm_archiver import diskguard
-from sfm_archiver.config import Bagging, Config, Disk, Paths, Schedule, load_config_text, parse_schedule
+from sfm_archiver.config import Bagging, Config, Disk, Paths, Schedule, load_config_text
 from sfm_archiver.errors import ConfigError
 from sfm_archiver.state import STATE_FILE, StateStore, pid_alive
 from sfm_archiver.storage import layout
@@ -85,6 +85,7 @@ def view_record(config: Config, stat: os.stat_result) -> dict:
         "bagging": {"period": view.bagging.period, "grace_seconds": view.bagging.grace.total_seconds()},
         "collections": [
             {"name": c.name, "type": c.type, "schedule": c.schedule.text if c.schedule else None,
+             "interval_seconds": c.schedule.interval.total_seconds() if c.schedule and c.schedule.interval else None,
              "accounts": c.accounts, "active_accounts": c.active_accounts}
             for c in view.collections
         ],
@@ -98,11 +99,18 @@ def view_from_record(record: dict) -> ConfigView:
         disk=Disk(**record["disk"]),
         bagging=Bagging(period=record["bagging"]["period"], grace=timedelta(seconds=record["bagging"]["grace_seconds"])),
         collections=tuple(
-            CollectionView(c["name"], c["type"], parse_schedule(c["schedule"]) if c["schedule"] else None,
-                           c["accounts"], c["active_accounts"])
+            CollectionView(c["name"], c["type"], _schedule(c), c["accounts"], c["active_accounts"])
             for c in record["collections"]
         ),
     )
+
+
+def _schedule(record: dict) -> Schedule | None:
+    """Rebuilt without apscheduler (its import alone costs status a fifth of a second)."""
+    if not record["schedule"]:
+        return None
+    interval = record.get("interval_seconds")
+    return Schedule(record["schedule"], timedelta(seconds=interval) if interval else None)
 
 
 def load_for_reading(path: Path, environ: dict | None = None) -> tuple[ConfigView, list[str]]:
