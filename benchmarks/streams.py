@@ -18,6 +18,7 @@ Targets: >= 10,000 msg/s for 60 s, CPU ratio <= 1.5, RSS growth < 10 MB.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -49,7 +50,6 @@ def rss_bytes() -> int:
 
 def thread_cpu() -> dict[str, float]:
     """CPU seconds used so far by each thread of this process, by thread name."""
-    import os
     import threading
 
     names = {thread.native_id: thread.name for thread in threading.enumerate()}
@@ -64,6 +64,12 @@ def thread_cpu() -> dict[str, float]:
         name = names.get(int(tid), "other")
         used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
     return used
+
+
+def process_cpu(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_simulator(folder: Path, rate: int, message_bytes: int) -> tuple[subprocess.Popen, str]:
@@ -145,6 +151,7 @@ def run(seconds: float, rate: int, message_bytes: int, level: int, warmup: float
         time.sleep(warmup)
         rss_start = rss_bytes()
         threads_start = thread_cpu()
+        simulator_start = process_cpu(simulator.pid)
         cpu_start, wall_start = time.process_time(), time.monotonic()
         count_start = sink_status()["messages"]
         windows, last_count, last_time = [], count_start, wall_start
@@ -157,6 +164,7 @@ def run(seconds: float, rate: int, message_bytes: int, level: int, warmup: float
             rss_peak = max(rss_peak, rss_bytes())
         rss_end = rss_bytes()
         threads_end = thread_cpu()
+        simulator_cpu = process_cpu(simulator.pid) - simulator_start
         count_end = sink_status()["messages"]
         wall = time.monotonic() - wall_start
         supervisor.stop()
@@ -172,6 +180,7 @@ def run(seconds: float, rate: int, message_bytes: int, level: int, warmup: float
             "cpu_seconds": cpu, "gzip_cpu_seconds": baseline_share, "ratio": cpu / baseline_share if baseline_share else float("inf"),
             "bytes_per_message": raw_bytes / max(total_messages, 1), "rss_growth_mb": (rss_end - rss_start) / 1e6,
             "rss_peak_growth_mb": (rss_peak - rss_start) / 1e6, **status,
+            "simulator_cpu": simulator_cpu,
             "threads": {name: round(used - threads_start.get(name, 0.0), 2) for name, used in threads_end.items()},
         }
     finally:
@@ -201,7 +210,8 @@ def main() -> int:
           f"{result['gzip_cpu_seconds']:.2f} s, ratio {result['ratio']:.2f} (target <= {TARGET_RATIO})")
     print(f"  RSS growth:      {result['rss_growth_mb']:.1f} MB at the end, {result['rss_peak_growth_mb']:.1f} MB peak "
           f"(target < {TARGET_RSS_MB:.0f} MB)")
-    print(f"  connects {result['connects']}, dropped {result['dropped']}; CPU by thread while measuring: {result['threads']}")
+    print(f"  connects {result['connects']}, dropped {result['dropped']}; CPU while measuring: ours by thread "
+          f"{result['threads']}, simulator {result['simulator_cpu']:.2f} s; load average {os.getloadavg()[0]:.1f}")
     ok = (result["slowest_window_rate"] >= TARGET_RATE and result["ratio"] <= TARGET_RATIO
           and result["rss_growth_mb"] < TARGET_RSS_MB)
     print("  targets met" if ok else "  TARGETS NOT MET")

@@ -14,18 +14,20 @@ import json
 import logging
 import threading
 from collections import defaultdict
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
 from sfm_archiver.storage import records
-from sfm_archiver.storage.writer import CaptureWriter
+from sfm_archiver.storage.writer import CaptureWriter, compress_member
 from sfm_archiver.timeutil import Clock, rfc3339_ms
 
 log = logging.getLogger(__name__)
 
 LARGE_BUFFER_BYTES = 4 << 20
+PARALLEL_MIN_BYTES = 1 << 20
 MAX_PENDING_BYTES = 16 << 20
 _SENTINEL_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
 _END = b"}\n"
@@ -111,6 +113,8 @@ class CollectionSink:
         large_buffer_bytes: int = LARGE_BUFFER_BYTES,
         max_pending_bytes: int = MAX_PENDING_BYTES,
         wake: threading.Event | None = None,
+        compressors: Executor | None = None,
+        compress_workers: int = 2,
     ):
         self.collection = collection
         self.stream = stream
@@ -122,6 +126,8 @@ class CollectionSink:
         self.clock = clock
         self.large_buffer_bytes = large_buffer_bytes
         self.max_pending_bytes = max_pending_bytes
+        self.compressors = compressors
+        self.compress_workers = compress_workers
         self._moment: datetime | None = None
         self._period_seconds = min(rotation.total_seconds(), 3600.0)
         self.writer = CaptureWriter(
@@ -257,9 +263,22 @@ class CollectionSink:
             # files are named and rotated by the capture time of the batch, not the flush time
             self._moment = first_captured_at
             self.writer.rotate_if_due(first_captured_at)
-            self.writer.append(b"".join(parts))
-            self.writer.flush()
+            self._write(b"".join(parts))
         self._last_flush = now
+
+    def _write(self, data: bytes) -> None:
+        """One batch; a large one is cut at line ends and its gzip members made on several cores."""
+        pool = self.compressors
+        if pool is None or len(data) < PARALLEL_MIN_BYTES:
+            self.writer.append(data)
+            self.writer.flush()
+            return
+        pieces = split_lines(data, self.compress_workers)
+        level = self.writer.compresslevel
+        others = [pool.submit(compress_member, piece, level) for piece in pieces[1:]]
+        members = [compress_member(pieces[0], level)] + [future.result() for future in others]
+        for piece, member in zip(pieces, members, strict=True):
+            self.writer.write_member(member, piece.count(b"\n"))
 
     def _writer_clock(self) -> datetime:
         """The writer names files by the capture time of the batch it writes, not the flush time."""
@@ -274,6 +293,18 @@ class CollectionSink:
             self.store.add_stream_counts(
                 self.stream, self.collection, minute, count.messages, count.dropped, count.last_message_at,
             )
+
+
+def split_lines(data: bytes, pieces: int) -> list[bytes]:
+    """`data` (whole lines) cut into about `pieces` parts of whole lines."""
+    parts, start, step = [], 0, max(1, len(data) // max(1, pieces))
+    while start < len(data):
+        cut = data.find(b"\n", start + step - 1) + 1 if start + step < len(data) else len(data)
+        if cut <= 0:
+            cut = len(data)
+        parts.append(data[start:cut])
+        start = cut
+    return parts
 
 
 def _first_lines(parts: list, lines: int) -> list:

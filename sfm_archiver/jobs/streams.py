@@ -13,8 +13,10 @@ listening; `disconnected_intervals` turns them into the gaps of a time window.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Iterable
@@ -44,6 +46,7 @@ STREAM_TYPES = ("filter_stream", "sample_stream")
 CONNECTED_EVENTS = frozenset({"connect"})
 STOPPED_EVENTS = frozenset({"stop"})
 EXCLUSIVE_GRACE_SECONDS = 10.0
+COMPRESS_WORKERS = max(1, min(4, os.cpu_count() or 1))  # a busy stream's batches are gzipped on this many cores
 STATE_EVENTS = frozenset({"start", "connect", "connect_failed", "disconnect", "reconnect", "error", "stop"})
 
 
@@ -104,6 +107,7 @@ class StreamSupervisor:
         self._names_by_kind: dict[str, tuple[str, ...]] = {}
         self._retired: dict[str, StreamConnection] = {}
         self._exclusive_after = 0.0
+        self._compressors = ThreadPoolExecutor(COMPRESS_WORKERS - 1, thread_name_prefix="stream-gzip") if COMPRESS_WORKERS > 1 else None
         self._last_lock_retry = 0.0
         self._last_rules_retry = 0.0
 
@@ -149,6 +153,8 @@ class StreamSupervisor:
             for name in list(self._active):
                 self._stop_collection(name)
             self._waiting.clear()
+        if self._compressors is not None:
+            self._compressors.shutdown(wait=True)
 
     def status(self) -> dict[str, dict]:
         """Per collection: live connection state, messages, drops, errors (no file scans)."""
@@ -261,7 +267,7 @@ class StreamSupervisor:
                 stream=collection.type, store=store, rotation=config.storage.rotation,
                 compresslevel=config.storage.compresslevel, flush_seconds=config.storage.stream_flush_seconds,
                 buffer_messages=config.streams.buffer_messages, disk_ok=self.ctx.disk_ok, clock=self.ctx.clock,
-                wake=self._wake,
+                wake=self._wake, compressors=self._compressors, compress_workers=COMPRESS_WORKERS,
             )
         except BaseException:
             lock.release()

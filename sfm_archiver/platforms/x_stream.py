@@ -23,7 +23,8 @@ API_ROOT = "https://api.twitter.com"
 STREAM_PATHS = {"filter_stream": "/2/tweets/search/stream", "sample_stream": "/2/tweets/sample/stream"}
 RULES_PATH = "/2/tweets/search/stream/rules"
 READ_SIZE = 256 * 1024
-READ_BATCH_DELAY = 0.01  # seconds to let a busy stream fill the socket buffer between reads
+READ_BATCH_DELAY = 0.005  # after a small read, seconds to let a busy stream fill the socket buffer
+READ_BATCH_BELOW = 64 * 1024  # a read this small means the stream is not (yet) busy
 
 # Everything a stream message can carry, so captures are as complete as the tier allows.
 STREAM_PARAMS = {
@@ -204,7 +205,7 @@ class StreamResponse:
                 payload = decoder.feed(data)
                 if payload:
                     yield payload
-                if len(data) < READ_SIZE // 2 and self._batch_delay:
+                if len(data) < READ_BATCH_BELOW and self._batch_delay:
                     # let more arrive: one read of many messages costs far less CPU than many
                     # reads of one (a busy stream comes in pieces of a few KB)
                     self._abort_event.wait(self._batch_delay)

@@ -117,6 +117,22 @@ class CaptureWriter:
         if self.sync_every_flush:
             self.sync()
 
+    def write_member(self, member: bytes, lines: int) -> None:
+        """Append one gzip member the caller compressed (e.g. on several cores), like `flush`.
+
+        Lines buffered with `append` must have been flushed first: members stay in order.
+        """
+        if self._buffer:
+            raise StorageError("write_member with lines still buffered: flush() first")
+        self.rotate_if_due()
+        fd = self._open_for(self.clock())
+        self._write_member(fd, member)
+        self.lines_written += lines
+        self.bytes_written += len(member)
+        self._unsynced = True
+        if self.sync_every_flush:
+            self.sync()
+
     def _write_member(self, fd: int, member: bytes) -> None:
         """One write() of a whole member. If it fails part way (disk full), the file is cut back
         to its previous size: a torn member followed by later good ones would make every later

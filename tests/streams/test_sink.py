@@ -174,3 +174,22 @@ def test_low_disk_cuts_a_whole_block_at_the_line_that_fills_the_buffer(tmp_path)
     disk["ok"] = True
     sink.close()
     assert [line["data"]["id"] for line in _lines(next((tmp_path / "archive").rglob("*.gz")))] == ["1", "2", "3"]
+
+
+def test_large_batches_are_gzipped_in_parallel_members_in_order(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sfm_archiver.jobs.stream_sink import split_lines
+
+    data = b"".join(b"line %d\n" % i for i in range(1000))
+    assert b"".join(split_lines(data, 3)) == data and all(p.endswith(b"\n") for p in split_lines(data, 3))
+    assert split_lines(b"a\n", 4) == [b"a\n"]
+    clock = FakeClock(T0.replace(minute=10))
+    with ThreadPoolExecutor(2) as pool:
+        sink = _sink(tmp_path, clock, compressors=pool, compress_workers=3, large_buffer_bytes=1 << 30)
+        _feed(sink, range(1, 6001), clock.now)  # about 2.5 MB
+        sink.tick(clock.advance(1.0))
+        sink.close()
+    path = next((tmp_path / "archive").rglob("*.gz"))
+    assert path.read_bytes().count(b"\x1f\x8b\x08") >= 3, "several members"
+    assert [int(line["data"]["id"]) for line in _lines(path)] == list(range(1, 6001))
