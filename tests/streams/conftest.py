@@ -25,7 +25,10 @@ def write_config(root: Path, base_url: str, collections: list[dict], **sections:
         "streams": {"stall_timeout": "1s"},
     }
     for key, value in sections.items():
-        document.setdefault(key, {}).update(value) if isinstance(value, dict) else document.__setitem__(key, value)
+        if isinstance(value, dict):
+            document.setdefault(key, {}).update(value)
+        else:
+            document[key] = value
     path = root / "config.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
