@@ -8,7 +8,8 @@ archive, then measures on a warm page cache:
 - the move step alone (archive and outbox share a filesystem: no payload copy) and, when
   /dev/shm is another filesystem, the same bag built in copy mode for comparison
 - `verify` (bagit validation plus decompressing and parsing every line)
-Everything is removed afterwards.
+Each figure is the best of several rounds (the payload is moved back between rounds), since
+other work on a shared machine disturbs single runs. Everything is removed afterwards.
 
     python benchmarks/bagging.py            # 1 GiB
     python benchmarks/bagging.py --quick    # 96 MiB
@@ -128,7 +129,19 @@ def bag_once(config_path: Path) -> tuple[dict, StepClock, float]:
     [result] = bag_completed_periods(ctx, pause=steps)
     total = time.perf_counter() - started
     assert result["status"] == "bagged", result
+    ctx.store.close()
     return result, steps, total
+
+
+def unbag(bag: Path, archive: Path, state: Path) -> None:
+    """Put the payload back into the archive (renames) and forget the bag, for another round."""
+    data = bag / "data"
+    for path in data.rglob("*.gz"):
+        target = archive / "bench" / path.relative_to(data)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path.rename(target)
+    shutil.rmtree(bag)
+    shutil.rmtree(state)
 
 
 def throughput(total_bytes: int, seconds: float) -> float:
@@ -141,6 +154,7 @@ def main() -> None:
     parser.add_argument("--mib", type=int, help="payload size in MiB")
     parser.add_argument("--workers", type=int, default=0, help="processes (default: one per core)")
     parser.add_argument("--dir", help="where to create the temporary archive and outbox")
+    parser.add_argument("--rounds", type=int, default=3, help="bag runs (best one reported; the machine may be shared)")
     args = parser.parse_args()
     total = (args.mib or (96 if args.quick else 1024)) * MIB
     file_bytes = (16 if args.quick else 48) * MIB
@@ -154,17 +168,26 @@ def main() -> None:
               f"(generated in {time.perf_counter() - started:.1f}s)")
         paths = [str(p) for p in (root / "archive").rglob("*.gz")]
         baseline(paths, workers)  # warm the page cache
-        raw = min(baseline(paths, workers) for _ in range(2))
+        raw = baseline(paths, workers)
         raw_one = baseline(paths, 1)
-        raw_tp = throughput(total, raw)
-        print(f"baseline hashlib, {workers} processes: {raw_tp:.0f} MB/s ({raw:.2f}s); 1 process: {throughput(total, raw_one):.0f} MB/s")
 
         config = write_config(root, root / "outbox", workers)
-        result, steps, bag_total = bag_once(config)
-        move = steps.at["move"] - steps.at["intent"]
-        creation = steps.at["tagfiles"] - steps.at["intent"]
-        validation = steps.at["validated"] - steps.at["tagfiles"]
-        rest = steps.at["done"] - steps.at["validated"]
+        rounds = []
+        for round_number in range(args.rounds):
+            raw = min(raw, baseline(paths, workers))
+            result, steps, bag_total = bag_once(config)
+            rounds.append((steps, bag_total))
+            if round_number + 1 < args.rounds:
+                unbag(Path(result["path"]), root / "archive", root / "state")
+        raw_tp = throughput(total, raw)
+        move = min(s.at["move"] - s.at["intent"] for s, _ in rounds)
+        creation = min(s.at["tagfiles"] - s.at["intent"] for s, _ in rounds)
+        validation = min(s.at["validated"] - s.at["tagfiles"] for s, _ in rounds)
+        rest = min(s.at["done"] - s.at["validated"] for s, _ in rounds)
+        bag_total = min(t for _, t in rounds)
+        print(f"baseline hashlib, {workers} processes (best of {args.rounds + 1}): {raw_tp:.0f} MB/s ({raw:.2f}s); "
+              f"1 process: {throughput(total, raw_one):.0f} MB/s")
+        print(f"best of {args.rounds} bag runs:")
         print(f"same filesystem (move): moving {files} files took {move * 1000:.1f} ms (no payload copy)")
         print(f"bag creation (move+provenance+hash+manifests): {throughput(total, creation):.0f} MB/s, "
               f"ratio {throughput(total, creation) / raw_tp:.2f} to the baseline ({creation:.2f}s)")

@@ -2,8 +2,10 @@
 
 A file is read once and fed to all configured hashes. In copy mode the same read also writes
 the copy (so the manifest describes the source bytes and validation of the staged bag proves the
-copy is identical). Work goes to `spawn`ed processes, never `fork` (the daemon runs threads);
+copy is identical). Work goes to worker processes;
 small bags are hashed inline because starting interpreters would cost more than the hashing.
+Workers are `spawn`ed when other threads exist (the daemon: forking a threaded process can
+copy locks held by other threads), and forked otherwise (a one-shot `bag`: much faster start).
 Workers die with their parent (PR_SET_PDEATHSIG), so a kill -9 of the bagger leaves no process
 writing into staging behind it.
 """
@@ -16,6 +18,7 @@ import hashlib
 import multiprocessing
 import os
 import signal
+import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,6 +111,13 @@ def default_workers(configured: int = 0) -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def start_context() -> multiprocessing.context.BaseContext:
+    """`fork` when this process runs a single thread (safe and fast), else `spawn`."""
+    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
 class Interrupted(Exception):
     """Hashing stopped because the stop flag was set."""
 
@@ -186,9 +196,7 @@ class HashPool:
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=init_worker,
+                max_workers=self.workers, mp_context=start_context(), initializer=init_worker
             )
         return self._executor
 
