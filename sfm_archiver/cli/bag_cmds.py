@@ -26,13 +26,16 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_bag(args: argparse.Namespace) -> int:
-    from sfm_archiver.bagging import bag_completed_periods
+    from sfm_archiver.bagging import bag_completed_periods, recover
     from sfm_archiver.jobs.context import JobContext
 
     before = _parse_before(args.before)
     config = load(args)
     progress = Progress()
     ctx = JobContext.open(config, progress=progress)
+    if not args.dry_run:
+        for message in recover(ctx):
+            print(f"recovery: {message}", file=sys.stderr)
     results = bag_completed_periods(ctx, args.collections or None, before=before, dry_run=args.dry_run)
     progress.done()
     for result in results:
