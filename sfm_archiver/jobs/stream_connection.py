@@ -21,6 +21,7 @@ from sfm_archiver.platforms.x_stream import (
     AUTH,
     CLOSED,
     DEFAULT_BACKOFF,
+    NETWORK,
     STREAM_PATHS,
     BackoffPolicy,
     StreamFailure,
@@ -64,6 +65,7 @@ class Router:
         self.sinks: Mapping[str, CollectionSink] = {}
         self.exclusive: CollectionSink | None = None
         self.unrouted = 0
+        self.malformed = 0
         self.last_error_message: str | None = None
 
     def set_sinks(self, sinks: Mapping[str, CollectionSink], exclusive: str | None = None) -> None:
@@ -115,6 +117,10 @@ class Router:
                 self.unrouted += 1
                 continue
             body = message_body(line)
+            if body is None and not _is_object(line):
+                self.malformed += 1
+                log.error("stream frame that is not a JSON object, not captured: %r", line[:200])
+                continue
             for name in targets:
                 batch = batches.get(name)
                 if batch is None:
@@ -140,6 +146,11 @@ class Router:
         if described:
             self.last_error_message = described
             log.warning("stream message: %s", described)
+
+
+def _is_object(line: bytes) -> bool:
+    body = line.strip()
+    return body.startswith(b"{") and body.endswith(b"}")
 
 
 def splice_block(block: bytes, suffix: bytes) -> tuple[bytes, int] | None:
@@ -320,7 +331,11 @@ class StreamConnection:
         self.connects += 1
         self.router.last_error_message = None
         self.on_event("connect", f"connected to {STREAM_PATHS[self.kind]}", opened_at)
-        failure, got_messages = self._read(response)
+        try:
+            failure, got_messages = self._read(response)
+        except Exception as error:  # a fault of ours must not end the stream for good
+            log.exception("%s: reading the stream failed", self.kind)
+            failure, got_messages = StreamFailure(NETWORK, f"internal error: {type(error).__name__}: {error}"), False
         self.connected = False
         with self._lock:
             self._response = None

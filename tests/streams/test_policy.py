@@ -150,3 +150,14 @@ def test_whole_block_fast_path_writes_exactly_what_frame_by_frame_routing_writes
         assert fast_router.route_block(block, T0) == slow_router.route_block(block, T0)
         assert fast.data == slow.data, block
         assert fast.messages == slow.messages == fast.data.count(b"\n")
+
+
+def test_a_frame_that_is_not_an_object_is_reported_and_skipped():
+    from sfm_archiver.jobs.stream_connection import Router
+    from sfm_archiver.jobs.stream_sink import MetaTemplate
+
+    sink = _Collecting(MetaTemplate("c", "sample_stream", "https://api.twitter.com/2/tweets/sample/stream"))
+    router = Router()
+    router.set_sinks({"c": sink})
+    assert router.route_block(b'<html>busy</html>\r\n{"data":{"id":"1"}}\r\n', T0) == 2
+    assert sink.messages == 1 and router.malformed == 1
