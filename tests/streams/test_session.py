@@ -256,3 +256,23 @@ def test_real_clock_rotation_closes_idle_files(simulator, tmp_path):
 
 def captured_file(path):
     return [json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()]
+
+
+def test_a_busy_collection_waits_in_the_daemon_and_is_refused_in_the_foreground(make_simulator, tmp_path):
+    from sfm_archiver.errors import LockBusyError
+    from sfm_archiver.locks import collection_lock
+
+    sim = make_simulator(**SCENARIO)
+    ctx = make_context(tmp_path, sim.base_url, [{"name": "climate", "type": "filter_stream", "rules": [{"value": "climate"}]}])
+    held = collection_lock(ctx.config.paths.state, "climate", "stream").acquire()
+    with pytest.raises(LockBusyError):
+        run_stream(ctx, "climate", duration=1)
+    supervisor = StreamSupervisor(ctx, backoff=FAST, lock_retry_seconds=0.1)
+    supervisor.start()
+    try:
+        assert supervisor.status()["climate"]["state"] == "waiting"
+        held.release()
+        wait_for(lambda: supervisor.status()["climate"].get("messages"), what="capture once the lock is free")
+    finally:
+        supervisor.stop()
+    assert [run["result"] for run in ctx.store.runs(collection="climate")] == ["ok"]
