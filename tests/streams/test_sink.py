@@ -179,11 +179,12 @@ def test_low_disk_cuts_a_whole_block_at_the_line_that_fills_the_buffer(tmp_path)
 def test_large_batches_are_gzipped_in_parallel_members_in_order(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
-    from sfm_archiver.jobs.stream_sink import split_lines
+    from sfm_archiver.jobs.stream_sink import join_in_pieces
 
-    data = b"".join(b"line %d\n" % i for i in range(1000))
-    assert b"".join(split_lines(data, 3)) == data and all(p.endswith(b"\n") for p in split_lines(data, 3))
-    assert split_lines(b"a\n", 4) == [b"a\n"]
+    parts = [b"block\n" * 50] * 4 + [memoryview(b'{"a":1'), b"}\n"] * 100
+    pieces = join_in_pieces(parts, sum(len(p) for p in parts), 3)
+    assert b"".join(pieces) == b"".join(bytes(p) for p in parts)
+    assert len(pieces) == 3 and all(p.endswith(b"\n") for p in pieces)
     clock = FakeClock(T0.replace(minute=10))
     with ThreadPoolExecutor(2) as pool:
         sink = _sink(tmp_path, clock, compressors=pool, compress_workers=3, large_buffer_bytes=1 << 30)
