@@ -264,14 +264,24 @@ def lookup(client: XClient, values: list[str], by: str, wait: WaitFn | None = No
         if on_page is not None:
             on_page(page)
         users = page.body.get("data") or []
-        for user in users if isinstance(users, list) else [users]:
-            if isinstance(user, dict) and "id" in user:
-                result.found[str(user["id"])] = user
+        users = users if isinstance(users, list) else [users]
+        if not all(_well_formed_user(user) for user in users):
+            # a damaged answer proves nothing about any account of the batch (no false events)
+            for value in batch:
+                result.failed[value] = f"damaged answer (a user without a numeric id or a username): {page.url}"
+            continue
+        for user in users:
+            result.found[str(user["id"])] = user
         for error in page.errors:
             subject, status = error_subject(error), classify_user_error(error)
             if subject is not None and status is not None:
                 result.problems[subject] = status
     return result
+
+
+def _well_formed_user(user: object) -> bool:
+    return (isinstance(user, dict) and str(user.get("id", "")).isdigit()
+            and isinstance(user.get("username"), str) and bool(user["username"]))
 
 
 # -- sync: configuration → state ------------------------------------------------------------
@@ -441,8 +451,8 @@ class UsernameUpdate:
                 observations.append(Observation(account_id, result.problems[account_id]))
             elif account_id in result.failed:
                 self.run.fail_item(f"lookup failed: {result.failed[account_id]}", account=account_id)
-            else:
-                observations.append(Observation(account_id, DEACTIVATED))
+            else:  # neither found nor refused: the answer says nothing about it, so no event either
+                self.run.fail_item("the lookup answer did not mention this account", account=account_id)
         self.run.counts["accounts_checked"] = len(observations)
         before = len(self.sync.book.appended)
         self.sync.book.observe(observations)

@@ -218,3 +218,16 @@ def test_update_usernames_pauses_on_the_usage_cap(tmp_path, make_simulator):
     calls = sim.counters()["calls_total"]
     ctx, record = run("usernames", config)
     assert "paused by the API usage cap" in record["warnings"][0] and sim.counters()["calls_total"] == calls
+
+
+def test_a_damaged_lookup_answer_changes_nothing(tmp_path, make_simulator):
+    sim = make_simulator(**scenario())
+    config = write_config(tmp_path, sim.base_url, ["lib_one", "lib_two"], max_retries=1)
+    ctx, _ = run("timeline", config)
+    before = events(ctx)
+    sim.set_faults({"malformed_rate": 1.0, "endpoints": ["users"]})
+    ctx = context(config)
+    record = update_usernames(ctx, COLLECTION, client=fast_client(ctx.config))
+    assert record["result"] == "warning" and len(record["errors"]) == 2
+    assert all("lookup failed" in error and "invalid JSON" in error for error in record["errors"])
+    assert events(ctx) == before and ctx.store.account("201")["status"] == "active"
