@@ -26,9 +26,9 @@ from sfm_archiver.timeutil import Clock, rfc3339_ms
 
 log = logging.getLogger(__name__)
 
-LARGE_BUFFER_BYTES = 4 << 20
+LARGE_BUFFER_BYTES = 2 << 20
 PARALLEL_MIN_BYTES = 1 << 20
-MAX_PENDING_BYTES = 16 << 20
+MAX_PENDING_BYTES = 8 << 20
 _SENTINEL_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
 _END = b"}\n"
 
@@ -275,11 +275,13 @@ class CollectionSink:
             self.writer.flush()
             return
         pieces = join_in_pieces(parts, size, self.compress_workers)
+        parts.clear()  # the pieces hold the data now: free the parts before compressing
         level = self.writer.compresslevel
         others = [pool.submit(compress_member, piece, level) for piece in pieces[1:]]
         members = [compress_member(pieces[0], level)] + [future.result() for future in others]
-        for piece, member in zip(pieces, members, strict=True):
-            self.writer.write_member(member, piece.count(b"\n"))
+        last = len(members) - 1
+        for index, (piece, member) in enumerate(zip(pieces, members, strict=True)):
+            self.writer.write_member(member, piece.count(b"\n"), sync=index == last)
 
     def _writer_clock(self) -> datetime:
         """The writer names files by the capture time of the batch it writes, not the flush time."""

@@ -117,10 +117,11 @@ class CaptureWriter:
         if self.sync_every_flush:
             self.sync()
 
-    def write_member(self, member: bytes, lines: int) -> None:
+    def write_member(self, member: bytes, lines: int, sync: bool = True) -> None:
         """Append one gzip member the caller compressed (e.g. on several cores), like `flush`.
 
         Lines buffered with `append` must have been flushed first: members stay in order.
+        `sync=False` defers the fdatasync of `sync_every_flush` (to the last of several members).
         """
         if self._buffer:
             raise StorageError("write_member with lines still buffered: flush() first")
@@ -130,7 +131,7 @@ class CaptureWriter:
         self.lines_written += lines
         self.bytes_written += len(member)
         self._unsynced = True
-        if self.sync_every_flush:
+        if self.sync_every_flush and sync:
             self.sync()
 
     def _write_member(self, fd: int, member: bytes) -> None:
