@@ -84,20 +84,24 @@ def _write_all(fd: int, data: memoryview) -> None:
         data = data[written:]
 
 
-def init_worker() -> None:
+def init_worker(parent_pid: int | None = None) -> None:
     """Worker setup: die with the parent, leave Ctrl-C to the parent."""
-    die_with_parent()
+    die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
+def die_with_parent(parent_pid: int | None = None) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere).
+
+    The parent may already be gone when this runs (a kill during worker start-up): then the
+    process was re-parented and exits at once.
+    """
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
     except (OSError, AttributeError):
-        return
-    if os.getppid() == 1:
+        pass
+    if os.getppid() == 1 or (parent_pid is not None and os.getppid() != parent_pid):
         os._exit(1)
 
 
@@ -196,7 +200,7 @@ class HashPool:
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=start_context(), initializer=init_worker
+                max_workers=self.workers, mp_context=start_context(), initializer=init_worker, initargs=(os.getpid(),)
             )
         return self._executor
 
