@@ -18,7 +18,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Iterable
 
 from sfm_archiver.config import Collection, Config
@@ -28,6 +28,12 @@ from sfm_archiver.jobs.runs import RunRecorder
 from sfm_archiver.jobs.stream_connection import ConnectionSettings, FilterRouter, Router, StreamConnection, collections_of_tag
 from sfm_archiver.jobs.stream_rules import RulesSync, desired_rules, sync_rules
 from sfm_archiver.jobs.stream_sink import CollectionSink
+from sfm_archiver.jobs.stream_status import (  # noqa: F401 (the gap and status functions are part of this interface)
+    STOPPED_EVENTS,
+    disconnected_intervals,
+    disconnected_seconds,
+    stream_status,
+)
 from sfm_archiver.locks import FileLock, collection_lock
 from sfm_archiver.platforms.x_stream import (
     DEFAULT_BACKOFF,
@@ -43,11 +49,8 @@ from sfm_archiver.timeutil import parse_timestamp
 log = logging.getLogger(__name__)
 
 STREAM_TYPES = ("filter_stream", "sample_stream")
-CONNECTED_EVENTS = frozenset({"connect"})
-STOPPED_EVENTS = frozenset({"stop"})
 EXCLUSIVE_GRACE_SECONDS = 10.0
 COMPRESS_WORKERS = max(1, min(4, os.cpu_count() or 1))  # a busy stream's batches are gzipped on this many cores
-STATE_EVENTS = frozenset({"start", "connect", "connect_failed", "disconnect", "reconnect", "error", "stop"})
 
 
 @dataclass
@@ -514,68 +517,6 @@ def _progress_line(name: str, status: dict) -> str:
     last = f", last {age:.1f} s ago" if age is not None else ""
     dropped = f", {status['dropped']} dropped" if status.get("dropped") else ""
     return f"{name}: {state}, {status.get('messages', 0)} messages{dropped}{last}"
-
-
-# -- gaps from the recorded events -----------------------------------------------------------
-
-
-def disconnected_intervals(events: list[dict], start: datetime, end: datetime, before: dict | None = None) -> list[tuple[datetime, datetime]]:
-    """The parts of [start, end) a collection was meant to capture but was not connected.
-
-    `events` are the collection's stream events from `start` on (oldest first) and `before`
-    the last one before `start`. After `connect` it is connected; after `stop` it was not
-    meant to run (not a gap); after anything else (start, disconnect, a failed connect,
-    reconnect, error) it is disconnected. Events that say nothing about the connection are
-    ignored.
-    """
-    gaps: list[tuple[datetime, datetime]] = []
-    state = "stopped" if before is None else _state_after(before["event"], "stopped")
-    cursor = start
-    for event in events:
-        at = min(max(parse_timestamp(event["at"]), start), end)
-        new_state = _state_after(event["event"], state)
-        if state == "disconnected" and new_state != "disconnected" and at > cursor:
-            gaps.append((cursor, at))
-        if new_state != state:
-            if new_state == "disconnected":
-                cursor = at
-            state = new_state
-    if state == "disconnected" and end > cursor:
-        gaps.append((cursor, end))
-    return gaps
-
-
-def disconnected_seconds(events: list[dict], start: datetime, end: datetime, before: dict | None = None) -> float:
-    return sum((b - a).total_seconds() for a, b in disconnected_intervals(events, start, end, before))
-
-
-def _state_after(event: str, state: str) -> str:
-    if event not in STATE_EVENTS:
-        return state
-    if event in CONNECTED_EVENTS:
-        return "connected"
-    if event in STOPPED_EVENTS:
-        return "stopped"
-    return "disconnected"
-
-
-def stream_status(store, collection: str, now: datetime) -> dict:
-    """What status shows for one stream collection, from the state store alone."""
-    last = store.last_stream_event(collection)
-    totals = store.stream_totals(collection, now - timedelta(hours=1))
-    day = now - timedelta(hours=24)
-    gaps = disconnected_seconds(store.stream_events(collection, since=day), day, now,
-                                store.stream_event_before(collection, day))
-    last_message = parse_timestamp(totals["last_message_at"]) if totals["last_message_at"] else None
-    return {
-        "state": _state_after(last["event"], "stopped") if last else "never started",
-        "last_event": last,
-        "messages_last_hour": totals["messages"],
-        "dropped_last_hour": totals["dropped"],
-        "last_message_at": totals["last_message_at"],
-        "last_message_age_seconds": None if last_message is None else round((now - last_message).total_seconds(), 1),
-        "disconnected_seconds_24h": round(gaps, 1),
-    }
 
 
 def _halt_and_join(kind: str, connection: StreamConnection, timeout: float) -> None:

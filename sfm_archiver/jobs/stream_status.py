@@ -1,0 +1,75 @@
+"""What a stream collection's recorded events say: its gaps, and what `status` shows.
+
+Events are recorded per collection (`start`, `connect`, `connect_failed`, `disconnect`,
+`reconnect`, `error`, `stop`). After `connect` the collection is listening; after `stop` it was
+not meant to run (not a gap); after anything else it was meant to but was not connected.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sfm_archiver.timeutil import parse_timestamp
+
+CONNECTED_EVENTS = frozenset({"connect"})
+STOPPED_EVENTS = frozenset({"stop"})
+STATE_EVENTS = frozenset({"start", "connect", "connect_failed", "disconnect", "reconnect", "error", "stop"})
+
+
+def disconnected_intervals(events: list[dict], start: datetime, end: datetime, before: dict | None = None) -> list[tuple[datetime, datetime]]:
+    """The parts of [start, end) a collection was meant to capture but was not connected.
+
+    `events` are the collection's stream events from `start` on (oldest first) and `before`
+    the last one before `start`. After `connect` it is connected; after `stop` it was not
+    meant to run (not a gap); after anything else (start, disconnect, a failed connect,
+    reconnect, error) it is disconnected. Events that say nothing about the connection are
+    ignored.
+    """
+    gaps: list[tuple[datetime, datetime]] = []
+    state = "stopped" if before is None else _state_after(before["event"], "stopped")
+    cursor = start
+    for event in events:
+        at = min(max(parse_timestamp(event["at"]), start), end)
+        new_state = _state_after(event["event"], state)
+        if state == "disconnected" and new_state != "disconnected" and at > cursor:
+            gaps.append((cursor, at))
+        if new_state != state:
+            if new_state == "disconnected":
+                cursor = at
+            state = new_state
+    if state == "disconnected" and end > cursor:
+        gaps.append((cursor, end))
+    return gaps
+
+
+def disconnected_seconds(events: list[dict], start: datetime, end: datetime, before: dict | None = None) -> float:
+    return sum((b - a).total_seconds() for a, b in disconnected_intervals(events, start, end, before))
+
+
+def _state_after(event: str, state: str) -> str:
+    if event not in STATE_EVENTS:
+        return state
+    if event in CONNECTED_EVENTS:
+        return "connected"
+    if event in STOPPED_EVENTS:
+        return "stopped"
+    return "disconnected"
+
+
+def stream_status(store, collection: str, now: datetime) -> dict:
+    """What status shows for one stream collection, from the state store alone."""
+    last = store.last_stream_event(collection)
+    totals = store.stream_totals(collection, now - timedelta(hours=1))
+    day = now - timedelta(hours=24)
+    gaps = disconnected_seconds(store.stream_events(collection, since=day), day, now,
+                                store.stream_event_before(collection, day))
+    last_message = parse_timestamp(totals["last_message_at"]) if totals["last_message_at"] else None
+    return {
+        "state": _state_after(last["event"], "stopped") if last else "never started",
+        "last_event": last,
+        "messages_last_hour": totals["messages"],
+        "dropped_last_hour": totals["dropped"],
+        "last_message_at": totals["last_message_at"],
+        "last_message_age_seconds": None if last_message is None else round((now - last_message).total_seconds(), 1),
+        "disconnected_seconds_24h": round(gaps, 1),
+    }
