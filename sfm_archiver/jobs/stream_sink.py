@@ -125,6 +125,8 @@ class CollectionSink:
         self.disk_ok = disk_ok
         self.clock = clock
         self.large_buffer_bytes = large_buffer_bytes
+        self.rotation = rotation
+        self.compresslevel = compresslevel
         self.max_pending_bytes = max_pending_bytes
         self.compressors = compressors
         self.compress_workers = compress_workers
@@ -134,7 +136,8 @@ class CollectionSink:
             archive_root, collection, "stream", clock=self._writer_clock, registry=store, rotation=rotation,
             compresslevel=compresslevel, sync_every_flush=True, max_batch_bytes=1 << 62,
         )
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the buffer, shared with the reading thread
+        self._io = threading.RLock()  # the writer: one tick or close at a time
         self._room = threading.Condition(self._lock)
         self._no_waiting = False
         self._segments: list[tuple[int, datetime, list[bytes]]] = []
@@ -196,17 +199,22 @@ class CollectionSink:
 
     def tick(self, now: datetime | None = None, force: bool = False) -> None:
         """Write what is due, rotate by the clock, and record the per-minute counts."""
-        now = now or self.clock()
-        due = force or self._pending_bytes >= self.large_buffer_bytes or self._last_flush is None \
-            or (now - self._last_flush).total_seconds() >= self.flush_seconds
-        if due and self._pending_messages:
-            self._write_pending(now)
-        self._moment = now
-        self.writer.rotate_if_due(now)
-        self._save_counts()
+        with self._io:
+            now = now or self.clock()
+            due = force or self._pending_bytes >= self.large_buffer_bytes or self._last_flush is None \
+                or (now - self._last_flush).total_seconds() >= self.flush_seconds
+            if due and self._pending_messages:
+                self._write_pending(now)
+            self._moment = now
+            self.writer.rotate_if_due(now)
+            self._save_counts()
 
     def close(self) -> None:
         """Write everything still buffered (unless the disk is low), close the file."""
+        with self._io:
+            self._close()
+
+    def _close(self) -> None:
         with self._lock:
             self._closed = True  # later batches from a reader still running are refused
             self._room.notify_all()
@@ -276,7 +284,7 @@ class CollectionSink:
             return
         pieces = join_in_pieces(parts, size, self.compress_workers)
         parts.clear()  # the pieces hold the data now: free the parts before compressing
-        level = self.writer.compresslevel
+        level = self.compresslevel
         others = [pool.submit(compress_member, piece, level) for piece in pieces[1:]]
         members = [compress_member(pieces[0], level)] + [future.result() for future in others]
         last = len(members) - 1

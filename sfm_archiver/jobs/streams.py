@@ -454,19 +454,20 @@ class StreamSupervisor:
             self._tick()
 
     def _tick(self) -> None:
-        with self._lock:
-            sinks = [(name, active.sink) for name, active in self._active.items()]
-        for name, sink in sinks:
+        # Writing never waits for the supervisor's lock: a reload holding it may be waiting
+        # for a reading thread that waits for this writer to make room.
+        for name, active in list(self._active.items()):
             try:
-                sink.tick()
+                active.sink.tick()
             except Exception as error:  # keep the other collections writing; status shows it
                 log.error("collection=%s: writing stream captures failed: %s", name, error)
-        with self._lock:
+        if not self._lock.acquire(blocking=False):
+            return  # a reload is under way: the rest can wait for the next tick
+        try:
             self._refresh_exclusive()
-        now = time.monotonic()
-        if self._waiting and now - self._last_lock_retry >= self.lock_retry_seconds:
-            self._last_lock_retry = now
-            with self._lock:
+            now = time.monotonic()
+            if self._waiting and now - self._last_lock_retry >= self.lock_retry_seconds:
+                self._last_lock_retry = now
                 for name in list(self._waiting):
                     try:
                         collection = self._config.collection(name)
@@ -474,6 +475,8 @@ class StreamSupervisor:
                         continue
                     self._start_collection(collection, strict=False)
                 self._refresh_routing()
+        finally:
+            self._lock.release()
         if self._rules_dirty and self._filter_connected() and now - self._last_rules_retry >= self.rules_retry_seconds:
             self._last_rules_retry = now
             self._try_sync_rules()
@@ -533,7 +536,7 @@ def _connection_settings_changed(old: Config, new: Config) -> bool:
 
 def _storage_changed(active: _Active, config: Config) -> bool:
     sink, storage = active.sink, config.storage
-    return (sink.writer.rotation, sink.writer.compresslevel, sink.flush_seconds, sink.buffer_messages) != (
+    return (sink.rotation, sink.compresslevel, sink.flush_seconds, sink.buffer_messages) != (
         storage.rotation, storage.compresslevel, storage.stream_flush_seconds, config.streams.buffer_messages)
 
 

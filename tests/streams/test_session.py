@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import re
 import time
 from collections import Counter
 
@@ -276,3 +277,34 @@ def test_a_busy_collection_waits_in_the_daemon_and_is_refused_in_the_foreground(
     finally:
         supervisor.stop()
     assert [run["result"] for run in ctx.store.runs(collection="climate")] == ["ok"]
+
+
+def test_a_new_token_after_a_refused_one_reconnects_and_resyncs_the_rules(make_simulator, tmp_path):
+    sim = make_simulator(tokens=["first-token", "second-token"], **SCENARIO)
+    collections = [{"name": "climate", "type": "filter_stream", "rules": [{"value": "climate", "tag": "cc"}]}]
+    ctx = make_context(tmp_path, sim.base_url, collections)  # its token is refused
+    path = ctx.config.source
+
+    def reload(token: str) -> None:
+        path.write_text(re.sub(r"bearer_token: .*", f"bearer_token: {token}", path.read_text()))
+        supervisor.apply_config(load_config(path))
+
+    supervisor = StreamSupervisor(ctx, backoff=FAST)
+    supervisor.start()
+    try:
+        wait_for(lambda: supervisor.status()["climate"]["state"] == "failed", what="the refused token")
+        assert "401" in supervisor.status()["climate"]["error"]
+        reload("first-token")
+        _wait_messages_on(sim, _wait_open_connections(sim, 1)[-1])
+        assert {rule.tag for rule in sim.hub.rules_snapshot()[1]} == {"climate:cc"}
+        reload("second-token")
+        _wait_messages_on(sim, _wait_open_connections(sim, 2)[-1])
+        assert sim.hub.connections()[0]["closed_at"] is not None
+        count = supervisor.status()["climate"]["messages"]
+        wait_for(lambda: supervisor.status()["climate"]["messages"] > count, what="capture on the new connection")
+        assert supervisor.status()["climate"]["state"] == "connected"
+    finally:
+        supervisor.stop()
+    assert [e["event"] for e in ctx.store.stream_events("climate")].count("connect") == 2
+    assert sim.counters()["unauthorized"] == 1
+    assert ctx.store.runs(collection="climate")[-1]["result"] == "ok"

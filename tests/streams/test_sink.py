@@ -85,7 +85,7 @@ def test_idle_stream_file_is_closed_by_the_clock_and_late_batches_keep_their_hou
     sink.tick(clock.advance(1.0))
     assert sink.writer.path.parent.parts[-1] == "11"
     sink.close()
-    assert _lines(sink.writer.archive_root / "climate/2026/11/27/11" / _only(tmp_path, "11"))[0]["data"]["id"] == "6"
+    assert _lines(tmp_path / "archive/climate/2026/11/27/11" / _only(tmp_path, "11"))[0]["data"]["id"] == "6"
 
 
 def _only(tmp_path: Path, hour: str) -> str:
