@@ -58,7 +58,7 @@ def _events(ctx, name: str, event: str) -> list[dict]:
 def test_faults_lose_nothing_duplicate_nothing_and_gaps_match_the_server(make_simulator, tmp_path):
     sim = make_simulator(**SCENARIO)
     ctx = make_context(tmp_path, sim.base_url, [{"name": "climate", "type": "filter_stream", "rules": [{"value": "climate", "tag": "cc"}]}],
-                       streams={"stall_timeout": "0.4s"}, storage={"stream_flush_seconds": "0.05s"})
+                       streams={"stall_timeout": "0.8s"}, storage={"stream_flush_seconds": "0.05s"})
     archive = ctx.config.paths.archive
     supervisor = StreamSupervisor(ctx, backoff=FAST)
     supervisor.start()
