@@ -19,7 +19,6 @@ of a session (a tweepy Client's included) land in the WARC.
 from __future__ import annotations
 
 import io
-import os
 import socket
 import threading
 from contextlib import contextmanager
@@ -34,11 +33,9 @@ from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
 
 from sfm_archiver import SOFTWARE
-from sfm_archiver.durable import fsync_dir, makedirs_durable, write_all
-from sfm_archiver.errors import StorageError
-from sfm_archiver.storage import layout
 from sfm_archiver.storage.exchange import HttpExchange, Redactor, from_requests
-from sfm_archiver.storage.writer import OpenFileRegistry, compress_member
+from sfm_archiver.storage.rotating import OpenFileRegistry, RotatingFile
+from sfm_archiver.storage.writer import compress_member
 from sfm_archiver.timeutil import Clock, utcnow
 
 WARC_VERSION = "1.1"
@@ -69,30 +66,26 @@ class WarcWriter:
         sync_every_write: bool = False,
         operator: str = "",
     ):
-        if kind not in layout.KINDS:
-            raise ValueError(f"unknown capture kind {kind!r}")
-        self.archive_root = Path(archive_root)
-        self.collection = layout.check_collection_name(collection)
+        self._file = RotatingFile(
+            archive_root, collection, kind, "warc.gz",
+            clock=clock, registry=registry, rotation=rotation, header=self._start_file,
+            block_name="WARC records",
+        )
+        self.collection = self._file.collection
         self.kind = kind
         self.job = job
         self.clock = clock
-        self.registry = registry
-        self.rotation = rotation
         self.redactor = Redactor(secrets)
         self.sync_every_write = sync_every_write
         self.operator = operator
         self.records_written = 0
         self.exchanges_written = 0
         self._lock = threading.Lock()
-        self._fd: int | None = None
-        self._path: Path | None = None
-        self._rotate_at: datetime | None = None
         self._warcinfo_id: str | None = None
-        self._unsynced = False
 
     @property
     def path(self) -> Path | None:
-        return self._path
+        return self._file.path
 
     # -- what callers use ------------------------------------------------------------------
 
@@ -131,15 +124,15 @@ class WarcWriter:
     def sync(self) -> None:
         """Make everything written so far durable."""
         with self._lock:
-            self._sync_locked()
+            self._file.sync()
 
     def rotate_if_due(self, now: datetime | None = None) -> bool:
         with self._lock:
-            return self._rotate_locked(now or self.clock())
+            return self._file.rotate_if_due(now)
 
     def close(self) -> None:
         with self._lock:
-            self._close_locked()
+            self._file.close()
 
     def __enter__(self) -> WarcWriter:
         return self
@@ -159,11 +152,18 @@ class WarcWriter:
         request = _record_headers("request", StatusAndHeadersParser.make_warc_id(), date, target, request_block)
         request.append(("WARC-Concurrent-To", response_id))
         with self._lock:
-            head = self._open_locked(self.clock())
+            self._file.ensure_open()
             linked = [("WARC-Warcinfo-ID", self._warcinfo_id)] if self._warcinfo_id else []
-            data = head + _record(response + linked, response_block) + _record(request + linked, request_block)
-            self._append_locked(data, records=2)
+            self._file.append(_record(response + linked, response_block) + _record(request + linked, request_block))
+            self.records_written += 2
             self.exchanges_written += 1
+            if self.sync_every_write:
+                self._file.sync()
+
+    def _start_file(self, path: Path) -> bytes:
+        """The warcinfo record that opens each new file (called by the rotating file)."""
+        head, self._warcinfo_id = self._warcinfo(path.name)
+        return head
 
     def _warcinfo(self, filename: str) -> tuple[bytes, str]:
         builder = WARCWriter(io.BytesIO(), gzip=True, warc_version=WARC_VERSION)
@@ -182,62 +182,6 @@ class WarcWriter:
         record.rec_headers.replace_header("WARC-Date", warc_date(self.clock()))
         builder.write_record(record)
         return builder.out.getvalue(), record.rec_headers.get_header("WARC-Record-ID")
-
-    # -- files -----------------------------------------------------------------------------
-
-    def _open_locked(self, now: datetime) -> bytes:
-        """Make sure a file is open; return the warcinfo bytes to write first if it is new."""
-        self._rotate_locked(now)
-        if self._fd is not None:
-            return b""
-        folder = layout.hour_folder(self.archive_root, self.collection, now)
-        makedirs_durable(folder)
-        path = layout.unused_capture_path(folder, self.collection, self.kind, now, "warc.gz")
-        if self.registry is not None:
-            self.registry.register_open_file(path, self.collection, os.getpid())
-        try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
-        except OSError as error:
-            raise StorageError(f"{path}: cannot create WARC file: {error}") from error
-        fsync_dir(folder)
-        self._path = path
-        self._rotate_at = _next_rotation(now, self.rotation)
-        head, self._warcinfo_id = self._warcinfo(path.name)
-        return head
-
-    def _append_locked(self, data: bytes, records: int) -> None:
-        assert self._fd is not None
-        try:
-            write_all(self._fd, data)
-        except OSError as error:
-            raise StorageError(f"{self._path}: cannot write WARC records: {error}") from error
-        self.records_written += records
-        self._unsynced = True
-        if self.sync_every_write:
-            self._sync_locked()
-
-    def _sync_locked(self) -> None:
-        if self._fd is not None and self._unsynced:
-            os.fdatasync(self._fd)
-            self._unsynced = False
-
-    def _rotate_locked(self, now: datetime) -> bool:
-        if self._fd is None or self._rotate_at is None or now < self._rotate_at:
-            return False
-        self._close_locked()
-        return True
-
-    def _close_locked(self) -> None:
-        if self._fd is None:
-            return
-        self._sync_locked()
-        os.close(self._fd)
-        self._fd = None
-        if self.registry is not None and self._path is not None:
-            self.registry.unregister_open_file(self._path)
-        self._path = None
-        self._rotate_at = None
-        self._warcinfo_id = None
 
 
 def record_session(session: requests.Session, writer: WarcWriter) -> WarcWriter:
@@ -328,13 +272,3 @@ def _digest(data: bytes) -> str:
 def warc_date(moment: datetime) -> str:
     """WARC 1.1 date with microseconds, UTC."""
     return datetime_to_iso_date(moment.astimezone(timezone.utc).replace(tzinfo=None), use_micros=True)
-
-
-def _next_rotation(now: datetime, rotation: timedelta) -> datetime:
-    """The next rotation boundary, aligned to the clock and never past the end of the hour."""
-    step = rotation.total_seconds()
-    epoch = now.timestamp()
-    boundary = (int(epoch // step) + 1) * step
-    hour_end = (int(epoch // 3600) + 1) * 3600
-    return datetime.fromtimestamp(min(boundary, hour_end), now.tzinfo)
-

@@ -12,20 +12,12 @@ import os
 import zlib
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterable, Protocol
+from typing import Iterable
 
-from sfm_archiver.durable import fsync_dir, makedirs_durable, write_all
+from sfm_archiver.durable import fsync_dir
 from sfm_archiver.errors import StorageError
-from sfm_archiver.storage import layout
+from sfm_archiver.storage.rotating import OpenFileRegistry, RotatingFile
 from sfm_archiver.timeutil import Clock, utcnow
-
-
-class OpenFileRegistry(Protocol):
-    """Where open capture files are recorded, so bagging skips them and restarts seal them."""
-
-    def register_open_file(self, path: Path, collection: str, pid: int) -> None: ...
-
-    def unregister_open_file(self, path: Path) -> None: ...
 
 
 def compress_member(data: bytes, level: int) -> bytes:
@@ -56,32 +48,25 @@ class CaptureWriter:
         sync_every_flush: bool = True,
         extension: str = "jsonl.gz",
     ):
-        if kind not in layout.KINDS:
-            raise ValueError(f"unknown capture kind {kind!r}")
-        self.archive_root = Path(archive_root)
-        self.collection = layout.check_collection_name(collection)
+        self._file = RotatingFile(
+            archive_root, collection, kind, extension, clock=clock, registry=registry, rotation=rotation,
+            block_name="capture batch",
+        )
+        self.collection = self._file.collection
         self.kind = kind
         self.clock = clock
-        self.registry = registry
-        self.rotation = rotation
         self.compresslevel = compresslevel
         self.max_batch_bytes = max_batch_bytes
         self.sync_every_flush = sync_every_flush
-        self.extension = extension
         self._buffer: list[bytes] = []
         self._buffered_bytes = 0
-        self._fd: int | None = None
-        self._size = 0
-        self._path: Path | None = None
-        self._rotate_at: datetime | None = None
-        self._unsynced = False
         self.lines_written = 0
         self.bytes_written = 0
 
     @property
     def path(self) -> Path | None:
         """The file currently open, if any."""
-        return self._path
+        return self._file.path
 
     def append(self, line: bytes) -> None:
         """Buffer one capture line (it must end with a newline)."""
@@ -97,23 +82,24 @@ class CaptureWriter:
             self._buffered_bytes += len(line)
         self.flush()
         self.sync()
-        assert self._path is not None
-        return self._path
+        path = self._file.path
+        assert path is not None
+        return path
 
     def flush(self) -> None:
-        """Write the buffered lines as one gzip member (no-op when nothing is buffered)."""
+        """Write the buffered lines as one gzip member (no-op when nothing is buffered).
+
+        If the write fails (disk full) the lines stay buffered for the caller to retry or drop.
+        """
         self.rotate_if_due()
         if not self._buffer:
             return
-        data = b"".join(self._buffer)
-        member = compress_member(data, self.compresslevel)
-        fd = self._open_for(self.clock())
-        self._write_member(fd, member)
+        member = compress_member(b"".join(self._buffer), self.compresslevel)
+        self._file.append(member)
         self.lines_written += len(self._buffer)
         self.bytes_written += len(member)
         self._buffer.clear()
         self._buffered_bytes = 0
-        self._unsynced = True
         if self.sync_every_flush:
             self.sync()
 
@@ -125,94 +111,30 @@ class CaptureWriter:
         """
         if self._buffer:
             raise StorageError("write_member with lines still buffered: flush() first")
-        self.rotate_if_due()
-        fd = self._open_for(self.clock())
-        self._write_member(fd, member)
+        self._file.append(member)
         self.lines_written += lines
         self.bytes_written += len(member)
-        self._unsynced = True
         if self.sync_every_flush and sync:
             self.sync()
 
-    def _write_member(self, fd: int, member: bytes) -> None:
-        """One write() of a whole member. If it fails part way (disk full), the file is cut back
-        to its previous size: a torn member followed by later good ones would make every later
-        batch unreadable. The lines stay buffered for the caller to retry or give up."""
-        try:
-            write_all(fd, member)
-        except OSError as error:
-            try:
-                os.ftruncate(fd, self._size)
-            except OSError:
-                pass
-            raise StorageError(f"{self._path}: cannot write capture batch: {error}") from error
-        self._size += len(member)
-
     def sync(self) -> None:
         """Make everything flushed so far durable."""
-        if self._fd is not None and self._unsynced:
-            os.fdatasync(self._fd)
-            self._unsynced = False
+        self._file.sync()
 
     def rotate_if_due(self, now: datetime | None = None) -> bool:
         """Close the current file when its rotation time has passed; called by a timer too."""
-        if self._fd is None or self._rotate_at is None:
-            return False
-        if (now or self.clock()) < self._rotate_at:
-            return False
-        self._close_file()
-        return True
+        return self._file.rotate_if_due(now)
 
     def close(self) -> None:
         """Flush, make durable and close (on shutdown)."""
         self.flush()
-        self._close_file()
+        self._file.close()
 
     def __enter__(self) -> CaptureWriter:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-    def _open_for(self, now: datetime) -> int:
-        if self._fd is not None:
-            return self._fd
-        folder = layout.hour_folder(self.archive_root, self.collection, now)
-        makedirs_durable(folder)
-        path = layout.unused_capture_path(folder, self.collection, self.kind, now, self.extension)
-        if self.registry is not None:
-            self.registry.register_open_file(path, self.collection, os.getpid())
-        try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
-        except OSError as error:
-            # A name taken since we looked belongs to another writer: leave its registration alone.
-            if self.registry is not None and not isinstance(error, FileExistsError):
-                self.registry.unregister_open_file(path)
-            raise StorageError(f"{path}: cannot create capture file: {error}") from error
-        fsync_dir(folder)
-        self._size = 0
-        self._path = path
-        self._rotate_at = self._next_rotation(now)
-        return self._fd
-
-    def _next_rotation(self, now: datetime) -> datetime:
-        """The next boundary of the rotation period, aligned to the clock (and to the hour)."""
-        step = self.rotation.total_seconds()
-        epoch = now.timestamp()
-        boundary = (int(epoch // step) + 1) * step
-        hour_end = (int(epoch // 3600) + 1) * 3600
-        return datetime.fromtimestamp(min(boundary, hour_end), now.tzinfo)
-
-    def _close_file(self) -> None:
-        if self._fd is None:
-            return
-        self.sync()
-        os.close(self._fd)
-        self._fd = None
-        if self.registry is not None and self._path is not None:
-            self.registry.unregister_open_file(self._path)
-        self._path = None
-        self._rotate_at = None
 
 
 def seal_abandoned_files(registry_store, collection: str | None = None) -> list[tuple[Path, int]]:
