@@ -64,7 +64,7 @@ def test_file_left_open_by_a_dead_writer_is_sealed_then_bagged(env):
         "w = CaptureWriter(sys.argv[1], 'gw', 'timeline', clock=lambda: datetime(2024, 3, 1, 9, tzinfo=timezone.utc),"
         " registry=StateStore(sys.argv[2]))\n"
         "w.write_batch([b'{\"data\": []}\\n'])\n"
-        "os.write(w._fd, b'\\x1f\\x8b torn tail')\n"
+        "open(w.path, 'ab').write(b'\\x1f\\x8b torn tail')\n"
         "os._exit(0)\n"
     )
     subprocess.run([sys.executable, "-c", code, str(env.archive), str(env.state)], check=True, timeout=30)
