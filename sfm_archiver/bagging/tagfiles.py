@@ -95,7 +95,8 @@ def read_bag_info(bag_dir: Path) -> dict[str, list[str]]:
     if not path.exists():
         return info
     last = None
-    for line in path.read_text(encoding="utf-8").splitlines():
+    # errors="replace": a damaged byte must become a reported mismatch, not a UnicodeDecodeError
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         if not line.strip():
             continue
         if line[0] in " \t" and last is not None:
@@ -112,7 +113,7 @@ def read_bag_info(bag_dir: Path) -> dict[str, list[str]]:
 def read_manifest(path: Path) -> dict[str, str]:
     """{relative path: digest} of one manifest or tag manifest."""
     entries = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue

@@ -43,6 +43,8 @@ def _bagit_validate(path: str, processes: int) -> tuple[list[str], bool]:
         return [f"{path}/bag-info.txt: {error.message}"], False
     except bagit.BagError as error:
         return [f"{path}: {error}"], False
+    except ValueError as error:  # bagit lets these escape: a tag file not UTF-8, a NUL in a name
+        return [f"{path}: a tag file is unreadable (damaged?): {error}"], False
     except OSError as error:
         return [f"{getattr(error, 'filename', None) or path}: cannot read: {error.strerror or error}"], False
     return [], True

@@ -46,7 +46,7 @@ def verify_paths(paths: Iterable[Path | str], workers: int | None = None, inline
 def verify_bag_dir(bag_dir: Path, pool: HashPool) -> list[str]:
     if not (bag_dir / "bagit.txt").is_file():
         return [f"{bag_dir / 'bagit.txt'}: missing (not a bag)"]
-    problems = structure_problems(bag_dir)
+    problems = structure_problems(bag_dir) + _symlink_problems(bag_dir)
     on_disk = _payload_on_disk(bag_dir)
     payload_bytes = sum(on_disk.values())
     found, named = run_bagit_validation(bag_dir, pool, payload_bytes)
@@ -86,6 +86,16 @@ def verify_tar(tar_path: Path, pool: HashPool) -> list[str]:
         bag_dir = Path(temp) / expected_top
         found = verify_bag_dir(bag_dir, pool)
         return [problem.replace(str(bag_dir), f"{tar_path}:{expected_top}") for problem in found]
+
+
+def _symlink_problems(bag_dir: Path) -> list[str]:
+    """A bag holds its own files: a symlink (to anywhere) breaks on transfer and may lead outside."""
+    problems = []
+    for folder, dirs, files in os.walk(bag_dir):
+        for name in sorted(dirs + files):
+            if os.path.islink(os.path.join(folder, name)):
+                problems.append(f"{os.path.join(folder, name)}: a symbolic link (a bag must hold its own files)")
+    return problems
 
 
 def _payload_on_disk(bag_dir: Path) -> dict[str, int]:
