@@ -224,16 +224,16 @@ def check_bag(bag: BagRef, report: Report, workdir: Path) -> None:
     problems = validate_bag_folder(root, bag.name)
     for problem in problems:
         report.add("bag.invalid", problem, bag.path)
+    for path in sorted(root.rglob("*")):
+        if path.is_symlink():
+            report.add("bag.symlink", "a symlink in a bag (a bag holds its own files)", path)
     if not problems:
         report.counts["bags_validated"] += 1
     info = _bag_info(root)
     bag.period = _period_of(info)
     for path in sorted((root / "data").rglob("*")) if (root / "data").is_dir() else []:
         relative = path.relative_to(root / "data")
-        if path.is_symlink():
-            report.add("bag.symlink", "a symlink in a bag payload", path)
-            continue
-        if relative.parts[0] == "provenance" or not path.is_file():
+        if path.is_symlink() or relative.parts[0] == "provenance" or not path.is_file():
             continue
         parts = layout.parse_capture_name(path.name)
         if parts is None or len(relative.parts) != 5 or layout.hour_of_folder(Path(), Path(*relative.parts[:4])) is None:
