@@ -122,6 +122,7 @@ class BagRef:
     serialized: bool
     period: tuple[datetime, datetime] | None = None
     captures: list[CaptureRef] = field(default_factory=list)
+    root: Path | None = None  # the bag's folder (for a tar, where it was unpacked)
 
 
 def _open_path(path: Path) -> Callable[[], IO[bytes]]:
@@ -221,6 +222,7 @@ def check_bag(bag: BagRef, report: Report, workdir: Path) -> None:
         root = _unpack_tar(bag, report, workdir)
         if root is None:
             return
+    bag.root = root
     problems = validate_bag_folder(root, bag.name)
     for problem in problems:
         report.add("bag.invalid", problem, bag.path)
@@ -325,18 +327,59 @@ def _unpack_tar(bag: BagRef, report: Report, workdir: Path) -> Path | None:
 RecordVisitor = Callable[[CaptureRef, dict], None]
 
 
-def read_capture(ref: CaptureRef, report: Report, visit: RecordVisitor | None = None) -> None:
-    """Decompress a capture file to its end; parse JSON lines and hand each record to `visit`."""
+def read_capture(ref: CaptureRef, report: Report, visit: RecordVisitor | None = None,
+                 secrets: tuple[bytes, ...] = ()) -> None:
+    """Decompress a capture file to its end; parse JSON lines and hand each record to `visit`.
+
+    Any of `secrets` found in the decompressed bytes is a violation (`secret.leak`).
+    """
+    scan = SecretScan(secrets, ref.display, report)
     try:
         with ref.opener() as raw, gzip.GzipFile(fileobj=raw) as handle:
             if not ref.is_jsonl:
-                while handle.read(1 << 20):
-                    pass
+                while chunk := handle.read(1 << 20):
+                    scan.feed(chunk)
                 return
             for number, line in enumerate(handle, start=1):
+                scan.feed(line)
                 _visit_line(ref, number, line, report, visit)
     except (OSError, EOFError, zlib.error) as error:
         report.add("capture.damaged", f"does not decompress: {error}", ref.display)
+
+
+class SecretScan:
+    """Finds secrets in a byte stream fed in pieces (a secret may straddle two pieces)."""
+
+    def __init__(self, secrets: tuple[bytes, ...], where: str, report: Report):
+        self.secrets = tuple(secret for secret in secrets if secret)
+        self.where, self.report = where, report
+        self.keep = max((len(secret) for secret in self.secrets), default=1) - 1
+        self.tail = b""
+        self.found = False
+
+    def feed(self, data: bytes) -> None:
+        if not self.secrets or self.found:
+            return
+        window = self.tail + data
+        if any(secret in window for secret in self.secrets):
+            self.found = True
+            self.report.add("secret.leak", "holds a secret (the bearer token?)", self.where)
+        self.tail = window[-self.keep:] if self.keep else b""
+
+
+def scan_file_for_secrets(path: Path, secrets: tuple[bytes, ...], report: Report) -> None:
+    """Raw bytes of any file, and its decompressed bytes when it is gzip."""
+    scan = SecretScan(secrets, str(path), report)
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                scan.feed(chunk)
+        if path.name.endswith(".gz") and not scan.found:
+            with gzip.open(path, "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    scan.feed(chunk)
+    except (OSError, EOFError, zlib.error):
+        pass  # damage is reported by the capture and bag checks
 
 
 def _visit_line(ref: CaptureRef, number: int, line: bytes, report: Report, visit: RecordVisitor | None) -> None:
@@ -359,13 +402,15 @@ def _visit_line(ref: CaptureRef, number: int, line: bytes, report: Report, visit
 
 
 def check_storage(archive: Path, outbox: Path, *, staging_cutoff: float | None = None,
-                  visit: RecordVisitor | None = None) -> Report:
+                  visit: RecordVisitor | None = None, secrets: Iterable[str | bytes] = ()) -> Report:
     """Everything that can be checked without knowing what was published.
 
     Every capture file (archive, bag folders, `.tar` bags) decompresses and every line parses;
     every bag validates; no capture file is in two places; no period has both a bag and files
-    still in the archive; the outbox holds only complete bags (and their markers).
+    still in the archive; the outbox holds only complete bags (and their markers). With
+    `secrets`, no file of the archive or of any bag holds one (decompressed or not).
     """
+    secret_bytes = tuple(s.encode() if isinstance(s, str) else s for s in secrets if s)
     report = Report()
     with tempfile.TemporaryDirectory(prefix="sfm-check-") as work:
         captures = archive_captures(Path(archive), report)
@@ -379,8 +424,26 @@ def check_storage(archive: Path, outbox: Path, *, staging_cutoff: float | None =
         _check_places(everything, report)
         _check_reopened(captures, bags, report)
         for ref in everything:
-            read_capture(ref, report, visit)
+            read_capture(ref, report, visit, secret_bytes)
+        if secret_bytes:
+            _scan_other_files(Path(archive), bags, {ref.display for ref in everything}, secret_bytes, report)
     return report
+
+
+def _scan_other_files(archive: Path, bags: list[BagRef], scanned: set[str], secrets: tuple[bytes, ...],
+                      report: Report) -> None:
+    """Tag files, provenance and anything else in the archive and the bags (captures are done)."""
+    roots = [archive] + [bag.root for bag in bags if bag.root is not None]
+    for root in roots:
+        for path in sorted(root.rglob("*")) if root.is_dir() else []:
+            if not path.is_file() or path.is_symlink():
+                continue
+            shown = str(path)
+            for bag in bags:
+                if bag.root is not None and path.is_relative_to(bag.root):
+                    shown = f"{bag.path}!{path.relative_to(bag.root).as_posix()}"
+            if shown not in scanned:
+                scan_file_for_secrets(path, secrets, report)
 
 
 def _check_places(captures: Iterable[CaptureRef], report: Report) -> None:
@@ -467,14 +530,15 @@ def check_run(config: Any, published: Mapping[str, Any], initial_accounts: Itera
     scenario's AccountSpecs (their starting flags, to know who is collectable at the end).
     `stream_messages` stands in for `published["stream_messages"]` when that was not built
     (`Simulator.published(stream_messages=False)`; pass `Simulator.stream_messages()`).
+    The configured bearer token must appear in no file of the archive or the outbox.
     Call it after a clean stop and a final harvest.
     """
     from sfm_archiver.ledger import Ledger
     from sfm_archiver.state import StateStore
 
     captured = Captured()
-    report = check_storage(config.paths.archive, config.paths.outbox,
-                           staging_cutoff=expectations.staging_cutoff, visit=captured.visit)
+    report = check_storage(config.paths.archive, config.paths.outbox, staging_cutoff=expectations.staging_cutoff,
+                           visit=captured.visit, secrets=(config.x.bearer_token,))
     store = StateStore(config.paths.state)
     try:
         states = final_account_states(initial_accounts, published.get("events", []))

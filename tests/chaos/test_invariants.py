@@ -141,3 +141,17 @@ def test_expected_ledger_events_follow_visible_changes_only():
     states = final_account_states(accounts, events)
     assert states["1"].status == "protected" and states["1"].username == "alpha2"
     assert states["3"].collectable and states["2"].status == "suspended"
+
+
+def test_a_secret_in_a_capture_or_a_bag_is_a_leak(dirs):
+    archive, outbox = dirs
+    write_capture(archive, "gw", HOUR, [1])
+    bag = make_bag(outbox, archive, "gw", HOUR)
+    write_capture(archive, "gw", LATER, [2])
+    assert check_storage(archive, outbox, secrets=["s3cr3t-token"]).ok
+    (bag / "data" / "provenance" / "config.json").write_text('{"bearer_token": "s3cr3t-token"}')
+    leaked = check_storage(archive, outbox, secrets=["s3cr3t-token"])
+    assert [v.check for v in leaked.violations if v.check == "secret.leak"] == ["secret.leak"], leaked.summary()
+    path = write_capture(archive, "gw", LATER.replace(minute=40), [3], account="s3cr3t-token")
+    assert sum(v.check == "secret.leak" for v in check_storage(archive, outbox, secrets=["s3cr3t-token"]).violations) == 2
+    assert path.exists()
