@@ -6,11 +6,11 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Callable
 
 import yaml
+
+from tests.polling import wait_for  # noqa: F401  (re-exported for the tests here)
 
 TOKEN = "test-token-5e1f0a9c"
 
@@ -28,16 +28,7 @@ def write_config(path: Path, root: Path, api: str, collections: list[dict], **se
     return path
 
 
-def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.1):
-    """Poll `condition` until it returns something truthy; fail naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+
 
 
 class NotifySocket:

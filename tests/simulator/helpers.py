@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from typing import Any
 
 import requests
 import tweepy
 
 from sfm_archiver.platforms.transport import make_client, redirect_session
+from tests.polling import wait_for  # noqa: F401  (re-exported for the tests here)
 
 TOKEN = "test-token"
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 5.0, interval: float = 0.01) -> Any:
-    """Poll `condition` until it is truthy; fail with a clear message at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
+
 
 
 def raw_client(base_url: str, token: str = TOKEN, **kwargs: Any) -> tweepy.Client:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
 from sfm_archiver.config import Config, load_config
 from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.storage.reader import capture_files
+from tests.polling import wait_for  # noqa: F401  (re-exported for the tests here)
 
 
 def write_config(root: Path, base_url: str, collections: list[dict], **sections: Any) -> Path:
@@ -48,12 +48,4 @@ def captured(archive: Path, collection: str) -> list[dict]:
     return lines
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 15.0, interval: float = 0.02, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -14,6 +13,7 @@ from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.platforms.x import XClient
 from sfm_archiver.ratelimit import RateLimiter
 from sfm_archiver.storage import reader
+from tests.polling import wait_for  # noqa: F401  (re-exported for the tests here)
 
 TOKEN = "timeline-test-token"
 COLLECTION = "tl"
@@ -83,12 +83,4 @@ def events(ctx: JobContext) -> list[tuple]:
     return out
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.01) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
+

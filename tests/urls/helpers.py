@@ -7,16 +7,16 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from sfm_archiver.config import Config, load_config
 from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.storage.records import envelope, sfm_metadata
 from sfm_archiver.storage.writer import CaptureWriter
+from tests.polling import wait_for  # noqa: F401  (re-exported for the tests here)
 
 # Shaped like a real X bearer token: it holds percent-encoded characters.
 TOKEN = "AAAAAAAAAAAAAAAAAAAAAsfmTestToken%2Fz9Qw%3DkLmN0pQrStUvWxYz"
@@ -139,12 +139,4 @@ def assert_no_secret(root: Path, secret: str = TOKEN) -> None:
     assert checked, f"no files under {root}"
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 10.0, interval: float = 0.01) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
+
