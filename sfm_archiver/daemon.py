@@ -43,6 +43,7 @@ from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.ledger import Ledger
 from sfm_archiver.locks import FileLock, instance_lock
 from sfm_archiver.logsetup import add_secrets
+from sfm_archiver.ratelimit import RateLimiter
 from sfm_archiver.sdnotify import Notifier
 from sfm_archiver.state import StateStore
 from sfm_archiver.storage.writer import seal_abandoned_files
@@ -190,7 +191,7 @@ class Daemon:
         self._signals = SignalInbox()
         self._running: dict[str, float] = {}
         self._running_lock = threading.Lock()
-        self._limiter = None
+        self._limiter: RateLimiter | None = None
         self._last_result = ""
         self._started_at = clock()
         self._disk_was_ok = True
@@ -345,16 +346,12 @@ class Daemon:
 
         Every context carries the daemon's one rate limiter, so all jobs share each budget.
         """
-        ctx = JobContext(
-            config=self.config, store=self.store, ledger=self.ledger, stop=self.stop_event,
-            clock=self.clock, disk_ok=self.guard.ok,
-        )
         if self._limiter is None:
-            from sfm_archiver.jobs.accounts import shared_limiter
-
-            self._limiter = shared_limiter(ctx)
-        ctx.rate_limiter = self._limiter  # type: ignore[attr-defined]
-        return ctx
+            self._limiter = RateLimiter(store=self.store)
+        return JobContext(
+            config=self.config, store=self.store, ledger=self.ledger, stop=self.stop_event,
+            clock=self.clock, disk_ok=self.guard.ok, rate_limiter=self._limiter,
+        )
 
     def running_jobs(self) -> list[str]:
         with self._running_lock:

@@ -553,14 +553,9 @@ def timeline_collection(config: Config, name: str) -> Collection:
 
 def shared_limiter(ctx: JobContext) -> RateLimiter:
     """The limiter of this process: jobs sharing a JobContext share every budget."""
-    limiter = getattr(ctx, "rate_limiter", None)
-    if limiter is None:
-        limiter = RateLimiter(store=ctx.store)
-        try:
-            ctx.rate_limiter = limiter  # type: ignore[attr-defined]
-        except AttributeError:
-            pass
-    return limiter
+    if ctx.rate_limiter is None:
+        ctx.rate_limiter = RateLimiter(store=ctx.store)
+    return ctx.rate_limiter
 
 
 def open_client(ctx: JobContext, client: XClient | None = None) -> XClient:

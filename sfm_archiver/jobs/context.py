@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from sfm_archiver.config import Config
 from sfm_archiver.ledger import Ledger
 from sfm_archiver.state import StateStore
 from sfm_archiver.timeutil import Clock, utcnow
+
+if TYPE_CHECKING:
+    from sfm_archiver.ratelimit import RateLimiter
 
 
 def _always_ok() -> bool:
@@ -22,7 +25,8 @@ class JobContext:
 
     `stop` is set on SIGTERM: jobs check it between units of work (an account, a URL, a period)
     and return at the next safe point. `disk_ok` turns False when free space is below the
-    configured minimum: writers pause instead of filling the disk. `progress` is a terminal
+    configured minimum: writers pause instead of filling the disk. `rate_limiter` is shared by
+    every job of the process (created on first use), so concurrent jobs share each budget. `progress` is a terminal
     status line for one-shot commands (a no-op in the daemon, which logs instead).
     """
 
@@ -33,6 +37,7 @@ class JobContext:
     progress: Callable[[str], None] | None = None
     clock: Clock = utcnow
     disk_ok: Callable[[], bool] = _always_ok
+    rate_limiter: RateLimiter | None = None
 
     @classmethod
     def open(cls, config: Config, **kwargs) -> JobContext:
