@@ -16,7 +16,6 @@ setup(
         "apscheduler>=3.11,<4",
         "bagit>=1.8",
         "warcio>=1.7",
-        "jsonlines>=4.0",
         "pyyaml>=6.0",
         "requests>=2.31",
     ],
