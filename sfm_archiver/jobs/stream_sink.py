@@ -267,20 +267,37 @@ class CollectionSink:
             self._pending_messages = self._pending_bytes = 0
             self._paused = False
             self._room.notify_all()
-        for _period, first_captured_at, parts in segments:
+        for index, (_period, first_captured_at, parts) in enumerate(segments):
             # files are named and rotated by the capture time of the batch, not the flush time
             self._moment = first_captured_at
             self.writer.rotate_if_due(first_captured_at)
-            self._write(parts)
+            try:
+                self._write(parts)
+            except Exception:
+                self._hold_again(segments[index:])
+                raise
         self._last_flush = now
+
+    def _hold_again(self, segments: list) -> None:
+        """A write failed (the disk filled before the guard saw it): what was not written waits
+        in the buffer again, in order, instead of being lost without a count."""
+        with self._lock:
+            self._segments[:0] = segments
+            for _period, _at, parts in segments:
+                self._pending_messages += sum(p.count(b"\n") for p in parts if isinstance(p, bytes))
+                self._pending_bytes += sum(len(p) for p in parts)
+            self._paused = True
+            self._room.notify_all()
 
     def _write(self, parts: list) -> None:
         """One batch; a large one is cut at line ends and its gzip members made on several cores."""
         pool = self.compressors
         size = sum(len(part) for part in parts)
         if pool is None or size < PARALLEL_MIN_BYTES:
-            self.writer.append(b"".join(parts))
-            self.writer.flush()
+            # one member written whole or not at all (append+flush would keep failed lines
+            # buffered in the writer, and every later write_member would then refuse)
+            data = b"".join(parts)
+            self.writer.write_member(compress_member(data, self.compresslevel), data.count(b"\n"))
             return
         pieces = join_in_pieces(parts, size, self.compress_workers)
         parts.clear()  # the pieces hold the data now: free the parts before compressing
@@ -289,7 +306,11 @@ class CollectionSink:
         members = [compress_member(pieces[0], level)] + [future.result() for future in others]
         last = len(members) - 1
         for index, (piece, member) in enumerate(zip(pieces, members, strict=True)):
-            self.writer.write_member(member, piece.count(b"\n"), sync=index == last)
+            try:
+                self.writer.write_member(member, piece.count(b"\n"), sync=index == last)
+            except Exception:
+                parts[:] = pieces[index:]  # the pieces not written go back to the buffer
+                raise
 
     def _writer_clock(self) -> datetime:
         """The writer names files by the capture time of the batch it writes, not the flush time."""
