@@ -209,6 +209,7 @@ def _cycle_plan(cycle: int, offset: float, d: float, rng: random.Random) -> list
 class ChaosRun:
     def __init__(self, root: Path, settings: ChaosSettings):
         self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
         self.settings = settings
         self.rng = random.Random(settings.seed)
         self.result = ChaosResult(settings.seed)
