@@ -692,7 +692,7 @@ def _check_streams(config: Any, store: Any, published: Mapping[str, Any], messag
     report.counts["stream_gaps"] = len(lost_by_connection)
     report.counts["stream_messages_lost_at_breaks"] = sum(len(ids) for ids in lost_by_connection.values())
     report.counts["stream_connections"] = len(connections)
-    _check_gaps_recorded(store, connections, lost_by_connection, expectations, report)
+    _check_gaps_recorded(store, by_kind, connections, lost_by_connection, expectations, report)
     for name in by_kind["search"] + by_kind["sample"]:
         counter = captured.stream.get(name, Counter())
         report.counts["stream_messages_captured_copies"] += sum(counter.values())
@@ -705,17 +705,20 @@ def _check_streams(config: Any, store: Any, published: Mapping[str, Any], messag
     _check_routing(by_kind["search"], captured, report)
 
 
-def _check_gaps_recorded(store: Any, connections: Mapping[int, Mapping[str, Any]],
+def _check_gaps_recorded(store: Any, by_kind: Mapping[str, list[str]], connections: Mapping[int, Mapping[str, Any]],
                          lost_by_connection: Mapping[int, list[str]], expectations: RunExpectations,
                          report: Report) -> None:
-    """Each break that lost messages is known to the state store: an event at or after it."""
-    times = sorted(_epoch(event["at"]) for event in store.stream_events()
-                   if event.get("event") in ("disconnect", "connect", "stop", "error", "stall"))
+    """Each break that lost messages is known: a disconnect (or stop, or error) of a collection
+    the connection served, recorded within the loss window of the moment it ended (for a killed
+    process, the restart records when the previous one went silent)."""
+    window = expectations.loss_window_seconds
+    events = [event for event in store.stream_events() if event.get("event") in ("disconnect", "stop", "error")]
     for conn_id in sorted(lost_by_connection):
-        closed = connections[conn_id]["closed_at"]
-        if not any(moment >= closed - expectations.loss_window_seconds for moment in times):
+        conn = connections[conn_id]
+        closed, names = conn["closed_at"], set(by_kind.get(conn.get("kind", "search"), ()))
+        if not any(event["stream"] in names and abs(_epoch(event["at"]) - closed) <= window for event in events):
             report.add("stream.gap_unrecorded", f"connection {conn_id} ended at {_clock(closed)} losing "
-                       f"{len(lost_by_connection[conn_id])} messages, and no disconnect or reconnect was recorded")
+                       f"{len(lost_by_connection[conn_id])} messages, and no disconnect was recorded then")
 
 
 def _check_routing(filter_collections: list[str], captured: Captured, report: Report) -> None:

@@ -94,3 +94,39 @@ def test_an_unrecorded_change_of_state_is_reported(harvested):
     report = check_run(config, sim.published(), scenario.accounts)
     assert "ledger.events" in checks(report), report.summary()
     assert report.counts["ledger_events_expected"] == 3
+
+
+def test_stream_messages_lost_at_a_break_need_a_recorded_disconnect(tmp_path):
+    """A real stream run checks out; cut its captures short and forget its events: loud."""
+    import gzip
+
+    from sfm_archiver.invariants import RunExpectations
+    from sfm_archiver.jobs.streams import run_stream
+
+    scenario = Scenario.from_dict({"seed": 2, "streams": {"messages_per_second": 60, "keepalive_seconds": 1}})
+    with Simulator(scenario) as sim:
+        config = load_config(write_config(tmp_path / "config.yaml", tmp_path, sim.base_url, [
+            {"name": "sample", "type": "sample_stream"}]))
+        ctx = JobContext.open(config)
+        try:
+            assert run_stream(ctx, "sample", duration=2.0)["result"] == "ok"
+        finally:
+            ctx.store.close()
+        expect = RunExpectations(loss_window_seconds=1.0)
+        sound = check_run(config, sim.published(), scenario.accounts, expect)
+        assert sound.ok and sound.counts["stream_messages_sent_sample"] > 60, sound.summary()
+
+        newest = max(Path(config.paths.archive).rglob("sample-stream-*.jsonl.gz"), key=lambda p: p.stat().st_mtime_ns)
+        lines = gzip.decompress(newest.read_bytes()).splitlines(keepends=True)
+        newest.write_bytes(gzip.compress(b"".join(lines[:len(lines) // 5])))
+        cut = check_run(config, sim.published(), scenario.accounts, expect)
+        assert "stream.lost" in checks(cut), cut.summary()
+
+        ctx = JobContext.open(config)
+        try:
+            ctx.store.db.execute("DELETE FROM stream_events")  # a daemon that kept no record of its breaks
+        finally:
+            ctx.store.close()
+        newest.write_bytes(gzip.compress(b"".join(lines[:-3])))
+        forgotten = check_run(config, sim.published(), scenario.accounts, expect)
+        assert "stream.gap_unrecorded" in checks(forgotten), forgotten.summary()
