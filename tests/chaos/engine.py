@@ -39,6 +39,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -219,6 +220,7 @@ class ChaosRun:
         self.scenario = Scenario.from_dict(scenario_document(settings))
         self.sim = Simulator(self.scenario)
         self.process: subprocess.Popen | None = None
+        self.notify = ReadySocket()
         self.config_options: dict = {}
         self._kill_expected = False
 
@@ -238,6 +240,7 @@ class ChaosRun:
         finally:
             self.stop_daemon(signal.SIGKILL)
             self.sim.stop()
+            self.notify.close()
         return self.result
 
     def write_config(self, **options: Any) -> None:
@@ -292,6 +295,7 @@ class ChaosRun:
 
     def finish(self) -> None:
         """A clean stop, then a final account check, harvest and bag pass as one-shot commands."""
+        self.wait_ready()
         code = self.stop_daemon(signal.SIGTERM, timeout=90)
         if code != 0:
             self.problem(f"the daemon exited {code} on SIGTERM; log tail:\n{self.log_tail()}")
@@ -378,6 +382,8 @@ class ChaosRun:
 
     def start_daemon(self) -> None:
         env = {key: value for key, value in os.environ.items() if key not in ("SFM_ARCHIVER_CONFIG", "NOTIFY_SOCKET")}
+        env["NOTIFY_SOCKET"] = self.notify.address
+        self.notify.expect_start()
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen([sys.executable, "-m", "sfm_archiver", "--config", str(self.config_path), "run"],
                                             stdout=subprocess.DEVNULL, stderr=log, env=env)
@@ -407,8 +413,17 @@ class ChaosRun:
         return process.returncode
 
     def signal(self, signum: int) -> None:
+        """Send a signal once the daemon is READY (as systemd does: no reload before start-up ends)."""
         if self.process is not None and self.process.poll() is None:
+            self.wait_ready()
             self.process.send_signal(signum)
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.notify.ready() and time.monotonic() < deadline and self.process and self.process.poll() is None:
+            _pause(0.05)
+        if not self.notify.ready():
+            self.problem(f"the daemon did not report READY=1 within {timeout}s; log tail:\n{self.log_tail()}")
 
     def watch_daemon(self) -> None:
         """A daemon that exits by itself (not our kill) is a failure; it is restarted to go on."""
@@ -450,6 +465,38 @@ class ChaosRun:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class ReadySocket:
+    """A stand-in for systemd's notify socket (abstract namespace): tells when a start is READY."""
+
+    def __init__(self) -> None:
+        name = f"sfm-chaos-{os.getpid()}-{id(self)}"
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind("\0" + name)
+        self.sock.setblocking(False)
+        self.address = "@" + name
+        self.readies = 0
+        self.wanted = 0
+
+    def expect_start(self) -> None:
+        self._drain()
+        self.wanted = self.readies + 1
+
+    def ready(self) -> bool:
+        self._drain()
+        return self.readies >= self.wanted
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                message = self.sock.recv(4096).decode(errors="replace")
+            except (BlockingIOError, InterruptedError):
+                return
+            self.readies += message.split("\n").count("READY=1")
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 def _atomic_text(path: Path, text: str) -> None:
