@@ -23,6 +23,7 @@ break, which the checker enforces).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import time
@@ -46,6 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # so the daemon and the simulator are stopped too
     kills = args.kills or (10 if args.quick else 100)
     gap = (3.0, 9.0)
     seconds = args.minutes * 60 if args.minutes else kills * sum(gap) / 2 * 1.05
@@ -89,6 +91,10 @@ def print_ratios(quiet, chaos) -> None:
         value = chaos.counts[name] if name in chaos.counts else chaos.report.counts[name]
         base = quiet.counts[name] if name in quiet.counts else quiet.report.counts[name]
         print(f"{name}: soak {value} / without kills {base}")
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

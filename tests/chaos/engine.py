@@ -343,6 +343,7 @@ class ChaosRun:
     def invalid_reload(self) -> None:
         """An invalid edit: the daemon must refuse it, keep running and say so; then the fix."""
         valid = self.config_path.read_text()
+        self.wait_ready()  # a daemon starting up must not read the invalid file (it would exit 2)
         store = StateStore(self.root / "state")
         try:
             before = (store.daemon_values().get("last_reload_error") or {}).get("at")
