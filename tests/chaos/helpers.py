@@ -1,4 +1,4 @@
-"""Shared pieces of the chaos suite: configs, capture files, hand-made bags, polling."""
+"""Shared pieces of the chaos suite: configs, capture files, hand-made bags (and the shared polling)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,14 @@ import os
 import subprocess
 import sys
 import tarfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
 from sfm_archiver.storage.records import envelope, sfm_metadata
 from sfm_archiver.storage.writer import CaptureWriter
+from tests.polling import wait_for  # noqa: F401  (re-exported for the tests here)
 
 TOKEN = "chaos-token-7f3e91d2c4b8a605"
 
@@ -31,18 +30,6 @@ def write_config(path: Path, root: Path, api: str, collections: list[dict], **se
     }
     path.write_text(yaml.safe_dump(document, sort_keys=False))
     return path
-
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.1):
-    """Poll `condition` until it returns something truthy; fail naming `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def cli(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
