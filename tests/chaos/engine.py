@@ -36,6 +36,8 @@ must then resume by itself.
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import random
 import signal
@@ -60,6 +62,7 @@ from sfm_archiver.storage import layout
 from sfm_archiver.timeutil import utcnow
 
 TOKEN = "chaos-token-7f3e91d2c4b8a605"
+EXPECTATIONS = RunExpectations(loss_window_seconds=5.0, staging_cutoff=None)
 OLD_HOURS = (6, 5, 4, 3, 2)
 TIMELINE_ACCOUNTS = ["sfm_alpha", "sfm_beta", "sfm_gamma", "sfm_delta", "sfm_eps", "sfm_zeta", "sfm_ghost",
                      "sfm_locked"]
@@ -304,10 +307,9 @@ class ChaosRun:
 
     def check(self) -> None:
         config = load_config(self.config_path)
-        published = self.sim.published(stream_messages=False)
-        report = check_run(config, published, self.scenario.accounts,
-                           RunExpectations(loss_window_seconds=5.0, staging_cutoff=None),
-                           stream_messages=self.sim.stream_messages())
+        published = self.sim.published()
+        self.save_published(published)
+        report = check_run(config, published, self.scenario.accounts, EXPECTATIONS)
         self.result.report = report
         self._verify_bags(report)
         self._scan_log(report)
@@ -321,6 +323,12 @@ class ChaosRun:
         self.counts["bags_made"] = report.counts["bags"]
         if counters["usage_capped"] == 0:
             self.problem("the usage cap was never hit: the cap part of the day did not happen")
+
+    def save_published(self, published: dict) -> None:
+        """What the simulator published, kept beside the archive so the check can be re-run."""
+        document = {"scenario": scenario_document(self.settings), "published": published}
+        with gzip.open(self.root / "published.json.gz", "wt") as handle:
+            json.dump(document, handle)
 
     # -- the steps of the day ---------------------------------------------------------------
 
@@ -514,6 +522,14 @@ def run_chaos(root: Path, settings: ChaosSettings) -> ChaosResult:
     return ChaosRun(root, settings).run()
 
 
+def recheck(root: Path) -> Report:
+    """The invariant check again over a finished run's folder (e.g. after changing the checker)."""
+    with gzip.open(Path(root) / "published.json.gz", "rt") as handle:
+        document = json.load(handle)
+    scenario = Scenario.from_dict(document["scenario"])
+    return check_run(load_config(Path(root) / "config.yaml"), document["published"], scenario.accounts, EXPECTATIONS)
+
+
 def seed_from_environment(default: int | None = None) -> int:
     value = os.environ.get("SFM_CHAOS_SEED")
     if value:
@@ -521,4 +537,4 @@ def seed_from_environment(default: int | None = None) -> int:
     return default if default is not None else random.SystemRandom().randrange(1, 10**6)
 
 
-__all__ = ["ChaosResult", "ChaosRun", "ChaosSettings", "run_chaos", "seed_from_environment"]
+__all__ = ["ChaosResult", "ChaosRun", "ChaosSettings", "recheck", "run_chaos", "seed_from_environment"]

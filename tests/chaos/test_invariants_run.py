@@ -130,3 +130,37 @@ def test_stream_messages_lost_at_a_break_need_a_recorded_disconnect(tmp_path):
         newest.write_bytes(gzip.compress(b"".join(lines[:-3])))
         forgotten = check_run(config, sim.published(), scenario.accounts, expect)
         assert "stream.gap_unrecorded" in checks(forgotten), forgotten.summary()
+
+
+def test_a_copy_missing_from_one_matched_collection_is_a_fault_unless_at_a_break(tmp_path):
+    """Routing: a message tagged for climate and cop but written only to climate."""
+    from datetime import timezone
+
+    from sfm_archiver.invariants import RunExpectations
+    from sfm_archiver.state import StateStore
+    from sfm_archiver.storage.records import envelope, sfm_metadata
+    from sfm_archiver.storage.writer import CaptureWriter
+    from sfm_archiver.timeutil import from_epoch, utcnow
+
+    config = load_config(write_config(tmp_path / "config.yaml", tmp_path, "http://127.0.0.1:9", [
+        {"name": "climate", "type": "filter_stream", "rules": [{"value": "climate", "tag": "cc"}]},
+        {"name": "cop", "type": "filter_stream", "rules": [{"value": "cop30", "tag": "cop"}]}]))
+    closed = utcnow().timestamp()
+    early, late = "1000000000000000001", "1000000000000000002"
+    moment = utcnow().astimezone(timezone.utc)
+    writer = CaptureWriter(config.paths.archive, "climate", "stream", clock=lambda: moment)
+    meta = sfm_metadata(captured_at=moment, collection="climate", job="filter_stream", url="http://127.0.0.1/s")
+    tags = b'"matching_rules":[{"id":"1","tag":"climate:cc"},{"id":"2","tag":"cop:cop"}]'
+    writer.write_batch([envelope(b'{"data":{"id":"%s"},%s}' % (tweet.encode(), tags), meta) for tweet in (early, late)])
+    writer.close()
+    store = StateStore(config.paths.state)
+    store.record_stream_event("cop", "disconnect", "killed", at=from_epoch(closed - 0.5))
+    store.close()
+    published = {"posts": {}, "events": [], "connections": [{"id": 1, "kind": "search", "opened_at": closed - 200,
+                                                              "closed_at": closed, "reason": "client-closed"}],
+                 "stream_messages": [{"tweet_id": early, "sent_at": closed - 100, "connection_id": 1},
+                                     {"tweet_id": late, "sent_at": closed - 1, "connection_id": 1}]}
+    report = check_run(config, published, [], RunExpectations(loss_window_seconds=3.0))
+    assert [v.check for v in report.violations] == ["stream.misrouted"], report.summary()
+    assert early in report.violations[0].message
+    assert report.counts["stream_copies_lost_at_breaks"] == 1 and report.counts["stream_gaps"] == 1
