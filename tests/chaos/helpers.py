@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
-import sys
 import tarfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-import yaml
-
 from sfm_archiver.storage.records import envelope, sfm_metadata
 from sfm_archiver.storage.writer import CaptureWriter
+from tests import operator
 from tests.polling import wait_for  # noqa: F401  (re-exported for the tests here)
 
 TOKEN = "chaos-token-7f3e91d2c4b8a605"
@@ -21,21 +18,12 @@ TOKEN = "chaos-token-7f3e91d2c4b8a605"
 
 def write_config(path: Path, root: Path, api: str, collections: list[dict], **sections) -> Path:
     """A configuration under `root` (archive, state, outbox) talking to `api`."""
-    document = {
-        "organization": {"name": "Chaos Library", "contact_email": "archives@example.edu"},
-        "paths": {"archive": str(root / "archive"), "state": str(root / "state"), "outbox": str(root / "outbox")},
-        "x": {"api_base_url": api, "bearer_token": TOKEN},
-        "collections": collections,
-        **sections,
-    }
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return path
+    return operator.write_config(path, root, api, collections, token=TOKEN, organization="Chaos Library", **sections)
 
 
 def cli(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     """Run `sfm-archiver ARGS` in a subprocess, the way an operator does."""
-    return subprocess.run([sys.executable, "-m", "sfm_archiver", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    return operator.cli(*args, env=env, timeout=timeout)
 
 
 def write_capture(archive: Path, collection: str, moment: datetime, ids: list[int], account: str = "100001",

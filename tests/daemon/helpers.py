@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
-import yaml
-
+from tests import operator
 from tests.polling import wait_for  # noqa: F401  (re-exported for the tests here)
 
 TOKEN = "test-token-5e1f0a9c"
@@ -17,15 +15,7 @@ TOKEN = "test-token-5e1f0a9c"
 
 def write_config(path: Path, root: Path, api: str, collections: list[dict], **sections) -> Path:
     """A configuration under `root` (archive, state, outbox) talking to `api`."""
-    document = {
-        "organization": {"name": "Test Library", "contact_email": "archives@example.edu"},
-        "paths": {"archive": str(root / "archive"), "state": str(root / "state"), "outbox": str(root / "outbox")},
-        "x": {"api_base_url": api, "bearer_token": TOKEN},
-        "collections": collections,
-        **sections,
-    }
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
-    return path
+    return operator.write_config(path, root, api, collections, token=TOKEN, organization="Test Library", **sections)
 
 
 
@@ -69,7 +59,4 @@ class NotifySocket:
 
 def cli(*args: str, env: dict | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
     """Run `sfm-archiver ARGS` in a subprocess, the way an operator does."""
-    return subprocess.run(
-        [sys.executable, "-m", "sfm_archiver", *args], capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
+    return operator.cli(*args, env=env, timeout=timeout)
