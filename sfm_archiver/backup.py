@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import sqlite3
-from datetime import datetime
 from pathlib import Path
 
 from sfm_archiver import __version__
@@ -150,7 +149,3 @@ def _sha256(path: Path) -> str:
 def list_backups(dest: Path) -> list[Path]:
     """Finished snapshots under `dest`, oldest first (partial ones are not listed)."""
     return sorted(p for p in Path(dest).glob(f"{BACKUP_PREFIX}*") if p.is_dir())
-
-
-def backup_time(folder: Path) -> datetime:
-    return datetime.strptime(folder.name[len(BACKUP_PREFIX):], "%Y%m%dT%H%M%SZ")

@@ -117,10 +117,6 @@ class Collection:
     warc: bool = True
     line: int = 0
 
-    @property
-    def is_stream(self) -> bool:
-        return self.type in ("filter_stream", "sample_stream")
-
 
 @dataclass(frozen=True)
 class JobSchedules:

@@ -52,12 +52,6 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def append_durable(fd: int, data: bytes) -> None:
-    """Append `data` to an O_APPEND descriptor and make it durable before returning."""
-    write_all(fd, data)
-    os.fdatasync(fd)
-
-
 def fsync_tree(root: Path) -> None:
     """fsync every file and directory below `root` (used before a bag is handed off)."""
     for folder, _dirs, files in os.walk(root):

@@ -21,7 +21,6 @@ import json
 import re
 import tarfile
 import tempfile
-import time
 import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -867,11 +866,6 @@ def _clock(moment: float | None) -> str:
     if moment is None:
         return "still open"
     return datetime.fromtimestamp(moment, timezone.utc).strftime("%H:%M:%S.%f")[:-3]
-
-
-def staging_cutoff_before(seconds: float, now: Callable[[], float] = time.time) -> float:
-    """A `staging_cutoff` that spares entries younger than `seconds` (a bagger may be working)."""
-    return now() - seconds
 
 
 __all__ = [

@@ -419,7 +419,7 @@ class StateStore:
         abandoned = [
             row["run_id"]
             for row in self.db.execute("SELECT run_id, pid FROM runs WHERE result = 'running'")
-            if not _pid_alive(row["pid"])
+            if not pid_alive(row["pid"])
         ]
         for run_id in abandoned:
             self.finish_run(run_id, "interrupted", errors=["the process ended before the run finished"])
@@ -699,7 +699,8 @@ def _statements(script: str) -> list[str]:
     return [part.strip() for part in script.split(";") if part.strip()]
 
 
-def _pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None) -> bool:
+    """True when a process with that pid exists (used to find runs and files of dead processes)."""
     if not pid:
         return False
     try:
@@ -709,11 +710,6 @@ def _pid_alive(pid: int | None) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def pid_alive(pid: int | None) -> bool:
-    """True when a process with that pid exists (used to find files of dead writers)."""
-    return _pid_alive(pid)
 
 
 def _account_row(row: sqlite3.Row) -> dict:

@@ -45,10 +45,6 @@ def parse_duration(text: str | int | float) -> timedelta:
     return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
-def epoch_seconds(moment: datetime) -> float:
-    return moment.timestamp()
-
-
 def from_epoch(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, timezone.utc)
 

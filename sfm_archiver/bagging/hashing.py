@@ -21,7 +21,6 @@ import signal
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterable
 
 BLOCK = 1 << 20
@@ -214,8 +213,3 @@ class HashPool:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def file_tasks(paths: Iterable[Path], algorithms: tuple[str, ...]) -> list[HashTask]:
-    """Tasks hashing existing files in place."""
-    return [HashTask(str(p), algorithms, size=os.path.getsize(p)) for p in paths]
