@@ -4,6 +4,8 @@
     @pytest.mark.parametrize("simulator", [{"seed": 3}], indirect=True)
     def test_y(simulator): ...                       # scenario overrides via request.param
     def test_z(make_simulator): sim = make_simulator(rate_limits={"window_seconds": 1})
+    def test_w(make_simulator, wire_style): sim = make_simulator(wire=wire_style)  # runs twice:
+        # X's compact bytes, and the variant a legal server may send (spacing, key order, escapes)
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from sfm_archiver.simulator import Scenario, Simulator
+from sfm_archiver.simulator.wire import WIRE_STYLES
 
 SimulatorFactory = Callable[..., Simulator]
 
@@ -43,3 +46,9 @@ def make_simulator() -> Iterator[SimulatorFactory]:
 def simulator(request: pytest.FixtureRequest, make_simulator: SimulatorFactory) -> Simulator:
     """A started simulator; `request.param` (a dict of scenario overrides) when parametrized indirectly."""
     return make_simulator(**getattr(request, "param", {}))
+
+
+@pytest.fixture(params=WIRE_STYLES)
+def wire_style(request: pytest.FixtureRequest) -> str:
+    """Each wire style of the simulator in turn: a test using it runs against both."""
+    return request.param

@@ -14,6 +14,7 @@ from sfm_archiver.simulator.ratelimits import Quota, RateLimiter, UsageCap
 from sfm_archiver.simulator.reply import Reply, json_reply
 from sfm_archiver.simulator.rules import RuleSet
 from sfm_archiver.simulator.streams import StreamHub
+from sfm_archiver.simulator.wire import Wire
 
 STREAM_KINDS = {"search_stream": "search", "sample_stream": "sample"}
 
@@ -23,11 +24,12 @@ class Gateway:
 
     def __init__(self, tokens: tuple[str, ...], users: UsersApi, rules: RuleSet, hub: StreamHub,
                  limiter: RateLimiter, usage_cap: UsageCap, faults: FaultInjector,
-                 skew_seconds: float, stopping: threading.Event):
+                 skew_seconds: float, stopping: threading.Event, wire: Wire | None = None):
         self._tokens = frozenset(tokens)
         self._users, self._rules, self._hub = users, rules, hub
         self._limiter, self._usage_cap, self._faults = limiter, usage_cap, faults
         self._skew = skew_seconds
+        self._wire = wire
         self._stopping = stopping
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
@@ -89,8 +91,8 @@ class Gateway:
             else:
                 status, body = self._users.handle(request)
         except InvalidRequest as error:
-            return json_reply(400, error.body)
-        return json_reply(status, body)
+            return json_reply(400, error.body, wire=self._wire)
+        return json_reply(status, body, wire=self._wire)
 
     def _open_stream(self, kind: str) -> Reply:
         conn = self._hub.open(kind)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from sfm_archiver.simulator.wire import Wire, compact
 
 JSON = "application/json; charset=utf-8"
 
@@ -19,10 +20,8 @@ class Reply:
     stream: Any = None  # a streams.Connection: the body is that stream, chunked
 
 
-def encode(document: Any) -> bytes:
-    """Compact JSON as X sends it; key order is insertion order, so output is deterministic."""
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def json_reply(status: int, document: Any, headers: list[tuple[str, str]] | None = None) -> Reply:
-    return Reply(status, encode(document), JSON, list(headers or []))
+def json_reply(status: int, document: Any, headers: list[tuple[str, str]] | None = None,
+               wire: Wire | None = None) -> Reply:
+    """A JSON answer, in X's compact form unless a (variant) wire is given."""
+    body = wire.encode(document, one_line=False) if wire else compact(document)
+    return Reply(status, body, JSON, list(headers or []))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from sfm_archiver.errors import ConfigError
+from sfm_archiver.simulator.wire import WIRE_STYLES
 from sfm_archiver.timeutil import parse_timestamp, rfc3339_ms
 from sfm_archiver.yamlsource import YamlSyntaxError, load_located
 
@@ -146,6 +147,7 @@ class Scenario:
     links: LinkSpec = LinkSpec()
     shortener: ShortenerSpec = ShortenerSpec()
     clock_skew_seconds: float = 0.0
+    wire: str = "compact"  # "variant": legal JSON unlike X's bytes (see simulator/wire.py)
     script: tuple[ScriptEvent, ...] = ()
 
     @classmethod
@@ -244,6 +246,8 @@ class _Parser:
                 parse_timestamp(kwargs["epoch"])
             except ValueError:
                 self.problem(data, "epoch", f"epoch is not a timestamp: {kwargs['epoch']!r}")
+        if kwargs.get("wire", "compact") not in WIRE_STYLES:
+            self.problem(data, "wire", f"wire must be one of {', '.join(WIRE_STYLES)}, not {kwargs.pop('wire')!r}")
         if "tokens" in data:
             kwargs["tokens"] = self.strings(data, "tokens")
         if "accounts" in data:

@@ -29,6 +29,7 @@ from sfm_archiver.simulator.scenario import Scenario
 from sfm_archiver.simulator.shortener import Shortener
 from sfm_archiver.simulator.streams import StreamHub
 from sfm_archiver.simulator.tweets import TweetFactory
+from sfm_archiver.simulator.wire import Wire
 from sfm_archiver.simulator.world import World
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class Simulator:
         self.base_url = ""
         scenario = self.scenario
         factory = TweetFactory(scenario.seed, scenario.links)
+        self.wire = Wire(scenario.wire, scenario.seed)
         self.world = World(scenario, factory, clock)
         rules = RuleSet(self.world.now_ms)
         self.hub = StreamHub(scenario.streams, rules, MessageFactory(factory, scenario.streams.message_bytes),
@@ -62,7 +64,7 @@ class Simulator:
         self.lifecycle = Lifecycle(self.world, self.hub, usage_cap, self._faults, clock)
         self.gateway = Gateway(scenario.tokens, UsersApi(self.world, factory), rules, self.hub,
                                RateLimiter(scenario.rate_limits, clock), usage_cap, self._faults,
-                               scenario.clock_skew_seconds, self._stopping)
+                               scenario.clock_skew_seconds, self._stopping, self.wire)
         self.shortener = Shortener(scenario.shortener, self._stopping)
         self._script = ScriptRunner(self.lifecycle, scenario.script, self._stopping)
 
