@@ -28,3 +28,9 @@ def cli(*args: str, env: dict | None = None, timeout: float = 60) -> subprocess.
     """Run `sfm-archiver ARGS` in a subprocess, the way an operator does."""
     return subprocess.run([sys.executable, "-m", "sfm_archiver", *args], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def console_script() -> Path:
+    """The installed `sfm-archiver` script of this environment: beside the interpreter, never
+    looked up on PATH (the README's test command does not put the virtualenv on PATH)."""
+    return Path(sys.executable).with_name("sfm-archiver")

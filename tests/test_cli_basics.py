@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -15,6 +14,7 @@ import pytest
 
 from sfm_archiver import __version__
 from sfm_archiver.cli import build_parser, main
+from tests.operator import console_script
 
 REPO = Path(__file__).resolve().parents[1]
 DESIGN_COMMANDS = {
@@ -91,9 +91,9 @@ def test_top_level_help_lists_every_command_through_the_entry_point():
 
 
 def test_console_script_and_version():
-    script = shutil.which("sfm-archiver")
-    assert script, "the package is installed with its console script"
-    result = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
+    script = console_script()
+    assert script.is_file(), f"the package is installed with its console script beside {sys.executable}"
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert result.stdout.strip() == f"sfm-archiver {__version__}"
     assert run_cli("ledger", "--help").returncode == 0

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.operator import console_script
 
 UNITS = Path(__file__).resolve().parents[2] / "systemd"
 INSTALLED_BINARY = "/opt/sfm-archiver/bin/sfm-archiver"
 
 
-def _entry_point() -> str:
-    """The sfm-archiver of this environment (verify insists that ExecStart= exists)."""
-    beside_python = Path(sys.executable).with_name("sfm-archiver")
-    return str(beside_python) if beside_python.exists() else shutil.which("sfm-archiver")
-
-
 def test_units_verify_clean(tmp_path):
     assert shutil.which("systemd-analyze"), "systemd-analyze is missing: apt-get install systemd (.ci/run does)"
-    entry = _entry_point()
-    assert entry, "the sfm-archiver entry point is not installed"
+    entry = str(console_script())  # verify insists that ExecStart= exists
+    assert Path(entry).is_file(), "the sfm-archiver entry point is not installed"
     copies = []
     for unit in sorted(UNITS.glob("sfm-archiver*.*")):
         text = unit.read_text()
