@@ -69,7 +69,7 @@ def test_usage_cap_answers_usage_capped_until_the_period_ends(simulator):
     assert caught.value.response.json()["type"] == "https://api.twitter.com/2/problems/usage-capped"
     assert "x-rate-limit-reset" in caught.value.response.headers
     assert raw_client(simulator.base_url, token="other").get_user(id="100001").status_code == 200
-    wait_for(lambda: _try(client), timeout=3)
+    wait_for(lambda: _try(client), what="the usage cap period to end")
     assert simulator.counters()["usage_capped"] >= 1
 
 

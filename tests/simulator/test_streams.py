@@ -100,7 +100,7 @@ def test_stall_sends_nothing_at_all_for_the_given_time(simulator):
     stream, thread = start(simulator.base_url)
     wait_for(lambda: len(stream.lines) >= 5)
     simulator.apply_event({"action": "stream_stall", "seconds": 0.6})
-    wait_for(lambda: _largest_gap(stream) >= 0.5, timeout=5)
+    wait_for(lambda: _largest_gap(stream) >= 0.5, what="a stall of 0.5 s")
     count = len(stream.lines)
     wait_for(lambda: len(stream.lines) > count + 5)  # messages flow again
     stream.stop(thread)
