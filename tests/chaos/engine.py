@@ -358,7 +358,7 @@ class ChaosRun:
             _atomic_text(self.config_path, valid + "\ncollections: [\n")
             self.signal(signal.SIGHUP)
             self.counts["sighup_invalid"] += 1
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 error = store.daemon_values().get("last_reload_error") or {}
                 if error.get("at") and error.get("at") != before:

@@ -156,7 +156,7 @@ def test_a_writer_behind_holds_the_reader_instead_of_growing_memory(tmp_path):
     assert not fed.wait(0.3), "the reader must wait while the buffer is full"
     assert sink.wake.is_set()
     sink.tick(clock.advance(1.0))  # the writer catches up: the reader goes on
-    assert fed.wait(5)
+    assert fed.wait(60)
     reader.join()
     sink.close()
     assert sink.messages_total == 3 and sink.dropped_total == 0

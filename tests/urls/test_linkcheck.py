@@ -208,16 +208,15 @@ def test_a_stop_ends_chains_in_flight_after_their_current_hop(make_simulator):
     stop = threading.Event()
 
     def stop_after_first_hops() -> None:
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30
         while slow.counters()["shortener"]["hits_total"] < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         stop.set()
 
     threading.Thread(target=stop_after_first_hops, daemon=True).start()
     results = []
-    started = time.monotonic()
     assert resolver(concurrency=2, max_hops=20).resolve_all(urls, results.append, stop=stop) == 0
-    assert results == [] and time.monotonic() - started < 1.2  # the whole chains take 2 s
+    assert results == [] and slow.counters()["shortener"]["hits_total"] <= 4  # of 2 x 20 hops
     assert slow.counters()["shortener"]["hits_total"] <= 6
 
 
