@@ -18,6 +18,8 @@ setup(
         "warcio>=1.7",
         "pyyaml>=6.0",
         "requests>=2.31",
+        "urllib3>=2",
+        "certifi",
     ],
     extras_require={
         "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5"],
