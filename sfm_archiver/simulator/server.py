@@ -280,7 +280,9 @@ def run_simulator(port: int, scenario_path: Path | None, announce: Callable[[str
     """Serve until SIGINT or SIGTERM; `announce` gets the listening URL once the port is bound."""
     scenario = Scenario.from_yaml(Path(scenario_path)) if scenario_path else Scenario.default()
     simulator = Simulator(scenario, port=port)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # SIGINT explicitly too: a process started in the background by a non-interactive shell
+    # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler for it.
+    previous = {number: signal.signal(number, _raise_interrupt) for number in (signal.SIGTERM, signal.SIGINT)}
     try:
         url = simulator.start()
         announce(f"Simulator listening on {url}")
@@ -290,7 +292,8 @@ def run_simulator(port: int, scenario_path: Path | None, announce: Callable[[str
         pass
     finally:
         simulator.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

@@ -15,17 +15,22 @@ CODE = ("import sys; from pathlib import Path; from sfm_archiver.simulator impor
         "run_simulator(0, Path(sys.argv[1]) if len(sys.argv) > 1 else None, lambda m: print(m, flush=True))")
 
 
-def start(*args: str) -> tuple[subprocess.Popen, str]:
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a process started in the background by a shell
+
+
+def start(*args: str, sigint_ignored: bool = False) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen([sys.executable, "-c", CODE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True, preexec_fn=_ignore_sigint if sigint_ignored else None)
     line = process.stdout.readline().strip()
     assert line.startswith("Simulator listening on http://127.0.0.1:"), (line, process.stderr.read())
     return process, line.rsplit(" ", 1)[1]
 
 
+@pytest.mark.parametrize("sigint_ignored", [False, True], ids=["foreground", "sigint-ignored-at-start"])
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
-def test_subprocess_announces_answers_and_stops_on_signal(stop_signal):
-    process, url = start()
+def test_subprocess_announces_answers_and_stops_on_signal(stop_signal, sigint_ignored):
+    process, url = start(sigint_ignored=sigint_ignored)
     try:
         response = requests.get(f"{url}/2/users/by/username/sfm_alpha", headers={"Authorization": f"Bearer {TOKEN}"},
                                 timeout=5)
