@@ -107,11 +107,17 @@ class StreamHub:
         except OSError:
             reason = CLIENT_CLOSED
         finally:
-            with self._lock:
-                conn.closed_at = self._clock()
-                conn.reason = reason
+            self.end(conn, reason)
             if reason == DROP:
                 _shutdown(sock)
+
+    def end(self, conn: Connection, reason: str) -> None:
+        """Mark a connection ended, freeing its slot. The server does this before its last bytes go
+        out, as X does: a client that reconnects the moment it reads them finds the slot free."""
+        with self._lock:
+            if conn.closed_at is None:
+                conn.closed_at = self._clock()
+                conn.reason = reason
 
     # records ---------------------------------------------------------------------------------
 
@@ -213,6 +219,7 @@ class _Pump:
                     continue
                 if action == DISCONNECT:
                     self.send(json.dumps(bodies.OPERATIONAL_DISCONNECT, separators=(",", ":")).encode() + b"\r\n")
+                self.hub.end(self.conn, action)
                 if action != DROP:
                     self.sock.sendall(_END)
                 return action
