@@ -408,7 +408,8 @@ class _Builder:
             warnings=tuple(self.problems.warnings),
         )
         for line, message in profile_settings.config_problems(config, document):
-            self.problems.add(line, message)
+            if not self.problems.reported_at(line):
+                self.problems.add(line, message)
         return config
 
     def organization(self, section: LocatedDict) -> Organization:

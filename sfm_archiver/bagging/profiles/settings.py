@@ -54,7 +54,7 @@ def config_problems(config: Config, document: LocatedDict) -> list[tuple[int, st
     aptrust = bagging.get("aptrust") if isinstance(bagging, LocatedDict) else None
     found = []
     if "aptrust" in used and not config.bagging.aptrust.institution:
-        found.append((_line((aptrust, "institution"), (bagging, "aptrust"), (document, "bagging")), (
+        found.append((_line((aptrust, "institution"), (bagging, "aptrust"), (bagging, "profile"), (document, "bagging")), (
             "bagging.aptrust.institution is required by the aptrust profile: your APTrust institution "
             "identifier (e.g. example.edu), which starts every bag name"
         )))
@@ -73,8 +73,8 @@ def config_problems(config: Config, document: LocatedDict) -> list[tuple[int, st
 
 
 def _line(*places) -> int:
-    """The line of the first (mapping, key) whose mapping exists: the key's, else the mapping's own."""
+    """The line of the first (mapping, key) present: where to fix it, else 1."""
     for mapping, key in places:
-        if isinstance(mapping, LocatedDict) and mapping.line_of(key):
+        if isinstance(mapping, LocatedDict) and key in mapping:
             return mapping.line_of(key)
     return 1
