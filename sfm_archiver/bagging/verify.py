@@ -84,12 +84,25 @@ def verify_tar(tar_path: Path, pool: HashPool) -> list[str]:
                 tops = {member.name.split("/")[0] for member in tar.getmembers()}
                 if tops != {expected_top}:
                     return [f"{tar_path}: must hold exactly one top folder named {expected_top}, found {sorted(tops)}"]
+                if not _ends_with_end_marker(tar):
+                    return [f"{tar_path}: truncated: no end-of-archive blocks after its last member (members may be missing)"]
                 tar.extractall(temp, filter="data")
         except (tarfile.TarError, OSError, EOFError) as error:
             return [f"{tar_path}: unreadable tar: {error}"]
         bag_dir = Path(temp) / expected_top
         found = verify_bag_dir(bag_dir, pool) + profiles.verify_problems(bag_dir, tar_path.name)
         return [problem.replace(str(bag_dir), f"{tar_path}:{expected_top}") for problem in found]
+
+
+def _ends_with_end_marker(tar: tarfile.TarFile) -> bool:
+    """True when two zero blocks follow the last member, as every tar writer puts them.
+
+    tarfile stops silently at a header cut short after the first member, so a tar cut inside
+    its last header lists one member less and would otherwise look like a smaller, sound bag.
+    """
+    tar.fileobj.seek(tar.offset)
+    marker = tar.fileobj.read(2 * tarfile.BLOCKSIZE)
+    return len(marker) == 2 * tarfile.BLOCKSIZE and not marker.strip(b"\0")
 
 
 def _symlink_problems(bag_dir: Path) -> list[str]:
