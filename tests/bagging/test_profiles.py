@@ -263,3 +263,11 @@ def test_btr_document_is_what_bagit_profile_reads(tmp_path):
     document = json.loads(shipped("btr-bagit-profile.json").read_text())
     assert document["BagIt-Profile-Info"]["BagIt-Profile-Identifier"] == BTR_ID
     bagit_profile.Profile(BTR_ID, profile=document)
+
+
+def test_verify_of_a_damaged_profiled_bag_reports_instead_of_raising(make_env):
+    _env, path = bag_one_day(make_env, {"profile": "btr"})
+    info = path / "bag-info.txt"
+    info.write_bytes(info.read_bytes().replace(b"Bag-Count", b"Bag-\xff\xfeCount"))
+    problems = verify_paths([path])
+    assert problems and any("bag-info.txt" in p for p in problems)

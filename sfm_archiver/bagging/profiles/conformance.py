@@ -58,7 +58,7 @@ def document_problems(bag_dir: Path, label: str, document: dict) -> list[str]:
     identifier = document["BagIt-Profile-Info"]["BagIt-Profile-Identifier"]
     try:
         bag = bagit.Bag(str(bag_dir))
-    except bagit.BagError as error:
+    except (bagit.BagError, ValueError, OSError) as error:  # ValueError: a tag file not UTF-8 (damage)
         return [f"{bag_dir}: {label}: not readable as a bag: {error}"]
     profile = _quiet_profile_class()(identifier, profile=dict(document))
     profile.validate(bag)
