@@ -27,6 +27,8 @@ from pathlib import Path
 import bagit
 import bagit_profile
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sfm_archiver.bagging import bag_completed_periods, verify_paths
 from sfm_archiver.bagging.tagfiles import read_bag_info
@@ -271,3 +273,43 @@ def test_verify_of_a_damaged_profiled_bag_reports_instead_of_raising(make_env):
     info.write_bytes(info.read_bytes().replace(b"Bag-Count", b"Bag-\xff\xfeCount"))
     problems = verify_paths([path])
     assert problems and any("bag-info.txt" in p for p in problems)
+
+
+@pytest.fixture(scope="module")
+def aptrust_folder(tmp_path_factory) -> Path:
+    """One APTrust bag, unpacked: property tests edit copies of its aptrust-info.txt."""
+    from tests.bagging.conftest import BagEnv, write_config
+
+    root = tmp_path_factory.mktemp("aptrust")
+    env = BagEnv(root, write_config(root, bagging=APTRUST))
+    env.fill("gw", days=1)
+    [result] = bag_completed_periods(env.context(now=LATER))
+    extract(Path(result["path"]), root / "x")
+    return root / "x" / "example.edu.gw_2024-03-01"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    access=st.one_of(st.sampled_from(sorted(APTRUST_ACCESS)), st.sampled_from(sorted(APTRUST_ACCESS)).map(str.upper),
+                     st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=12)),
+    storage=st.one_of(st.sampled_from(sorted(APTRUST_STORAGE)),
+                      st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=12)),
+)
+def test_aptrust_values_are_judged_as_aptrust_judges_them(aptrust_folder, tmp_path_factory, access, storage):
+    """Allowed: the published values, compared case-insensitively (as APTrust's ingest does)."""
+    from sfm_archiver.bagging import profiles
+
+    bag = tmp_path_factory.mktemp("v") / aptrust_folder.name
+    shutil.copytree(aptrust_folder, bag)
+    info = bag / "aptrust-info.txt"
+    lines = [line for line in info.read_text().splitlines() if not line.startswith(("Access:", "Storage-Option:"))]
+    info.write_text("\n".join(lines + [f"Access: {access}", f"Storage-Option: {storage}"]) + "\n")
+    rewrite_tag_manifests(bag)
+    problems = profiles.get("aptrust").problems(bag, f"{bag.name}.tar")
+    expected = set()
+    if access.lower() not in {v.lower() for v in APTRUST_ACCESS}:
+        expected.add("Access")
+    if storage.lower() not in {v.lower() for v in APTRUST_STORAGE}:
+        expected.add("Storage-Option")
+    assert {tag for tag in ("Access", "Storage-Option") for p in problems if f"{tag} " in p} == expected, problems
+    assert len(problems) == len(expected)
