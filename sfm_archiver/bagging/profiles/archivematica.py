@@ -8,9 +8,10 @@ bag-info.txt fields are copied into the AIP's METS (`create_mets_v2.create_objec
 `<sourceMD>` of OTHERMDTYPE BagIt), one XML element per label; labels that are not XML names
 are skipped there, so each label must be one.
 
-The payload is gzip already (capture files); deflating it again gains nothing (about 0.03%)
-at a cost of ~15 times a hash pass, so the gzip stream uses stored blocks (level 0): a valid
-`.tar.gz` that every unpacker reads, written at the speed of a tar.
+The payload is gzip already (capture files), which does not compress again, and deflate even
+at level 1 runs at about 65 MB/s on such data (over ten times slower than a sha256 + sha512 pass
+on the same machine); so the gzip stream uses stored blocks (level 0): a valid `.tar.gz` that
+every unpacker reads, written at close to the speed of a tar.
 """
 
 from __future__ import annotations
