@@ -4,7 +4,8 @@
 - `NAMES`: the values of `bagging.profile`
 - `verify_problems(bag_dir, package) -> list[str]`: violations of every profile a bag claims
   (its BagIt-Profile-Identifier, an aptrust-info.txt, or its package form), for `verify`
-- `settings_for(config, collection)`: the profile and its settings of one collection
+- `settings.profile_of(config, collection)`: the profile name a collection uses;
+  `settings.config_problems`: what a profile in use needs from the configuration
 
 The profile documents are shipped in `documents/` and never fetched (see its README).
 """
