@@ -10,7 +10,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(exclude=["tests", "tests.*", "benchmarks"]),
     include_package_data=True,
-    package_data={"sfm_archiver": ["demo/*.yaml", "simulator/*.yaml", "bagging/profiles/documents/*"]},
+    package_data={"sfm_archiver": ["demo/*.yaml", "simulator/*.yaml", "bagging/profiles/published/*"]},
     install_requires=[
         "tweepy>=4.17,<4.18",
         "apscheduler>=3.11,<4",

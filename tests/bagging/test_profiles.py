@@ -56,7 +56,7 @@ APTRUST = {"profile": "aptrust", "aptrust": {"institution": "example.edu", "acce
 
 
 def shipped(name: str) -> Path:
-    return Path(str(resources.files("sfm_archiver.bagging.profiles").joinpath("documents", name)))
+    return Path(str(resources.files("sfm_archiver.bagging.profiles").joinpath("published", name)))
 
 
 def tag_lines(path: Path) -> dict[str, str]:

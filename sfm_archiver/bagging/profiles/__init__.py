@@ -7,7 +7,7 @@
 - `settings.profile_of(config, collection)`: the profile name a collection uses;
   `settings.config_problems`: what a profile in use needs from the configuration
 
-The profile documents are shipped in `documents/` and never fetched (see its README).
+The profile documents are shipped in `published/` and never fetched (see its README).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every rule a profile enforces is read from its document (required and recommended bag-info
 fields, allowed manifests, allowed tag values), so the document is the one place it is written.
-See `documents/README.md` for where each file comes from.
+See `published/README.md` for where each file comes from.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ STANDARD_SPEC_VERSION = "1.3.0"
 @cache
 def load(name: str) -> dict:
     """One shipped document as JSON (a fresh copy per call is not needed: callers never mutate)."""
-    text = resources.files(__package__).joinpath("documents", name).read_text(encoding="utf-8")
+    text = resources.files(__package__).joinpath("published", name).read_text(encoding="utf-8")
     return json.loads(text)
 
 
