@@ -313,3 +313,44 @@ def test_aptrust_values_are_judged_as_aptrust_judges_them(aptrust_folder, tmp_pa
         expected.add("Storage-Option")
     assert {tag for tag in ("Access", "Storage-Option") for p in problems if f"{tag} " in p} == expected, problems
     assert len(problems) == len(expected)
+
+
+def test_a_simulator_harvest_bagged_with_each_profile_holds_what_was_published(make_env, make_simulator, tmp_path):
+    """Real captures (`user-timeline` against the simulator), one collection per profile: every bag
+    verifies, and each holds exactly the posts the simulator published (a differential check too)."""
+    import subprocess
+    import sys
+    from datetime import datetime, timezone
+
+    import yaml
+
+    accounts = [{"id": "501", "username": "prof_a", "tweets": 40}, {"id": "502", "username": "prof_b", "tweets": 25}]
+    sim = make_simulator(tokens=["profile-token"], accounts=accounts)
+    profiles = ("none", "btr", "aptrust", "archivematica")
+    collections = [{"name": f"tl-{p}", "type": "timeline", "accounts": ["prof_a", "prof_b"], "bagging": {"profile": p}}
+                   for p in profiles]
+    env = make_env(bagging={"period": "hour", "grace": "0s", "aptrust": {"institution": "example.edu"}}, collections=collections)
+    document = yaml.safe_load(env.config_path.read_text())
+    document["x"] = {"bearer_token": "profile-token", "api_base_url": sim.base_url}
+    env.config_path.write_text(yaml.safe_dump(document))
+    harvest = subprocess.run([sys.executable, "-m", "sfm_archiver", "--config", str(env.config_path), "user-timeline"],
+                             capture_output=True, text=True, timeout=120)
+    assert harvest.returncode == 0, harvest.stderr
+
+    results = bag_completed_periods(env.context(now=datetime.now(timezone.utc) + timedelta(hours=2)))
+    assert results and all(r["status"] == "bagged" for r in results), results
+    assert verify_paths([r["path"] for r in results]) == []
+    published = {a["id"]: {post["id"] for post in sim.published()["posts"][a["id"]]} for a in accounts}
+    for profile in profiles:
+        held: dict[str, set[str]] = {}
+        for result in (r for r in results if r["collection"] == f"tl-{profile}"):
+            unpacked = tmp_path / "unpacked" / Path(result["path"]).name
+            folder = Path(result["path"])
+            if folder.is_file():
+                extract(folder, unpacked)
+                [folder] = unpacked.iterdir()
+            for capture in (folder / "data").rglob("*-timeline-*.jsonl.gz"):
+                for line in gzip.decompress(capture.read_bytes()).splitlines():
+                    page = json.loads(line)
+                    held.setdefault(page["__sfm"]["account"]["id"], set()).update(p["id"] for p in page.get("data", []))
+        assert held == published, profile
