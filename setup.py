@@ -10,11 +10,12 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(exclude=["tests", "tests.*", "benchmarks"]),
     include_package_data=True,
-    package_data={"sfm_archiver": ["demo/*.yaml", "simulator/*.yaml"]},
+    package_data={"sfm_archiver": ["demo/*.yaml", "simulator/*.yaml", "bagging/profiles/published/*"]},
     install_requires=[
         "tweepy>=4.17,<4.18",
         "apscheduler>=3.11,<4",
         "bagit>=1.8",
+        "bagit-profile>=1.3.1,<2",
         "warcio>=1.7",
         "pyyaml>=6.0",
         "requests>=2.31",

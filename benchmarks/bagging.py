@@ -8,11 +8,15 @@ archive, then measures on a warm page cache:
 - the move step alone (archive and outbox share a filesystem: no payload copy) and, when
   /dev/shm is another filesystem, the same bag built in copy mode for comparison
 - `verify` (bagit validation plus decompressing and parsing every line)
+- the extra cost of each bag profile against today's bag (`none`) on the same payload: `btr`
+  (tag fields only), `aptrust` (an md5 manifest in the same read, then a .tar), `archivematica`
+  (a .tar.gz); whole bag runs as ratios, and the hash and serialization steps
 Each figure is the best of several rounds (the payload is moved back between rounds), since
 other work on a shared machine disturbs single runs. Everything is removed afterwards.
 
     python benchmarks/bagging.py            # 1 GiB
     python benchmarks/bagging.py --quick    # 96 MiB
+    python benchmarks/bagging.py --quick --profiles-only   # just the profile comparison
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ import json
 import multiprocessing
 import os
 import random
+import resource
 import shutil
+import tarfile
 import tempfile
 import time
 import zlib
@@ -111,10 +117,16 @@ class StepClock:
         self.at[step] = time.perf_counter()
 
 
-def write_config(root: Path, outbox: Path, workers: int) -> Path:
+PROFILES = ("none", "btr", "aptrust", "archivematica")
+ORGANIZATION = {"name": "Benchmark Libraries", "contact_email": "archives@example.edu", "address": "1 Library Way"}
+
+
+def write_config(root: Path, outbox: Path, workers: int, profile: str = "none") -> Path:
     document = {
+        "organization": ORGANIZATION,
         "paths": {"archive": str(root / "archive"), "state": str(root / "state"), "outbox": str(outbox)},
-        "bagging": {"period": "day", "grace": "1h", "checksums": list(ALGORITHMS), "workers": workers, "copy": True},
+        "bagging": {"period": "day", "grace": "1h", "checksums": list(ALGORITHMS), "workers": workers, "copy": True,
+                    "profile": profile, "aptrust": {"institution": "example.edu"}},
         "log_level": "WARNING",
     }
     path = root / "config.yaml"
@@ -135,6 +147,11 @@ def bag_once(config_path: Path) -> tuple[dict, StepClock, float]:
 
 def unbag(bag: Path, archive: Path, state: Path) -> None:
     """Put the payload back into the archive (renames) and forget the bag, for another round."""
+    if bag.is_file():
+        unpack_payload(bag, archive)
+        bag.unlink()
+        shutil.rmtree(state)
+        return
     data = bag / "data"
     for path in data.rglob("*.gz"):
         target = archive / "bench" / path.relative_to(data)
@@ -142,6 +159,51 @@ def unbag(bag: Path, archive: Path, state: Path) -> None:
         path.rename(target)
     shutil.rmtree(bag)
     shutil.rmtree(state)
+
+
+def unpack_payload(package: Path, archive: Path) -> None:
+    """The capture files of a .tar/.tar.gz bag back into the archive (outside any measurement)."""
+    with tarfile.open(package) as tar:
+        for member in tar:
+            _top, _, rel = member.name.partition("/data/")
+            if member.isfile() and rel.endswith(".gz") and not rel.startswith("provenance/"):
+                target = archive / "bench" / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with tar.extractfile(member) as source, open(target, "wb") as sink:
+                    shutil.copyfileobj(source, sink, MIB)
+    os.sync()
+
+
+def compare_profiles(root: Path, paths: list[str], total: int, workers: int, rounds: int) -> None:
+    """Best-of-`rounds` bag runs per profile on the same payload, as ratios to `none`."""
+    best: dict[str, tuple[float, StepClock]] = {}
+    cpu: dict[str, float] = {}
+    for _ in range(rounds):
+        for profile in PROFILES:
+            baseline(paths, workers)  # the same warm cache for every profile
+            started = cpu_seconds()
+            result, steps, seconds = bag_once(write_config(root, root / "outbox", workers, profile))
+            cpu[profile] = min(cpu.get(profile, float("inf")), cpu_seconds() - started)
+            if profile not in best or seconds < best[profile][0]:
+                best[profile] = (seconds, steps)
+            unbag(Path(result["path"]), root / "archive", root / "state")
+    plain, plain_steps = best["none"]
+    hashing = plain_steps.at["tagfiles"] - plain_steps.at["intent"]
+    print(f"profiles (best of {rounds} bag runs each, {', '.join(ALGORITHMS)} configured; ratio = time / time of `none`):")
+    for profile in PROFILES:
+        seconds, steps = best[profile]
+        creation = steps.at["tagfiles"] - steps.at["intent"]
+        serialization = steps.at["tar"] - steps.at["fsynced"] if "tar" in steps.at else 0.0
+        print(f"  {profile:<14} whole bag run {seconds:6.2f}s ratio {seconds / plain:5.2f}, CPU {cpu[profile]:6.2f}s "
+              f"ratio {cpu[profile] / cpu['none']:5.2f}; creation (hash+manifests) "
+              f"{creation:6.2f}s ratio {creation / hashing:5.2f}; serialization {serialization:6.2f}s "
+              f"({throughput(total, serialization) if serialization else 0:.0f} MB/s)")
+
+
+def cpu_seconds() -> float:
+    """User + system CPU of this process and its finished children (the hashing workers)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def throughput(total_bytes: int, seconds: float) -> float:
@@ -155,6 +217,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="processes (default: one per core)")
     parser.add_argument("--dir", help="where to create the temporary archive and outbox")
     parser.add_argument("--rounds", type=int, default=3, help="bag runs (best one reported; the machine may be shared)")
+    parser.add_argument("--profiles-only", action="store_true", help="only compare the bag profiles")
     args = parser.parse_args()
     total = (args.mib or (96 if args.quick else 1024)) * MIB
     file_bytes = (16 if args.quick else 48) * MIB
@@ -168,6 +231,9 @@ def main() -> None:
               f"(generated in {time.perf_counter() - started:.1f}s)")
         paths = [str(p) for p in (root / "archive").rglob("*.gz")]
         baseline(paths, workers)  # warm the page cache
+        if args.profiles_only:
+            compare_profiles(root, paths, total, workers, args.rounds)
+            return
         raw = baseline(paths, workers)
         raw_one = baseline(paths, 1)
 
@@ -202,11 +268,13 @@ def main() -> None:
         verify_time = time.perf_counter() - started
         assert problems == [], problems[:5]
         print(f"verify (bagit + decompress and parse every line): {throughput(total, verify_time):.0f} MB/s ({verify_time:.2f}s)")
+        unbag(Path(result["path"]), root / "archive", root / "state")
+        compare_profiles(root, paths, total, workers, args.rounds)
 
         shm = Path("/dev/shm")
         if shm.is_dir() and os.stat(shm).st_dev != os.stat(root).st_dev and shutil.disk_usage(shm).free > 3 * total:
             shutil.rmtree(root / "archive")
-            shutil.rmtree(root / "state")
+            shutil.rmtree(root / "state", ignore_errors=True)
             generate(root / "archive", total, file_bytes, random.Random(2))
             shm_root = Path(tempfile.mkdtemp(prefix="sfm-bench-bagging-", dir=shm))
             baseline(paths, workers)

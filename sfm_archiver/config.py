@@ -17,6 +17,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
 
+from sfm_archiver.bagging.profiles import NAMES as PROFILE_NAMES
+from sfm_archiver.bagging.profiles import AptrustSettings
+from sfm_archiver.bagging.profiles import settings as profile_settings
 from sfm_archiver.errors import ConfigError
 from sfm_archiver.storage.layout import COLLECTION_NAME, PERIOD_UNITS
 from sfm_archiver.timeutil import parse_duration
@@ -65,6 +68,7 @@ class Schedule:
 class Organization:
     name: str = "Unnamed organization"
     contact_email: str = ""
+    address: str = ""  # Organization-Address of BTR bags
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,7 @@ class Collection:
     backfill_minutes: int = 0
     warc: bool = True
     line: int = 0
+    bagging_profile: str | None = None  # collections[].bagging.profile: overrides bagging.profile
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,8 @@ class Bagging:
     handoff_timeout: timedelta = timedelta(minutes=30)
     profile_identifier: str | None = None
     workers: int = 0
+    profile: str = "none"  # none | btr | aptrust | archivematica (sfm_archiver.bagging.profiles)
+    aptrust: AptrustSettings = AptrustSettings()
 
 
 @dataclass(frozen=True)
@@ -302,17 +309,19 @@ def _expand_env(value: Any, environ: dict, problems: _Problems, line: int = 1) -
 
 _SECTION_KEYS = {
     "top": ("organization", "paths", "x", "collections", "jobs", "bagging", "storage", "urls", "streams", "disk", "log_level"),
-    "organization": ("name", "contact_email"),
+    "organization": ("name", "contact_email", "address"),
     "paths": ("archive", "state", "outbox"),
     "x": ("api_base_url", "bearer_token", "bearer_token_file", "workers", "max_retries", "request_timeout"),
-    "collection": ("name", "type", "schedule", "accounts", "rules", "backfill", "backfill_minutes", "warc"),
+    "collection": ("name", "type", "schedule", "accounts", "rules", "backfill", "backfill_minutes", "warc", "bagging"),
+    "collection_bagging": ("profile",),
     "account": ("username", "id", "active"),
     "rule": ("value", "tag"),
     "jobs": ("update_usernames", "fetch_urls", "bag"),
     "bagging": (
         "period", "grace", "checksums", "serialization", "ready_marker", "copy", "empty_periods", "on_handoff",
-        "handoff_timeout", "profile_identifier", "workers",
+        "handoff_timeout", "profile_identifier", "workers", "profile", "aptrust",
     ),
+    "aptrust": ("institution", "access", "storage_option"),
     "storage": ("rotation", "compresslevel", "stream_flush_seconds"),
     "urls": ("concurrency", "per_host", "timeout", "max_hops", "warc"),
     "streams": ("stall_timeout", "buffer_messages"),
@@ -383,7 +392,7 @@ class _Builder:
         needs_token = bool(collections)
         x = self.x(self.section(document, "x", "x"), needs_token)
         log_level = self.value(document, "log_level", "INFO", _choice(("DEBUG", "INFO", "WARNING", "ERROR"), upper=True), "DEBUG, INFO, WARNING or ERROR")
-        return Config(
+        config = Config(
             source=self.source,
             paths=paths,
             organization=organization,
@@ -398,11 +407,16 @@ class _Builder:
             log_level=log_level,
             warnings=tuple(self.problems.warnings),
         )
+        for line, message in profile_settings.config_problems(config, document):
+            if not self.problems.reported_at(line):
+                self.problems.add(line, message)
+        return config
 
     def organization(self, section: LocatedDict) -> Organization:
         name = self.value(section, "name", Organization.name, _text, "text")
         email = self.value(section, "contact_email", "", _email, "an e-mail address like archives@example.edu")
-        return Organization(name=name, contact_email=email)
+        address = self.value(section, "address", "", _text, "a postal address on one line")
+        return Organization(name=name, contact_email=email, address=address)
 
     def paths(self, section: LocatedDict, present: bool = True) -> Paths:
         """The three folders; `present` is False when the whole section is missing (reported once)."""
@@ -526,6 +540,7 @@ class _Builder:
             backfill_minutes=self.value(item, "backfill_minutes", 0, _int_range(0, 5), "a whole number of minutes 0-5"),
             warc=self.value(item, "warc", kind == "timeline", _bool, "true or false"),
             line=item.line,
+            bagging_profile=self.value(self.section(item, "bagging", "collection_bagging"), "profile", None, _choice(PROFILE_NAMES), " | ".join(PROFILE_NAMES)),
         )
 
     def accounts(self, item: LocatedDict, collection: str) -> tuple[AccountEntry, ...]:
@@ -644,6 +659,19 @@ class _Builder:
             handoff_timeout=self.value(section, "handoff_timeout", Bagging.handoff_timeout, parse_duration, "a duration like 30m"),
             profile_identifier=self.value(section, "profile_identifier", None, _text, "a URI"),
             workers=self.value(section, "workers", 0, _int_range(0, 64), "a whole number; 0 means one per core"),
+            profile=self.value(section, "profile", "none", _choice(PROFILE_NAMES), " | ".join(PROFILE_NAMES)),
+            aptrust=self.aptrust(self.section(section, "aptrust", "aptrust")),
+        )
+
+    def aptrust(self, section: LocatedDict) -> AptrustSettings:
+        """`bagging.aptrust`; allowed values come from APTrust's shipped profile document."""
+        return AptrustSettings(
+            institution=self.value(section, "institution", "", profile_settings.institution, "an institution identifier like example.edu"),
+            access=self.value(section, "access", AptrustSettings.access, profile_settings.aptrust_choice("Access"), "an APTrust Access value"),
+            storage_option=self.value(
+                section, "storage_option", AptrustSettings.storage_option, profile_settings.aptrust_choice("Storage-Option"),
+                "an APTrust Storage-Option value",
+            ),
         )
 
     def storage(self, section: LocatedDict) -> Storage:

@@ -20,6 +20,10 @@ from sfm_archiver.bagging.fsops import fsync_dirs, move_file
 from sfm_archiver.bagging.hashing import HashPool, HashResult, HashTask, hash_file
 from sfm_archiver.bagging.intent import Intent
 from sfm_archiver.bagging.periods import PeriodState
+from sfm_archiver.bagging.profiles import AptrustSettings, BagFacts, Profile
+from sfm_archiver.bagging.profiles import get as get_profile
+from sfm_archiver.bagging.profiles.archivematica import GZIP_LEVEL
+from sfm_archiver.bagging.profiles.settings import profile_of
 from sfm_archiver.bagging.provenance import PROVENANCE_DIR, ProvenanceSources, harvest_runs, write_provenance
 from sfm_archiver.bagging.validate import validate_bag_dir
 from sfm_archiver.config import Config
@@ -33,7 +37,7 @@ TAR_BUFFER = 1 << 20
 
 @dataclass(frozen=True)
 class BagSettings:
-    """What a bag looks like, from `bagging:` and `organization:` of the configuration."""
+    """What a bag of one collection looks like, from `bagging:`, `organization:` and its profile."""
 
     checksums: tuple[str, ...]
     serialization: str
@@ -42,18 +46,25 @@ class BagSettings:
     organization: str
     contact_email: str
     profile_identifier: str | None
+    profile: Profile = Profile()
+    address: str = ""
+    aptrust: AptrustSettings = AptrustSettings()
 
     @classmethod
-    def from_config(cls, config: Config, workers: int) -> BagSettings:
+    def from_config(cls, config: Config, workers: int, collection: str = "") -> BagSettings:
         bagging = config.bagging
+        profile = get_profile(profile_of(config, collection))
         return cls(
-            checksums=bagging.checksums,
-            serialization=bagging.serialization,
+            checksums=profile.checksums(bagging.checksums),
+            serialization=profile.serialization(bagging.serialization),
             ready_marker=bagging.ready_marker,
             workers=workers,
             organization=config.organization.name,
             contact_email=config.organization.contact_email,
             profile_identifier=bagging.profile_identifier,
+            profile=profile,
+            address=config.organization.address,
+            aptrust=bagging.aptrust,
         )
 
 
@@ -90,14 +101,15 @@ def stage_bag(
     _write_tag_files(bag_dir, plan, settings, digests, total_bytes, oxum, len(capture_tasks), runs, now)
     pause("tagfiles")
     problems = validate_bag_dir(bag_dir, pool, total_bytes, stop)
+    problems += settings.profile.problems(bag_dir, intent.final.name if intent.serialized else None)
     if problems:
         raise BagError(f"bag {intent.name} failed validation and was rolled back: " + "; ".join(problems[:5]))
     pause("validated")
     fsync_tree(bag_dir)
     fsync_dir(intent.staging_root)
     pause("fsynced")
-    if intent.serialization == "tar":
-        write_tar(bag_dir, intent.staged_tar, intent.name)
+    if intent.serialized:
+        write_tar(bag_dir, intent.staged_tar, intent.stem, compressed=intent.serialization == "tar.gz")
         fsync_dir(intent.staging_root)
         pause("tar")
     return {
@@ -147,6 +159,10 @@ def _write_tag_files(bag_dir, plan: PeriodState, settings: BagSettings, digests,
             f"Collection {plan.collection} ran {runs} times during {period.label} (UTC) and captured nothing; "
             "this bag holds only provenance"
         )
+    facts = BagFacts(
+        name=plan.name, collection=plan.collection, label=period.label, organization=settings.organization,
+        address=settings.address, description=description, aptrust=settings.aptrust,
+    )
     fields = [
         ("Source-Organization", settings.organization),
         ("Contact-Email", settings.contact_email),
@@ -161,15 +177,20 @@ def _write_tag_files(bag_dir, plan: PeriodState, settings: BagSettings, digests,
         ("SFM-Period-End", rfc3339_ms(period.end)),
         ("BagIt-Profile-Identifier", settings.profile_identifier),
     ]
-    tagfiles.write_bag_info(bag_dir, fields)
+    tagfiles.write_bag_info(bag_dir, fields + settings.profile.bag_info_fields(facts))
+    settings.profile.write_tag_files(bag_dir, facts)
     tagfiles.write_manifests(bag_dir, digests, settings.checksums)
     tagfiles.write_tag_manifests(bag_dir, settings.checksums)
 
 
-def write_tar(bag_dir: Path, tar_path: Path, arcname: str) -> None:
-    """Serialize the bag as one tar (top folder = bag name), fsynced, then check its members."""
+def write_tar(bag_dir: Path, tar_path: Path, arcname: str, compressed: bool = False) -> None:
+    """Serialize the bag as one tar (top folder = `arcname`), fsynced, then check its members.
+
+    `compressed`: a gzip stream around the tar (`.tar.gz`), at `GZIP_LEVEL` (see profiles.archivematica).
+    """
+    options = {"mode": "w:gz", "compresslevel": GZIP_LEVEL} if compressed else {"mode": "w"}
     with open(tar_path, "xb") as raw:
-        with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT, copybufsize=TAR_BUFFER) as tar:
+        with tarfile.open(fileobj=raw, format=tarfile.PAX_FORMAT, copybufsize=TAR_BUFFER, **options) as tar:
             tar.add(bag_dir, arcname=arcname, filter=_anonymous)
         raw.flush()
         os.fsync(raw.fileno())
@@ -188,7 +209,7 @@ def _check_tar(tar_path: Path, bag_dir: Path, arcname: str) -> None:
         for name in files:
             path = Path(folder) / name
             expected[f"{arcname}/{path.relative_to(bag_dir).as_posix()}"] = path.stat().st_size
-    with tarfile.open(tar_path, "r:") as tar:
+    with tarfile.open(tar_path, "r:*") as tar:
         found = {m.name: m.size for m in tar.getmembers() if m.isfile()}
     if found != expected:
         missing = sorted(set(expected) - set(found))[:3]

@@ -43,12 +43,12 @@ def rename_into_outbox(intent: Intent) -> bool:
 
 def payload_elsewhere(intent: Intent) -> bool:
     """True when the payload still exists outside the final bag (tar staging dir, copy originals)."""
-    return intent.serialization == "tar" or intent.mode == "copy"
+    return intent.serialized or intent.mode == "copy"
 
 
 def finish_after_rename(intent: Intent, pause: Callable[[str], None]) -> None:
     """After the rename: drop staging leftovers and copied originals, mark ready, tidy the archive."""
-    if intent.serialization == "tar" and intent.bag_dir.exists():
+    if intent.serialized and intent.bag_dir.exists():
         shutil.rmtree(intent.bag_dir)
         fsync_dir(intent.staging_root)
     if intent.mode == "copy":

@@ -166,7 +166,7 @@ def _bag_collection(ctx: JobContext, collection: str, before, pool: HashPool, pa
         for path, removed in seal_dead_writers(ctx.store, collection):
             run.warn(f"sealed {path}, left open by a writer that died ({removed} bytes of torn tail removed)")
         mode = transfer_mode(config.paths.archive / collection, outbox, config.bagging.copy)
-        settings = BagSettings.from_config(config, pool.workers)
+        settings = BagSettings.from_config(config, pool.workers, collection)
         for state in discover_periods(ctx, collection, before):
             if state.status in QUIET_STATUSES:
                 continue
@@ -226,10 +226,12 @@ def _bag_period(ctx: JobContext, state: PeriodState, mode: str, settings: BagSet
         name=state.name, collection=state.collection, collection_root=str(config.paths.archive / state.collection),
         outbox=str(config.paths.outbox), mode=mode, serialization=settings.serialization,
         ready_marker=settings.ready_marker, files=list(state.files), folders=list(state.folders),
+        profile=settings.profile.name, outbox_stem=settings.profile.outbox_stem(state.name, settings.aptrust),
     )
     base = state.as_dict()
-    if outbox_items(config.paths.outbox, state.name):
-        return {**base, "status": "failed", "error": f"{state.name} exists in the outbox and is never overwritten"}
+    taken = outbox_items(config.paths.outbox, state.name, (intent.final,))
+    if taken:
+        return {**base, "status": "failed", "error": f"{taken[0]} exists in the outbox and is never overwritten"}
     ctx.store.begin_bag(state.name, state.collection, state.period.label, state.period.start, state.period.end, intent.as_dict())
     pause("intent")
     sources = ProvenanceSources(config, ctx.store, ctx.ledger)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from sfm_archiver.bagging.intent import SUFFIXES, strip_suffix
 from sfm_archiver.bagging.provenance import BAG_JOB
 from sfm_archiver.state import StateStore
 from sfm_archiver.storage import layout
@@ -60,17 +61,18 @@ def bag_name(collection: str, period: Period) -> str:
 
 
 def split_bag_name(name: str) -> tuple[str, str] | None:
-    """(collection, label) of a bag name (also with `.tar`), or None when it is not one."""
-    stem = name[:-4] if name.endswith(".tar") else name
+    """(collection, label) of a bag name (also with `.tar` or `.tar.gz`), or None when it is not one."""
+    stem = strip_suffix(name)
     collection, sep, label = stem.rpartition("_")
     if not sep or not layout.COLLECTION_NAME.match(collection) or not label[:4].isdigit():
         return None
     return collection, label
 
 
-def outbox_items(outbox: Path, name: str) -> list[Path]:
-    """The outbox entries that would hold (or block) a bag of this name."""
-    return [p for p in (outbox / name, outbox / f"{name}.tar") if os.path.lexists(p)]
+def outbox_items(outbox: Path, name: str, also: tuple[Path, ...] = ()) -> list[Path]:
+    """The outbox entries that would hold (or block) a bag of this name (`also`: its profile's name)."""
+    candidates = [outbox / f"{name}{suffix}" for suffix in SUFFIXES.values()] + list(also)
+    return [p for p in dict.fromkeys(candidates) if os.path.lexists(p)]
 
 
 def payload_files(folder: Path) -> tuple[list[Path], list[str]]:

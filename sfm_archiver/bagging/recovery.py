@@ -2,7 +2,8 @@
 
 Building the bag of period P of collection C (name N, staging S = <outbox>/.staging/N):
 
- 1. Take C's "bag" lock; refuse when <outbox>/N (or N.tar) exists or N is recorded as done.
+ 1. Take C's "bag" lock; refuse when <outbox>/N (or N.tar, N.tar.gz, or the profile's outbox
+    name such as <institution>.N.tar) exists or N is recorded as done.
  2. Record the intent (state `staging`: files, folders, mode, serialization, outbox) in the
     state store. From here on, recovery knows where every capture file can be.
  3. Move each capture file from <archive>/C/YYYY/MM/DD/HH/ into S/data/YYYY/MM/DD/HH/ (one
@@ -12,10 +13,12 @@ Building the bag of period P of collection C (name N, staging S = <outbox>/.stag
  4. Write S/data/provenance/.
  5. Hash every payload file once for all algorithms (worker processes).
  6. Write bagit.txt, bag-info.txt, manifests, tag manifests.
- 7. Validate fully (bagit-python + our structural checks); any problem rolls back.
- 8. fsync every file and folder of S; tar serialization writes and fsyncs <staging>/N.tar.
+ 7. Validate fully (bagit-python + our structural checks + the bag's profile, with the name it
+    will have in the outbox); any problem rolls back.
+ 8. fsync every file and folder of S; tar serialization writes and fsyncs <staging>/N.tar
+    (N.tar.gz for `archivematica`; the top folder inside is the outbox name), then reads it back.
  9. Record state `handing_off` (with the bag's statistics). This is the commit point.
-10. Rename S (or N.tar) to <outbox>/N[.tar] with RENAME_NOREPLACE; fsync the outbox.
+10. Rename S (or N.tar[.gz]) to its outbox name with RENAME_NOREPLACE; fsync the outbox.
 11. Remove what is left: the staging folder behind a tar, the originals in copy mode; write
     <outbox>/N.ready when configured; remove the period's archive folders if empty.
 12. Record state `done` with files, bytes, oxum, duration; then run `on_handoff`.
@@ -23,7 +26,7 @@ Building the bag of period P of collection C (name N, staging S = <outbox>/.stag
 Recovery (on daemon start and before every `bag` run, under the same lock):
 - state `staging` (crash in steps 2-9): roll back: every payload file found in S/data goes
   back to its archive folder (copy mode: the staged copies are deleted, the originals never
-  left), S and N.tar are removed, the record is deleted. The period is bagged again later.
+  left), S and N.tar[.gz] are removed, the record is deleted. The period is bagged again later.
 - state `handing_off` (crash in steps 9-12): roll forward: if the staged item still exists,
   rename it (10); then 11 and 12. When the name was taken meanwhile, roll back instead.
 - entries in .staging with no unfinished record (a lost state store) are rolled back the
@@ -50,7 +53,7 @@ from sfm_archiver.bagging.handoff import (
     record_done,
     rename_into_outbox,
 )
-from sfm_archiver.bagging.intent import HANDING_OFF_STATE, STAGING, STAGING_STATE, UNFINISHED_STATES, Intent
+from sfm_archiver.bagging.intent import HANDING_OFF_STATE, STAGING, STAGING_STATE, UNFINISHED_STATES, Intent, strip_suffix
 from sfm_archiver.bagging.periods import split_bag_name
 from sfm_archiver.bagging.provenance import PROVENANCE_DIR
 from sfm_archiver.durable import fsync_dir
@@ -84,8 +87,9 @@ def roll_back(store: StateStore, intent: Intent, pause: Pause = _no_pause, forge
                 pause("rollback")
             touched.update({staged.parent, (intent.root / rel).parent})
     fsync_dirs(touched)
-    if os.path.lexists(intent.staged_tar):
-        intent.staged_tar.unlink()
+    for package in intent.staged_packages:
+        if os.path.lexists(package):
+            package.unlink()
     if intent.bag_dir.exists():
         shutil.rmtree(intent.bag_dir)
     if intent.staging_root.is_dir():
@@ -166,7 +170,7 @@ def recover_collection(store: StateStore, outbox: Path, archive: Path, collectio
             messages.append(f"{name}: unfinished bag rolled back, {returned} capture files returned to the archive")
     unfinished = {n for n, r in records.items() if r["state"] in UNFINISHED_STATES}
     for entry in listed:
-        stem = entry[:-4] if entry.endswith(".tar") else entry
+        stem = strip_suffix(entry)
         parsed = split_bag_name(entry)
         if parsed is None or parsed[0] != collection or stem in unfinished:
             continue

@@ -57,10 +57,11 @@ def write_bagit_txt(bag_dir: Path) -> None:
     write_text(bag_dir / "bagit.txt", BAGIT_TXT)
 
 
-def write_bag_info(bag_dir: Path, fields: list[tuple[str, str]]) -> None:
-    """bag-info.txt: one `Label: value` per line, in the order given; newlines in values folded."""
+def write_bag_info(bag_dir: Path, fields: list[tuple[str, str]], name: str = "bag-info.txt") -> None:
+    """bag-info.txt (or another tag file of that form): one `Label: value` per line, in the order
+    given; newlines in values folded, empty values left out."""
     lines = [f"{label}: {' '.join(str(value).split())}" for label, value in fields if value not in (None, "")]
-    write_text(bag_dir / "bag-info.txt", "\n".join(lines) + "\n")
+    write_text(bag_dir / name, "\n".join(lines) + "\n")
 
 
 def write_manifests(bag_dir: Path, digests: dict[str, dict[str, str]], algorithms: tuple[str, ...], prefix: str = "manifest") -> list[Path]:
@@ -88,10 +89,10 @@ def write_tag_manifests(bag_dir: Path, algorithms: tuple[str, ...]) -> None:
     write_manifests(bag_dir, digests, algorithms, prefix="tagmanifest")
 
 
-def read_bag_info(bag_dir: Path) -> dict[str, list[str]]:
-    """bag-info.txt labels with their values (continuation lines joined)."""
+def read_bag_info(bag_dir: Path, name: str = "bag-info.txt") -> dict[str, list[str]]:
+    """bag-info.txt (or another tag file of that form) labels with their values (continuation lines joined)."""
     info: dict[str, list[str]] = {}
-    path = bag_dir / "bag-info.txt"
+    path = bag_dir / name
     if not path.exists():
         return info
     last = None

@@ -1,10 +1,11 @@
-"""`verify`: the full check of bags in the outbox or anywhere else, as folders or `.tar` files.
+"""`verify`: the full check of bags in the outbox or anywhere else, as folders, `.tar` or `.tar.gz`.
 
 bagit-python's own validation (structure, completeness, every checksum), our structural checks
 (bag-info fields, Payload-Oxum, tag manifests covering every tag file), and our content check:
 every payload `.jsonl.gz` (and legacy `.gz`) decompresses and each line parses as a JSON object;
 `.warc.gz` files decompress completely. When bagit stops before naming a file (a Payload-Oxum
-mismatch), the checksums are compared here too, so every problem names its file.
+mismatch), the checksums are compared here too, so every problem names its file. Last, the
+rules of every profile the bag claims (`sfm_archiver.bagging.profiles.verify_problems`).
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import zlib
 from pathlib import Path
 from typing import Iterable
 
-from sfm_archiver.bagging import tagfiles
+from sfm_archiver.bagging import profiles, tagfiles
 from sfm_archiver.bagging.hashing import INLINE_BELOW_BYTES, HashPool, HashTask, default_workers, hash_file
+from sfm_archiver.bagging.profiles.conformance import package_stem
 from sfm_archiver.bagging.validate import run_bagit_validation, structure_problems
 from sfm_archiver.storage.reader import read_records
 
 MAX_PROBLEMS_PER_FILE = 3
+TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 _CHUNK = 1 << 20
 _OUTPUT_LIMIT = 8 << 20
 
@@ -33,13 +36,13 @@ def verify_paths(paths: Iterable[Path | str], workers: int | None = None, inline
     with HashPool(workers or default_workers(), inline_below) as pool:
         for path in map(Path, paths):
             if path.is_dir():
-                problems.extend(verify_bag_dir(path, pool))
-            elif path.is_file() and path.name.endswith(".tar"):
+                problems.extend(verify_bag_dir(path, pool) + profiles.verify_problems(path))
+            elif path.is_file() and path.name.endswith(TAR_SUFFIXES):
                 problems.extend(verify_tar(path, pool))
             elif not os.path.lexists(path):
                 problems.append(f"{path}: does not exist")
             else:
-                problems.append(f"{path}: not a bag (a folder with bagit.txt, or a .tar of one)")
+                problems.append(f"{path}: not a bag (a folder with bagit.txt, or a .tar or .tar.gz of one)")
     return problems
 
 
@@ -72,20 +75,34 @@ def verify_bag_dir(bag_dir: Path, pool: HashPool) -> list[str]:
 
 
 def verify_tar(tar_path: Path, pool: HashPool) -> list[str]:
-    """Unpack into a temporary folder (safely: no links, no paths outside it) and verify that."""
-    expected_top = tar_path.name[: -len(".tar")]
+    """Unpack into a temporary folder (safely: no links, no paths outside it) and verify that,
+    with the profiles the bag claims (its package name counts: `.tar.gz` is Archivematica's)."""
+    expected_top = package_stem(tar_path.name)
     with tempfile.TemporaryDirectory(prefix="sfm-verify-") as temp:
         try:
-            with tarfile.open(tar_path, "r:") as tar:
+            with tarfile.open(tar_path, "r:*") as tar:
                 tops = {member.name.split("/")[0] for member in tar.getmembers()}
                 if tops != {expected_top}:
                     return [f"{tar_path}: must hold exactly one top folder named {expected_top}, found {sorted(tops)}"]
+                if not _ends_with_end_marker(tar):
+                    return [f"{tar_path}: truncated: no end-of-archive blocks after its last member (members may be missing)"]
                 tar.extractall(temp, filter="data")
         except (tarfile.TarError, OSError, EOFError) as error:
             return [f"{tar_path}: unreadable tar: {error}"]
         bag_dir = Path(temp) / expected_top
-        found = verify_bag_dir(bag_dir, pool)
+        found = verify_bag_dir(bag_dir, pool) + profiles.verify_problems(bag_dir, tar_path.name)
         return [problem.replace(str(bag_dir), f"{tar_path}:{expected_top}") for problem in found]
+
+
+def _ends_with_end_marker(tar: tarfile.TarFile) -> bool:
+    """True when two zero blocks follow the last member, as every tar writer puts them.
+
+    tarfile stops silently at a header cut short after the first member, so a tar cut inside
+    its last header lists one member less and would otherwise look like a smaller, sound bag.
+    """
+    tar.fileobj.seek(tar.offset)
+    marker = tar.fileobj.read(2 * tarfile.BLOCKSIZE)
+    return len(marker) == 2 * tarfile.BLOCKSIZE and not marker.strip(b"\0")
 
 
 def _symlink_problems(bag_dir: Path) -> list[str]:

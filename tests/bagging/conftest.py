@@ -19,6 +19,7 @@ from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.storage.writer import CaptureWriter
 
 UTC = timezone.utc
+ADDRESS = "1 Library Way, Springfield, USA"
 DAY1 = datetime(2024, 3, 1, tzinfo=UTC)
 
 
@@ -85,7 +86,7 @@ def sha256(path: Path) -> str:
 
 def write_config(root: Path, bagging: dict | None = None, outbox: Path | None = None, collections: list | None = None) -> Path:
     document = {
-        "organization": {"name": "Test University Libraries", "contact_email": "archives@example.edu"},
+        "organization": {"name": "Test University Libraries", "contact_email": "archives@example.edu", "address": ADDRESS},
         "paths": {"archive": str(root / "archive"), "state": str(root / "state"), "outbox": str(outbox or root / "outbox")},
         "x": {"bearer_token": "test-token-123", "api_base_url": "http://127.0.0.1:9"},
         "collections": collections
@@ -118,19 +119,22 @@ def env(make_env) -> BagEnv:
 
 
 def outbox_captures(outbox: Path) -> dict[str, list[str]]:
-    """sha256 of every capture file in outbox bags (folders and tars), by `collection/rel`."""
+    """sha256 of every capture file in outbox bags (folders, tars, tar.gz), by `collection/rel`.
+
+    An APTrust bag's name starts with `<institution>.`; collection names hold no dot.
+    """
     import tarfile
 
     found: dict[str, list[str]] = {}
     for entry in sorted(outbox.iterdir()):
         if entry.name.startswith("."):
             continue
-        collection = entry.name.rsplit("_", 1)[0]
+        collection = entry.name.rsplit("_", 1)[0].rsplit(".", 1)[-1]
         if entry.is_dir():
             for path in (entry / "data").rglob("*.gz"):
                 rel = path.relative_to(entry / "data").as_posix()
                 found.setdefault(f"{collection}/{rel}", []).append(sha256(path))
-        elif entry.name.endswith(".tar"):
+        elif entry.name.endswith((".tar", ".tar.gz")):
             with tarfile.open(entry) as tar:
                 for member in tar.getmembers():
                     if member.isfile() and member.name.endswith(".gz"):

@@ -47,6 +47,16 @@ NAMED = [
     ("after_rename", {"copy": True}),
 ]
 RANDOM_TRIALS = 4
+APTRUST = {"profile": "aptrust", "aptrust": {"institution": "example.edu"}, "ready_marker": True}
+ARCHIVEMATICA = {"profile": "archivematica"}
+BTR = {"profile": "btr", "serialization": "tar"}
+EVERY_STEP = ("intent", "move#3", "provenance", "hash#5", "tagfiles", "validated", "fsynced", "tar",
+              "before_rename", "after_rename", "cleanup", "done")
+PROFILED = (
+    [(step, APTRUST) for step in EVERY_STEP]
+    + [(step, ARCHIVEMATICA) for step in ("hash#2", "tagfiles", "validated", "tar", "before_rename", "after_rename", "cleanup")]
+    + [(step, BTR) for step in ("tagfiles", "validated", "tar", "after_rename")]
+)
 TIMEOUT = 60
 
 
@@ -135,14 +145,13 @@ def run_trial(root: Path, pause: str | None, options: dict, seed: int, recovery_
         assert list(env.archive.rglob("*.gz")) == [], "every period is bagged after the second run"
         assert staging_entries(env) == []
         bags = visible_bags(env.outbox)
-        suffix = ".tar" if options.get("serialization") == "tar" else ""
-        assert [b.name for b in bags] == [f"gw_2024-03-01{suffix}", f"gw_2024-03-02{suffix}"]
+        assert [b.name for b in bags] == [outbox_name(f"gw_2024-03-0{day}", options) for day in (1, 2)]
         for bag in bags:
             if bag.is_dir():
                 assert bagit.Bag(str(bag)).is_valid()
         assert verify_paths(bags, workers=1) == []
         if options.get("ready_marker"):
-            assert all((env.outbox / f"{b.name.removesuffix('.tar')}.ready").exists() for b in bags)
+            assert all((env.outbox / f"{b.name.removesuffix('.gz').removesuffix('.tar')}.ready").exists() for b in bags)
         return f"{pause or 'random'}: ok"
     finally:
         if options.get("copy"):
@@ -151,15 +160,16 @@ def run_trial(root: Path, pause: str | None, options: dict, seed: int, recovery_
             shutil.rmtree(env.outbox.parent, ignore_errors=True)
 
 
-def test_kill9_at_every_step_and_at_random_moments(tmp_path):
-    rng = random.Random(20261127)
-    trials = [(f"named-{i}", pause, options, i, None) for i, (pause, options) in enumerate(NAMED)]
-    for i in range(RANDOM_TRIALS):
-        options = rng.choice([{}, TAR, {"ready_marker": True}])
-        trials.append((f"random-{i}", None, options, 100 + i, None))
-    trials.append(("recovery-1", "move#5", {}, 200, "rollback#2"))
-    trials.append(("recovery-2", "hash#3", TAR, 201, "rollback#1"))
-    assert len(trials) >= 20
+def outbox_name(bag: str, options: dict) -> str:
+    """The documented outbox names: APTrust `<institution>.<bag>.tar`, Archivematica `<bag>.tar.gz`."""
+    if options.get("profile") == "aptrust":
+        return f"{options['aptrust']['institution']}.{bag}.tar"
+    if options.get("profile") == "archivematica":
+        return f"{bag}.tar.gz"
+    return f"{bag}.tar" if options.get("serialization") == "tar" else bag
+
+
+def run_trials(tmp_path: Path, trials: list) -> None:
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {
             name: pool.submit(run_trial, tmp_path / name, pause, options, seed, recovery)
@@ -172,6 +182,26 @@ def test_kill9_at_every_step_and_at_random_moments(tmp_path):
             except Exception as error:  # collect every failing trial, not just the first
                 failures[name] = error
     assert not failures, "\n".join(f"{name}: {error}" for name, error in failures.items())
+
+
+def test_kill9_during_profiled_bags_leaves_no_half_bag(tmp_path):
+    """Every pause point of an APTrust bag (renamed, md5, aptrust-info.txt, tar), the serialization
+    steps of Archivematica's .tar.gz, and the tag steps of BTR: whole and valid for its profile, or absent."""
+    trials = [(f"profiled-{i}", pause, options, 300 + i, None) for i, (pause, options) in enumerate(PROFILED)]
+    trials.append(("profiled-recovery", "tar", ARCHIVEMATICA, 400, "rollback#1"))
+    run_trials(tmp_path, trials)
+
+
+def test_kill9_at_every_step_and_at_random_moments(tmp_path):
+    rng = random.Random(20261127)
+    trials = [(f"named-{i}", pause, options, i, None) for i, (pause, options) in enumerate(NAMED)]
+    for i in range(RANDOM_TRIALS):
+        options = rng.choice([{}, TAR, {"ready_marker": True}])
+        trials.append((f"random-{i}", None, options, 100 + i, None))
+    trials.append(("recovery-1", "move#5", {}, 200, "rollback#2"))
+    trials.append(("recovery-2", "hash#3", TAR, 201, "rollback#1"))
+    assert len(trials) >= 20
+    run_trials(tmp_path, trials)
 
 
 def test_pause_points_stop_exactly_where_named(tmp_path):

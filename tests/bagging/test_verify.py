@@ -146,3 +146,22 @@ def test_verify_command_exits_1_naming_the_file(bag, tmp_path):
     assert str(target) in failed.stderr
     missing = subprocess.run([sys.executable, "-m", "sfm_archiver", "verify", str(tmp_path / "nope")], capture_output=True, text=True, timeout=60)
     assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+@pytest.mark.parametrize("profile", ["none", "archivematica"])
+def test_a_tar_cut_inside_its_last_header_is_reported(make_env, tmp_path, profile):
+    """tarfile lists such a tar without its last member; the bag left would look sound."""
+    env = make_env(bagging={"serialization": "tar", "profile": profile})
+    env.fill("gw", days=1)
+    [result] = bag_completed_periods(env.context(now=LATER))
+    path = Path(result["path"])
+    raw = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
+    with tarfile.open(path) as tar:
+        last = tar.getmembers()[-1]
+    cut = raw[: last.offset + 100]
+    damaged = tmp_path / path.name
+    damaged.write_bytes(gzip.compress(cut) if path.name.endswith(".gz") else cut)
+    with tarfile.open(damaged) as tar:
+        assert len(tar.getmembers()) < len(tarfile.open(path).getmembers())  # no error from tarfile itself
+    [problem] = verify_paths([damaged])
+    assert str(damaged) in problem and "truncated" in problem
