@@ -18,9 +18,11 @@ setup(
         "warcio>=1.7",
         "pyyaml>=6.0",
         "requests>=2.31",
+        "xlsxwriter>=3.1",
+        "pyarrow>=14",
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5"],
+        "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "openpyxl>=3.1"],
     },
     entry_points={"console_scripts": ["sfm-archiver=sfm_archiver.cli:main"]},
     classifiers=[

@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from sfm_archiver.durable import atomic_write, write_all
 from sfm_archiver.errors import LedgerError
@@ -265,3 +265,28 @@ def _read_last_line_slow(path: Path) -> bytes:
         for line in handle:
             last = line
     return last.rstrip(b"\n")
+
+
+def usernames_held(record: dict) -> set[str]:
+    """Usernames (lower case) that one ledger event ties to its account: the snapshot of `added`,
+    both sides of `renamed`, the name of `username_reassigned` (given up, or passed to it)."""
+    names = set()
+    for key in ("from", "to"):
+        value = record.get(key)
+        if isinstance(value, dict):
+            value = value.get("username")
+        if isinstance(value, str) and record.get("event") in ("added", "renamed", "username_reassigned"):
+            names.add(value.lower())
+    if isinstance(record.get("username"), str):
+        names.add(record["username"].lower())
+    return names
+
+
+def account_ids_named(records: Iterable[dict], id_or_name: str) -> set[str]:
+    """Ids of the account with this id, or of every account that ever had this username."""
+    wanted = id_or_name.lstrip("@").lower()
+    return {
+        str(record.get("account_id"))
+        for record in records
+        if str(record.get("account_id")) == id_or_name or wanted in usernames_held(record)
+    }
