@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
@@ -17,6 +18,7 @@ from typing import Any, Callable
 from sfm_archiver.export.columns import Column
 from sfm_archiver.export.flatten import to_json
 
+_LINE_BREAKS = re.compile("[\u0085\u2028\u2029]")
 GUARDED_STARTS = ("=", "+", "-", "@")
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet, the header row included
 XLSX_MAX_CHARS = 32_767  # Excel's limit per cell
@@ -86,6 +88,9 @@ class TsvWriter(CsvWriter):
 
 
 class JsonLinesWriter(FormatWriter):
+    """UTF-8 JSON, one object per line; characters that some readers take for line breaks
+    (U+0085, U+2028, U+2029) are written as escapes, so every reader sees one post per line."""
+
     ext = "jsonl"
     item = "post"
 
@@ -93,7 +98,10 @@ class JsonLinesWriter(FormatWriter):
         self._file = open(path, "w", encoding="utf-8")
 
     def write(self, item: dict) -> None:
-        self._file.write(to_json(item) + "\n")
+        line = to_json(item)
+        if _LINE_BREAKS.search(line):
+            line = _LINE_BREAKS.sub(lambda match: f"\\u{ord(match.group()):04x}", line)
+        self._file.write(line + "\n")
 
     def close(self) -> None:
         self._file.close()
