@@ -20,6 +20,7 @@ setup(
         "requests>=2.31",
         "xlsxwriter>=3.1",
         "pyarrow>=14",
+        "msgspec>=0.18",
     ],
     extras_require={
         "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "openpyxl>=3.1"],

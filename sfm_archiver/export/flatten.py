@@ -18,25 +18,39 @@ POST_KINDS = ("timeline", "stream")
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 # Post fields consumed whole (lists, or objects read through includes) besides the column paths.
 _CONSUMED = {"referenced_tweets", "note_tweet", "geo.coordinates", "attachments.media", "author"}
+# Columns that are not fields of the post (joined from includes or the capture, or made here).
+_DERIVED = {"in_reply_to_username", "retweeted_user_id", "retweeted_username", "quoted_user_id", "quoted_username",
+            "geo.full_name", "matching_rules", "urls.final", "captured_at", "collection", "kind", "row_type"}
 
 
-def _field_sets(prefix: str) -> tuple[frozenset[str], frozenset[str]]:
-    """(known leaf paths, containers) of the posts' (`""`) or authors' (`"author."`) columns."""
-    leaves, containers = set(), set()
-    for column in COLUMNS:
-        if not column.name.startswith(prefix) or (not prefix and column.name.startswith("author.")):
-            continue
-        path = column.name[len(prefix):]
-        leaves.add(path)
-        parts = path.split(".")
-        containers.update(".".join(parts[:n]) for n in range(1, len(parts)))
+class _Level:
+    """One nesting level of the known fields: keys held whole, and keys whose objects are read
+    key by key (each with its own level)."""
+
+    __slots__ = ("prefix", "leaves", "children", "allowed")
+
+    def __init__(self, prefix: str, paths: list[list[str]]):
+        self.prefix = prefix
+        self.leaves = frozenset(parts[0] for parts in paths if len(parts) == 1)
+        nested = sorted({parts[0] for parts in paths if len(parts) > 1} - self.leaves)
+        self.children = tuple(
+            (key, _Level(f"{prefix}{key}.", [parts[1:] for parts in paths if parts[0] == key and len(parts) > 1]))
+            for key in nested)
+        self.allowed = self.leaves | frozenset(nested)
+
+
+def _known_fields(prefix: str) -> _Level:
+    """The fields of posts (`prefix` "") or authors ("author.") that the columns hold."""
+    paths = [column.name[len(prefix):] for column in COLUMNS
+             if column.name.startswith(prefix) and (prefix or not column.name.startswith("author."))
+             and column.name not in _DERIVED]
     if not prefix:
-        leaves |= _CONSUMED
-    return frozenset(leaves), frozenset(containers - leaves)
+        paths += sorted(_CONSUMED)
+    return _Level("", [path.split(".") for path in paths])
 
 
-_POST_FIELDS = _field_sets("")
-_USER_FIELDS = _field_sets("author.")
+_POST_FIELDS = _known_fields("")
+_USER_FIELDS = _known_fields("author.")
 
 
 class Includes:
@@ -207,10 +221,10 @@ def nested_post(post: dict, includes: Includes, meta: dict, matching_rules: Any)
 def unknown_fields(post: dict, author: dict | None) -> list[str]:
     """Paths of fields that no column holds (the export's README lists them with counts)."""
     found: list[str] = []
-    _unknown(post, "", _POST_FIELDS, found)
+    _unknown(post, _POST_FIELDS, found, "")
     if author:
-        _unknown(author, "", _USER_FIELDS, found, "author.")
-    return found
+        _unknown(author, _USER_FIELDS, found, "author.")
+    return sorted(found) if len(found) > 1 else found
 
 
 def extra_fields(post: dict, author: dict | None) -> dict | None:
@@ -227,17 +241,23 @@ def extra_fields(post: dict, author: dict | None) -> dict | None:
     return extra
 
 
-def _unknown(obj: dict, prefix: str, fields: tuple[frozenset[str], frozenset[str]], found: list[str],
-             shown: str = "") -> None:
-    leaves, containers = fields
-    for key, value in obj.items():
-        path = prefix + key
-        if path in leaves:
-            continue
-        if path in containers and isinstance(value, dict):
-            _unknown(value, path + ".", fields, found, shown)
-        elif path not in containers or value is not None:
-            found.append(shown + path)
+def _unknown(obj: dict, level: _Level, found: list[str], shown: str) -> None:
+    if obj.keys() <= level.allowed:  # the common case: nothing to report at this level
+        for key, child in level.children:
+            value = obj.get(key)
+            if value.__class__ is dict:
+                if child.children or not value.keys() <= child.allowed:
+                    _unknown(value, child, found, shown)
+            elif value is not None:
+                found.append(f"{shown}{level.prefix}{key}")
+        return
+    nested = dict(level.children)
+    for key in obj.keys() - level.leaves:
+        value = obj[key]
+        if key in nested and value.__class__ is dict:
+            _unknown(value, nested[key], found, shown)
+        elif key not in nested or value is not None:
+            found.append(f"{shown}{level.prefix}{key}")
 
 
 def _references(post: dict) -> dict[str, str]:

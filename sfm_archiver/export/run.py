@@ -32,11 +32,12 @@ from sfm_archiver.export.flatten import (
     unknown_fields,
 )
 from sfm_archiver.export.index import ExportIndex, position
+from sfm_archiver.export.scan import light_record
 from sfm_archiver.export.sources import CaptureFile, Source, open_sources
 from sfm_archiver.export.writers import FORMATS, Segments
 from sfm_archiver.jobs.urls import tweet_links
 from sfm_archiver.ledger import account_ids_named
-from sfm_archiver.storage.reader import read_records
+from sfm_archiver.storage.reader import read_lines, read_records
 from sfm_archiver.timeutil import parse_timestamp, rfc3339_ms, utcnow
 
 DEDUPE = ("latest", "first", "none")
@@ -233,12 +234,13 @@ class _Export:
     # -- reading -----------------------------------------------------------------------------
 
     def _captures(self, files: list[CaptureFile], phase: str) -> Iterator[tuple[int, int, dict, list]]:
-        """(file number, line, record, wanted posts) of every capture line, in file order."""
+        """(file number, line, record, wanted posts) of every capture line, in file order. The
+        index pass reads only the fields it needs (`scan.light_record`), the writing pass all."""
         meter = _Meter(self.progress, phase)
         referenced = self.request.include_referenced
         filtered = bool(self.start or self.end or self.request.accounts)
         for number, file in enumerate(files):
-            for line, record in read_records(Path(file.label), self._on_problem(phase), file.opener):
+            for line, record in self._records(file, phase):
                 posts = []
                 includes = Includes(record) if filtered and self.request.accounts else None
                 page_passed = False
@@ -253,6 +255,15 @@ class _Export:
                 if posts:
                     yield number, line, record, posts
         meter.done()
+
+    def _records(self, file: CaptureFile, phase: str) -> Iterator[tuple[int, dict]]:
+        if phase == "writing":
+            yield from read_records(Path(file.label), self._on_problem(phase), file.opener)
+            return
+        for line, raw in read_lines(Path(file.label), self._on_problem(phase), file.opener):
+            record = light_record(raw) if raw.strip() else None
+            if record is not None:
+                yield line, record
 
     def _on_problem(self, phase: str):
         # Each damaged line is met by both passes: report it once, from the writing pass.
@@ -280,16 +291,24 @@ class _Export:
         current, winners = -1, set()
         for number, line, record, posts in self._captures(files, "writing"):
             result.captures += len(posts)
-            if dedupe and number != current:
-                current, winners = number, self.index.winners(number)
+            if number != current:
+                current = number
+                winners = self.index.winners(number) if dedupe else winners
             meta = record.get("__sfm") if isinstance(record.get("__sfm"), dict) else {}
             includes = Includes(record)
             file = files[number]
+            written = 0
             for slot, post, referenced in posts:
                 if dedupe and ((line << 12) | slot) not in winners:
                     continue
                 segments.write(self._item(writer.item, post, includes, meta, record, file, referenced))
-                self._count(post, includes, meta, file)
+                self._count(post, includes, file)
+                written += 1
+            if written:
+                result.rows += written
+                result.by_collection[file.collection] += written
+                result.by_kind[file.kind] += written
+                _widen(result.captured_range, meta.get("captured_at"))
         segments.close()
 
     def _item(self, kind: str, post: dict, includes: Includes, meta: dict, record: dict, file: CaptureFile,
@@ -311,19 +330,17 @@ class _Export:
         finals = [self.index.final_url(url) for url in dict.fromkeys(tweet_links(post))]
         return [final for final in finals if final] or None
 
-    def _count(self, post: dict, includes: Includes, meta: dict, file: CaptureFile) -> None:
+    def _count(self, post: dict, includes: Includes, file: CaptureFile) -> None:
+        """Per-row facts for the README: timeline accounts, fields outside the columns, posting times."""
         result = self.result
-        result.rows += 1
-        result.by_collection[file.collection] += 1
-        result.by_kind[file.kind] += 1
-        author = includes.users.get(post.get("author_id"))
-        if file.kind == "timeline" and isinstance(post.get("author_id"), str):
-            result.by_account[post["author_id"]] += 1
-            if author and isinstance(author.get("username"), str):
-                result.account_names[post["author_id"]] = author["username"]
+        author_id = post.get("author_id")
+        author = includes.users.get(author_id)
+        if file.kind == "timeline" and author_id.__class__ is str:
+            result.by_account[author_id] += 1
+            if author and author.get("username").__class__ is str:
+                result.account_names[author_id] = author["username"]
         for path in unknown_fields(post, author):
             result.unknown[path] += 1
-        _widen(result.captured_range, meta.get("captured_at"))
         _widen(result.posted_range, post.get("created_at"))
 
 
