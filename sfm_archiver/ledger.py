@@ -33,6 +33,22 @@ EVENTS = (
 _TAIL_READ = 64 * 1024
 
 
+def read_ledger(state_dir: Path) -> Iterator[dict]:
+    """Every complete record of the ledger in `state_dir`, oldest first, without repairing or
+    writing anything (for readers such as `export` that must leave the state alone)."""
+    path = Path(state_dir) / LEDGER_FILE
+    if not path.exists():
+        return
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.endswith(b"\n"):
+                return
+            try:
+                yield json.loads(line)
+            except ValueError as error:
+                raise LedgerError(f"{path}:{number}: not valid JSON: {error}") from error
+
+
 def line_hash(line: bytes) -> str:
     return hashlib.sha256(line.rstrip(b"\n")).hexdigest()
 
@@ -126,16 +142,7 @@ class Ledger:
 
     def records(self) -> Iterator[dict]:
         """Every complete record, oldest first (a torn tail is not a record)."""
-        if not self.path.exists():
-            return
-        with open(self.path, "rb") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.endswith(b"\n"):
-                    return
-                try:
-                    yield json.loads(line)
-                except ValueError as error:
-                    raise LedgerError(f"{self.path}:{number}: not valid JSON: {error}") from error
+        return read_ledger(self.path.parent)
 
     def history(self, account_ids: set[str] | None = None, until: datetime | None = None) -> list[dict]:
         """Events of the given accounts (all when None) up to `until`."""

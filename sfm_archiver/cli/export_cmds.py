@@ -49,13 +49,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def export_command(args: argparse.Namespace) -> int:
     from sfm_archiver.export.run import ExportRequest, run_export
-    from sfm_archiver.ledger import Ledger
+    from sfm_archiver.ledger import read_ledger
 
     sources, ledger_records = tuple(Path(path) for path in args.source), ()
     if not sources or config_path(args).exists():
         config = load(args, check_paths=False)
         sources = sources or (config.paths.archive,)
-        ledger_records = tuple(Ledger(config.paths.state).records())
+        ledger_records = tuple(read_ledger(config.paths.state))
     request = ExportRequest(
         collections=tuple(args.collections), sources=sources, out=Path(args.out) if args.out else None,
         format=args.format, start=args.start, end=args.end, by=args.by, accounts=tuple(args.account),

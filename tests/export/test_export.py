@@ -388,3 +388,19 @@ def test_xlsx_sheets_split_at_the_row_limit(harvested, tmp_path, monkeypatch):
     sizes = [(sheet.title, sum(1 for _ in sheet.iter_rows())) for sheet in book.worksheets]
     assert sizes == [("posts", 101), ("posts_2", 101), ("posts_3", 11)]
     assert set(exported_posts(tmp_path / "out", "xlsx")) == {post["id"] for post in raw_posts(archive, "tl")}
+
+
+def test_export_changes_nothing_in_the_archive_or_the_state(harvested, tmp_path):
+    _sim, config, archive = harvested
+    state = tmp_path / "state"
+    with open(state / "ledger.jsonl", "ab") as ledger:  # a torn tail a crashed writer may leave
+        ledger.write(b'{"seq": 99, "at": "2026-')
+
+    def snapshot():
+        return {path: (path.stat().st_mtime_ns, hashlib.sha256(path.read_bytes()).hexdigest())
+                for root in (archive, state) for path in sorted(root.rglob("*")) if path.is_file()}
+
+    before = snapshot()
+    done = export(config, tmp_path / "out", "--account", "alice")
+    assert done.returncode == 0, done.stderr
+    assert snapshot() == before
