@@ -166,6 +166,17 @@ def run_twarc(archive: Path, work: Path, posts: int) -> tuple[dict, dict, int, i
     return fixed, plain, fixed_rows, count_csv_rows(work / "twarc-plain.csv")
 
 
+def read_floor(archive: Path) -> float:
+    """CPU seconds to decompress and parse every capture line once: what any reader pays, and the
+    speed this machine allows at the moment (it may be shared)."""
+    began = time.process_time()
+    for path in sorted(archive.rglob("*.jsonl.gz")):
+        with gzip.open(path, "rb") as handle:
+            for line in handle:
+                json.loads(line)
+    return time.process_time() - began
+
+
 def count_csv_rows(path: Path) -> int:
     import csv
 
@@ -192,6 +203,8 @@ def main() -> None:
         print(f"{args.posts:,} posts ({captures:,} captures) in {sum(1 for _ in archive.rglob('*.gz'))} gzip files, "
               f"{sum(p.stat().st_size for p in archive.rglob('*.gz')) / 2**20:,.0f} MiB, "
               f"generated in {time.perf_counter() - began:.0f} s")
+        floor = read_floor(archive)
+        print(f"calibration: gunzip + json.loads alone (no export) reads {rate(captures, floor).strip()} posts/s CPU here")
         print(f"{'format':<8} {'posts/s wall':>12} {'posts/s CPU':>12} {'wall s':>8} {'CPU s':>7} {'RSS MB':>7}")
         results = {}
         for fmt in args.formats.split(","):

@@ -53,3 +53,11 @@ def test_anything_that_is_not_a_json_object_is_none_both_ways(raw):
     assert (light_record(raw) is None) == (slow_record(raw) is None)
     if light_record(raw) is not None:
         assert selected(light_record(raw)) == selected(slow_record(raw))
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=values | st.floats())
+def test_to_json_writes_what_json_dumps_writes(value):
+    from sfm_archiver.export.flatten import to_json
+
+    assert to_json(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
