@@ -83,7 +83,7 @@ def render_readme(result: ExportResult) -> str:
     ]
     if request.dedupe != "none":
         out.append(f"duplicate captures left out: {result.captures - result.rows:,}")
-    out += [f"collection {name}: {count:,} rows" for name, count in sorted(result.by_collection.items())]
+    out += [f"collection {name}: {result.by_collection.get(name, 0):,} rows" for name in request.collections]
     out += [f"kind {name}: {count:,} rows" for name, count in sorted(result.by_kind.items())]
     out.append(f"capture time range: {_span(result.captured_range)}")
     out.append(f"posting time range: {_span(result.posted_range)}")

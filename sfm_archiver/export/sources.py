@@ -78,8 +78,8 @@ def open_sources(paths: Iterable[Path], collections: list[str], kinds: set[str],
             raise UsageError(f"--source {path}: not an archive folder, a bag (folder or .tar) or an outbox")
         elif (path / "bagit.txt").is_file():
             sources.append(_bag_dir(path, collections, kinds))
-        elif _bags_in(path):
-            for bag in _bags_in(path):
+        elif bags := _bags_in(path):
+            for bag in bags:
                 match = _BAG_NAME.match(bag.name)
                 if match and match["collection"] not in collections:
                     continue
