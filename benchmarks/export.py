@@ -117,18 +117,21 @@ def page_of(data: list[dict], users: dict, referenced: dict, moment: datetime) -
 
 
 def timed(command: list[str], env: dict | None = None) -> dict:
-    """Run a process to its end; wall seconds, CPU seconds and peak RSS (MB) of it alone."""
-    began = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    _pid, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - began
-    out, err = process.stdout.read().decode(), process.stderr.read().decode()
-    process.stdout.close()
-    process.stderr.close()
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise SystemExit(f"{' '.join(command)} failed ({code}):\n{err[-3000:]}")
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024, "out": out, "err": err}
+    """Run a process to its end; wall seconds, CPU seconds and peak RSS (MB) of it alone. Its
+    output goes to files (a pipe nobody reads would stall it)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        began = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err, env=env)
+        _pid, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - began
+        out.seek(0)
+        err.seek(0)
+        texts = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{texts[1][-3000:]}")
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024,
+            "out": texts[0], "err": texts[1]}
 
 
 def export(archive: Path, out: Path, fmt: str, *extra: str) -> dict:
@@ -142,7 +145,8 @@ def twarc_venv() -> Path:
     python = cache / "bin" / "python"
     if not (cache / "bin" / "twarc2").exists():
         subprocess.run([sys.executable, "-m", "venv", str(cache)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", TWARC_CSV, PANDAS], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", TWARC_CSV, PANDAS], check=True,
+                       stdout=subprocess.DEVNULL)
     return cache
 
 
