@@ -71,7 +71,7 @@ def render_readme(result: ExportResult) -> str:
         if source.name:
             label += f" (bag {source.name}"
             label += f", sha256 of {'the .tar' if source.type == 'tar' else 'manifest-sha256.txt'} {source.checksum})"
-        state = "SKIPPED: failed verification" if source.skipped else f"{len(source.files)} capture files"
+        state = "SKIPPED, not read (why below)" if source.skipped else f"{len(source.files)} capture files"
         out.append(f"{label}: {state}")
         out += [f"    {problem}" for problem in source.problems[:50]]
     out += ["", "Files", "-----"]
@@ -100,7 +100,7 @@ def render_readme(result: ExportResult) -> str:
         if result.problem_count > len(result.problems):
             out.append(f"... and {result.problem_count - len(result.problems):,} more")
         skipped = [source for source in result.sources if source.skipped]
-        out += [f"{source.path}: skipped (failed verification, see Sources)" for source in skipped]
+        out += [f"{source.path}: skipped, not read (see Sources)" for source in skipped]
     else:
         out.append("none: every input was read whole")
     out += ["", "Columns", "-------"]

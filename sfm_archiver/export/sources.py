@@ -27,7 +27,8 @@ _CAPTURE = re.compile(
     r"^(?P<collection>.+)-(?P<kind>" + "|".join(layout.KINDS) + r")-\d{8}T\d{6}Z(?:-\d+)?\.jsonl\.gz$"
 )
 _HOUR_PATH = re.compile(r"^\d{4}/\d{2}/\d{2}/\d{2}$")
-_BAG_NAME = re.compile(r"^(?P<collection>.+)_(?P<label>\d{4}-\d{2}(?:-\d{2}(?:T\d{2})?)?)(?:\.tar)?$")
+_BAG_NAME = re.compile(r"^(?P<collection>.+)_(?P<label>\d{4}-\d{2}(?:-\d{2}(?:T\d{2})?)?)(?:\.tar|\.tar\.gz|\.tgz)?$")
+COMPRESSED_TARS = (".tar.gz", ".tgz")
 PROVENANCE_LEDGER = "data/provenance/ledger.jsonl"
 
 
@@ -74,6 +75,8 @@ def open_sources(paths: Iterable[Path], collections: list[str], kinds: set[str],
             raise UsageError(f"--source {path}: does not exist")
         if path.is_file() and path.name.endswith(".tar"):
             sources.append(_tar_bag(path, collections, kinds, stack))
+        elif path.is_file() and path.name.endswith(COMPRESSED_TARS):
+            sources.append(_unread_compressed(path))
         elif not path.is_dir():
             raise UsageError(f"--source {path}: not an archive folder, a bag (folder or .tar) or an outbox")
         elif (path / "bagit.txt").is_file():
@@ -85,6 +88,8 @@ def open_sources(paths: Iterable[Path], collections: list[str], kinds: set[str],
                     continue
                 if bag.is_dir():
                     sources.append(_bag_dir(bag, collections, kinds))
+                elif bag.name.endswith(COMPRESSED_TARS):
+                    sources.append(_unread_compressed(bag))
                 else:
                     sources.append(_tar_bag(bag, collections, kinds, stack))
         else:
@@ -97,7 +102,8 @@ def _bags_in(folder: Path) -> list[Path]:
     return sorted(
         child for child in folder.iterdir()
         if not child.name.startswith(".") and not child.is_symlink()
-        and ((child.is_dir() and (child / "bagit.txt").is_file()) or (child.is_file() and child.name.endswith(".tar")))
+        and ((child.is_dir() and (child / "bagit.txt").is_file())
+             or (child.is_file() and child.name.endswith((".tar",) + COMPRESSED_TARS)))
     )
 
 
@@ -130,6 +136,13 @@ def _bag_dir(bag: Path, collections: list[str], kinds: set[str]) -> Source:
     if ledger.is_file():
         source.ledger_records = _json_lines(ledger.read_bytes())
     return source
+
+
+def _unread_compressed(path: Path) -> Source:
+    """A compressed bag is listed as skipped (never passed over in silence): its members cannot
+    be read in place without decompressing the whole file again for each one."""
+    return Source(path, "tar", path.name, sha256_of(path), problems=[
+        f"{path}: a compressed bag is not read by export; unpack it and give the folder as --source"])
 
 
 def _tar_bag(path: Path, collections: list[str], kinds: set[str], stack: ExitStack) -> Source:

@@ -15,6 +15,7 @@ import pty
 import select
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import openpyxl
@@ -182,7 +183,7 @@ def test_a_bag_that_fails_verification_is_skipped_and_reported(tmp_path, make_si
     assert done.returncode == 1
     assert f"skipped {bag}" in done.stderr and "checksum" in done.stderr
     readme = (tmp_path / "out" / "README.txt").read_text()
-    assert "SKIPPED: failed verification" in readme and str(capture.name) in readme
+    assert "SKIPPED, not read" in readme and str(capture.name) in readme and "checksum" in readme
 
 
 def test_damaged_capture_is_reported_with_file_and_line_not_fatal(harvested, tmp_path):
@@ -404,3 +405,18 @@ def test_export_changes_nothing_in_the_archive_or_the_state(harvested, tmp_path)
     done = export(config, tmp_path / "out", "--account", "alice")
     assert done.returncode == 0, done.stderr
     assert snapshot() == before
+
+
+def test_a_compressed_bag_is_listed_as_skipped_never_passed_over(tmp_path, make_simulator):
+    sim = make_simulator(tokens=[TOKEN], accounts=ACCOUNTS)
+    config = write_config(tmp_path, sim.base_url, {"tl": ["alice", "bruno"]})
+    assert harvest(config, "tl", hours_ago=3)["result"] == "ok"
+    assert run_cli("bag", "tl", "--config", str(config)).returncode == 0
+    outbox = tmp_path / "outbox"
+    [bag] = [path for path in outbox.iterdir() if not path.name.startswith(".")]
+    with tarfile.open(outbox / f"{bag.name}.tar.gz", "w:gz") as tar:
+        tar.add(bag, arcname=bag.name)
+    done = run_cli("export", "tl", "--source", str(outbox), "--out", str(tmp_path / "out"))
+    assert done.returncode == 1 and f"{bag.name}.tar.gz: a compressed bag is not read" in done.stderr
+    assert len(read_csv_rows(tmp_path / "out")) == 210  # the folder bag was read
+    assert "SKIPPED" in (tmp_path / "out" / "README.txt").read_text()
