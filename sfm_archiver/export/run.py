@@ -152,6 +152,9 @@ def run_export(request: ExportRequest, progress: Progress | None = None) -> Expo
     out = Path(request.out) if request.out else default_out(request.collections, started)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"--out {out}: exists and is not empty (an export never mixes with other files)")
+    for source in request.sources:
+        if Path(source).is_dir() and out.resolve().is_relative_to(Path(source).resolve()):
+            raise UsageError(f"--out {out}: inside the source {source} (an export never writes into what it reads)")
     partial = out.with_name(out.name + ".partial")
     if partial.exists():
         raise UsageError(f"{partial}: left by an export that did not finish; remove it and run again")

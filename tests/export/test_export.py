@@ -304,6 +304,9 @@ def test_exit_codes_and_usage_errors(harvested, tmp_path):
     assert done.returncode == 2 and "not empty" in done.stderr
     done = run_cli("export", "tl", "--source", str(tmp_path / "missing"), "--out", str(tmp_path / "x"))
     assert done.returncode == 2 and "does not exist" in done.stderr
+    done = export(config, tmp_path / "archive" / "tl" / "export")
+    assert done.returncode == 2 and "inside the source" in done.stderr
+    assert not (tmp_path / "archive" / "tl" / "export").exists()
 
 
 def test_columns_all_keeps_unknown_fields_in_extra(harvested, tmp_path):
