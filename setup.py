@@ -21,9 +21,12 @@ setup(
         "requests>=2.31",
         "urllib3>=2",
         "certifi",
+        "xlsxwriter>=3.1",
+        "pyarrow>=14",
+        "msgspec>=0.18",
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5"],
+        "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "openpyxl>=3.1"],
     },
     entry_points={"console_scripts": ["sfm-archiver=sfm_archiver.cli:main"]},
     classifiers=[

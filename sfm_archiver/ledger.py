@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from sfm_archiver.durable import atomic_write, write_all
 from sfm_archiver.errors import LedgerError
@@ -31,6 +31,22 @@ EVENTS = (
     "reactivated", "paused", "resumed", "removed", "username_reassigned",
 )
 _TAIL_READ = 64 * 1024
+
+
+def read_ledger(state_dir: Path) -> Iterator[dict]:
+    """Every complete record of the ledger in `state_dir`, oldest first, without repairing or
+    writing anything (for readers such as `export` that must leave the state alone)."""
+    path = Path(state_dir) / LEDGER_FILE
+    if not path.exists():
+        return
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.endswith(b"\n"):
+                return
+            try:
+                yield json.loads(line)
+            except ValueError as error:
+                raise LedgerError(f"{path}:{number}: not valid JSON: {error}") from error
 
 
 def line_hash(line: bytes) -> str:
@@ -126,16 +142,7 @@ class Ledger:
 
     def records(self) -> Iterator[dict]:
         """Every complete record, oldest first (a torn tail is not a record)."""
-        if not self.path.exists():
-            return
-        with open(self.path, "rb") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.endswith(b"\n"):
-                    return
-                try:
-                    yield json.loads(line)
-                except ValueError as error:
-                    raise LedgerError(f"{self.path}:{number}: not valid JSON: {error}") from error
+        return read_ledger(self.path.parent)
 
     def history(self, account_ids: set[str] | None = None, until: datetime | None = None) -> list[dict]:
         """Events of the given accounts (all when None) up to `until`."""
@@ -265,3 +272,28 @@ def _read_last_line_slow(path: Path) -> bytes:
         for line in handle:
             last = line
     return last.rstrip(b"\n")
+
+
+def usernames_held(record: dict) -> set[str]:
+    """Usernames (lower case) that one ledger event ties to its account: the snapshot of `added`,
+    both sides of `renamed`, the name of `username_reassigned` (given up, or passed to it)."""
+    names = set()
+    for key in ("from", "to"):
+        value = record.get(key)
+        if isinstance(value, dict):
+            value = value.get("username")
+        if isinstance(value, str) and record.get("event") in ("added", "renamed", "username_reassigned"):
+            names.add(value.lower())
+    if isinstance(record.get("username"), str):
+        names.add(record["username"].lower())
+    return names
+
+
+def account_ids_named(records: Iterable[dict], id_or_name: str) -> set[str]:
+    """Ids of the account with this id, or of every account that ever had this username."""
+    wanted = id_or_name.lstrip("@").lower()
+    return {
+        str(record.get("account_id"))
+        for record in records
+        if str(record.get("account_id")) == id_or_name or wanted in usernames_held(record)
+    }

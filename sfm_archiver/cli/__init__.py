@@ -14,6 +14,7 @@ from sfm_archiver.cli import (
     bag_cmds,
     config_cmds,
     daemon_cmds,
+    export_cmds,
     ledger_cmds,
     sim_cmds,
     stream_cmds,
@@ -24,6 +25,7 @@ from sfm_archiver.cli.common import add_config_option
 from sfm_archiver.errors import ConfigError, SfmError, VerificationError, exit_code_for
 
 COMMAND_MODULES = (daemon_cmds, config_cmds, timeline_cmds, stream_cmds, url_cmds, bag_cmds, ledger_cmds, sim_cmds)
+COMMAND_MODULES += (export_cmds,)
 
 
 def build_parser() -> argparse.ArgumentParser:

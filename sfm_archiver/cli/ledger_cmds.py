@@ -6,7 +6,7 @@ import argparse
 import json
 
 from sfm_archiver.cli.common import add_config_option, load
-from sfm_archiver.ledger import Ledger
+from sfm_archiver.ledger import Ledger, account_ids_named
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -48,13 +48,7 @@ def show_ledger(args: argparse.Namespace) -> int:
 
 def events_of_account(records: list[dict], id_or_name: str) -> list[dict]:
     """Events of the account with this id, or of every account that ever had this username."""
-    wanted = id_or_name.lstrip("@").lower()
-    ids = {r["account_id"] for r in records if r["account_id"] == id_or_name}
-    for record in records:
-        names = {str(record.get(k)).lower() for k in ("from", "to") if isinstance(record.get(k), str)}
-        names.add(str(record.get("username", "")).lower())
-        if wanted in names:
-            ids.add(record["account_id"])
+    ids = account_ids_named(records, id_or_name)
     return [r for r in records if r["account_id"] in ids]
 
 

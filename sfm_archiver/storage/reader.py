@@ -12,7 +12,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 from sfm_archiver.storage import layout
 
@@ -29,6 +29,7 @@ class CaptureProblem:
 
 
 ProblemSink = Callable[[CaptureProblem], None]
+Opener = Callable[[], BinaryIO]
 
 
 def capture_files(
@@ -53,20 +54,24 @@ def capture_files(
     return files
 
 
-def read_lines(path: Path, on_problem: ProblemSink) -> Iterator[tuple[int, bytes]]:
-    """Yield (line number, raw line) of a gzip JSON-lines file; report a damaged tail."""
+def read_lines(path: Path, on_problem: ProblemSink, opener: Opener | None = None) -> Iterator[tuple[int, bytes]]:
+    """Yield (line number, raw line) of a gzip JSON-lines file; report a damaged tail.
+
+    `opener` gives the decompressed stream when the file is not on disk by itself (a member of a
+    `.tar` bag); `path` then only names it in problems.
+    """
     line_no = 0
     try:
-        with gzip.open(path, "rb") as handle:
+        with opener() if opener else gzip.open(path, "rb") as handle:
             for line_no, line in enumerate(handle, start=1):
                 yield line_no, line
     except (OSError, EOFError, zlib.error) as error:
         on_problem(CaptureProblem(Path(path), line_no + 1, f"cannot decompress: {error}"))
 
 
-def read_records(path: Path, on_problem: ProblemSink) -> Iterator[tuple[int, dict]]:
+def read_records(path: Path, on_problem: ProblemSink, opener: Opener | None = None) -> Iterator[tuple[int, dict]]:
     """Yield (line number, object) for every line that parses as a JSON object."""
-    for line_no, line in read_lines(path, on_problem):
+    for line_no, line in read_lines(path, on_problem, opener):
         if not line.strip():
             continue
         try:

@@ -1,0 +1,283 @@
+"""From a raw capture line to posts: each post joined with its author, referenced posts, media and
+place from the line's `includes` (as `twarc2 flatten` does), then to a row of the export's columns.
+
+The raw line is never changed; unknown fields are reported (`unknown_fields`), never an error, so a
+field X adds tomorrow breaks no export.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterator
+
+from sfm_archiver.export.columns import COLUMNS
+
+REFERENCED_SLOT = 2048  # slots of includes.tweets start here; data items count from 0
+POST_KINDS = ("timeline", "stream")
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# The encoder `json.dumps` itself builds on each call, built once: the same text, a third faster.
+# No circular check is needed for what json.loads produced.
+_c_encoder = json.encoder.c_make_encoder and json.encoder.c_make_encoder(
+    None, json.JSONEncoder().default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+# Post fields consumed whole (lists, or objects read through includes) besides the column paths.
+_CONSUMED = {"referenced_tweets", "note_tweet", "geo.coordinates", "attachments.media", "author"}
+# Columns that are not fields of the post (joined from includes or the capture, or made here).
+_DERIVED = {"in_reply_to_username", "retweeted_user_id", "retweeted_username", "quoted_user_id", "quoted_username",
+            "geo.full_name", "matching_rules", "urls.final", "captured_at", "collection", "kind", "row_type"}
+
+
+class _Level:
+    """One nesting level of the known fields: keys held whole, and keys whose objects are read
+    key by key (each with its own level)."""
+
+    __slots__ = ("prefix", "leaves", "children", "allowed")
+
+    def __init__(self, prefix: str, paths: list[list[str]]):
+        self.prefix = prefix
+        self.leaves = frozenset(parts[0] for parts in paths if len(parts) == 1)
+        nested = sorted({parts[0] for parts in paths if len(parts) > 1} - self.leaves)
+        self.children = tuple(
+            (key, _Level(f"{prefix}{key}.", [parts[1:] for parts in paths if parts[0] == key and len(parts) > 1]))
+            for key in nested)
+        self.allowed = self.leaves | frozenset(nested)
+
+
+def _known_fields(prefix: str) -> _Level:
+    """The fields of posts (`prefix` "") or authors ("author.") that the columns hold."""
+    paths = [column.name[len(prefix):] for column in COLUMNS
+             if column.name.startswith(prefix) and (prefix or not column.name.startswith("author."))
+             and column.name not in _DERIVED]
+    if not prefix:
+        paths += sorted(_CONSUMED)
+    return _Level("", [path.split(".") for path in paths])
+
+
+_POST_FIELDS = _known_fields("")
+_USER_FIELDS = _known_fields("author.")
+
+
+class Includes:
+    """The `includes` of one capture line, indexed by id (built once per line)."""
+
+    __slots__ = ("users", "tweets", "media", "places")
+
+    def __init__(self, record: dict):
+        includes = record.get("includes")
+        if not isinstance(includes, dict):
+            includes = {}
+        self.users = _index(includes.get("users"), "id")
+        self.tweets = _index(includes.get("tweets"), "id")
+        self.media = _index(includes.get("media"), "media_key")
+        self.places = _index(includes.get("places"), "id")
+
+
+def _index(items: Any, key: str) -> dict:
+    if not isinstance(items, list):
+        return {}
+    return {item[key]: item for item in items if isinstance(item, dict) and key in item}
+
+
+def line_posts(record: dict, referenced: bool) -> Iterator[tuple[int, dict, bool]]:
+    """(slot, post, is_referenced) of a timeline page or stream message; with `referenced`, also
+    the posts of `includes.tweets` (slots from REFERENCED_SLOT)."""
+    data = record.get("data")
+    if isinstance(data, dict):
+        data = [data]
+    if isinstance(data, list):
+        for slot, post in enumerate(data):
+            if isinstance(post, dict) and isinstance(post.get("id"), str):
+                yield slot, post, False
+    if referenced:
+        includes = record.get("includes")
+        tweets = includes.get("tweets") if isinstance(includes, dict) else None
+        if isinstance(tweets, list):
+            for slot, post in enumerate(tweets, start=REFERENCED_SLOT):
+                if isinstance(post, dict) and isinstance(post.get("id"), str):
+                    yield slot, post, True
+
+
+def full_text(post: dict) -> tuple[Any, dict]:
+    """The text and entities of a post: a long post's `note_tweet` when it has one."""
+    note = post.get("note_tweet")
+    if isinstance(note, dict) and isinstance(note.get("text"), str):
+        entities = note.get("entities")
+        return note["text"], entities if isinstance(entities, dict) else _dict(post.get("entities"))
+    return post.get("text"), _dict(post.get("entities"))
+
+
+def flatten_row(post: dict, includes: Includes, meta: dict, kind: str, referenced: bool,
+                matching_rules: Any, finals: list[str] | None) -> dict[str, Any]:
+    """One row of the export's columns (missing values are None)."""
+    author = includes.users.get(post.get("author_id")) or {}
+    refs = _references(post)
+    text, entities = full_text(post)
+    metrics = _dict(post.get("public_metrics"))
+    edits = _dict(post.get("edit_controls"))
+    attachments = _dict(post.get("attachments"))
+    geo = _dict(post.get("geo"))
+    place = includes.places.get(geo.get("place_id")) or {}
+    author_metrics = _dict(author.get("public_metrics"))
+    replied_user = includes.users.get(post.get("in_reply_to_user_id")) or {}
+    retweeted = includes.tweets.get(refs.get("retweeted")) or {}
+    quoted = includes.tweets.get(refs.get("quoted")) or {}
+    media_keys = attachments.get("media_keys")
+    media = [includes.media[key] for key in media_keys if key in includes.media] if isinstance(media_keys, list) else None
+    return {
+        "id": post.get("id"),
+        "conversation_id": post.get("conversation_id"),
+        "referenced_tweets.replied_to.id": refs.get("replied_to"),
+        "referenced_tweets.retweeted.id": refs.get("retweeted"),
+        "referenced_tweets.quoted.id": refs.get("quoted"),
+        "author_id": post.get("author_id"),
+        "in_reply_to_user_id": post.get("in_reply_to_user_id"),
+        "in_reply_to_username": replied_user.get("username"),
+        "retweeted_user_id": retweeted.get("author_id"),
+        "retweeted_username": (includes.users.get(retweeted.get("author_id")) or {}).get("username"),
+        "quoted_user_id": quoted.get("author_id"),
+        "quoted_username": (includes.users.get(quoted.get("author_id")) or {}).get("username"),
+        "created_at": post.get("created_at"),
+        "text": text,
+        "lang": post.get("lang"),
+        "source": post.get("source"),
+        "public_metrics.impression_count": metrics.get("impression_count"),
+        "public_metrics.reply_count": metrics.get("reply_count"),
+        "public_metrics.retweet_count": metrics.get("retweet_count"),
+        "public_metrics.quote_count": metrics.get("quote_count"),
+        "public_metrics.like_count": metrics.get("like_count"),
+        "public_metrics.bookmark_count": metrics.get("bookmark_count"),
+        "reply_settings": post.get("reply_settings"),
+        "possibly_sensitive": post.get("possibly_sensitive"),
+        "edit_history_tweet_ids": post.get("edit_history_tweet_ids"),
+        "edit_controls.edits_remaining": edits.get("edits_remaining"),
+        "edit_controls.editable_until": edits.get("editable_until"),
+        "edit_controls.is_edit_eligible": edits.get("is_edit_eligible"),
+        "entities.hashtags": entities.get("hashtags"),
+        "entities.cashtags": entities.get("cashtags"),
+        "entities.mentions": entities.get("mentions"),
+        "entities.urls": entities.get("urls"),
+        "entities.annotations": entities.get("annotations"),
+        "context_annotations": post.get("context_annotations"),
+        "attachments.media_keys": media_keys,
+        "attachments.media": media or None,
+        "attachments.poll_ids": attachments.get("poll_ids"),
+        "geo.place_id": geo.get("place_id"),
+        "geo.full_name": place.get("full_name"),
+        "withheld.country_codes": _dict(post.get("withheld")).get("country_codes"),
+        "author.id": author.get("id"),
+        "author.username": author.get("username"),
+        "author.name": author.get("name"),
+        "author.created_at": author.get("created_at"),
+        "author.description": author.get("description"),
+        "author.location": author.get("location"),
+        "author.url": author.get("url"),
+        "author.profile_image_url": author.get("profile_image_url"),
+        "author.verified": author.get("verified"),
+        "author.verified_type": author.get("verified_type"),
+        "author.protected": author.get("protected"),
+        "author.public_metrics.followers_count": author_metrics.get("followers_count"),
+        "author.public_metrics.following_count": author_metrics.get("following_count"),
+        "author.public_metrics.tweet_count": author_metrics.get("tweet_count"),
+        "author.public_metrics.listed_count": author_metrics.get("listed_count"),
+        "author.public_metrics.like_count": author_metrics.get("like_count"),
+        "matching_rules": matching_rules,
+        "urls.final": finals,
+        "captured_at": meta.get("captured_at"),
+        "collection": meta.get("collection"),
+        "kind": kind,
+        "row_type": "referenced" if referenced else "post",
+    }
+
+
+def nested_post(post: dict, includes: Includes, meta: dict, matching_rules: Any) -> dict:
+    """The post as `twarc2 flatten` shapes it (author, referenced posts, media and place inline),
+    plus the capture's `__sfm`: what the JSON lines format writes and twarc plugins read."""
+    out = dict(post)
+    author = includes.users.get(post.get("author_id"))
+    if author is not None:
+        out["author"] = author
+    replied_user = includes.users.get(post.get("in_reply_to_user_id"))
+    if replied_user is not None:
+        out["in_reply_to_user"] = replied_user
+    if isinstance(post.get("referenced_tweets"), list):
+        inlined = []
+        for ref in post["referenced_tweets"]:
+            if isinstance(ref, dict):
+                target = includes.tweets.get(ref.get("id"))
+                if target is not None:
+                    target = {**target, "author": includes.users.get(target.get("author_id"))}
+                    ref = {**ref, **{k: v for k, v in target.items() if v is not None}}
+            inlined.append(ref)
+        out["referenced_tweets"] = inlined
+    attachments = post.get("attachments")
+    if isinstance(attachments, dict) and isinstance(attachments.get("media_keys"), list):
+        out["attachments"] = {**attachments, "media": [includes.media[k] for k in attachments["media_keys"]
+                                                        if k in includes.media]}
+    place_id = _dict(post.get("geo")).get("place_id")
+    if place_id in includes.places:
+        out["geo"] = {**post["geo"], **includes.places[place_id]}
+    if matching_rules is not None:
+        out["matching_rules"] = matching_rules
+    out["__sfm"] = meta
+    return out
+
+
+def unknown_fields(post: dict, author: dict | None) -> list[str]:
+    """Paths of fields that no column holds (the export's README lists them with counts)."""
+    found: list[str] = []
+    _unknown(post, _POST_FIELDS, found, "")
+    if author:
+        _unknown(author, _USER_FIELDS, found, "author.")
+    return sorted(found) if len(found) > 1 else found
+
+
+def extra_fields(post: dict, author: dict | None) -> dict | None:
+    """The unknown fields with their values (the `extra` column of `--columns all`)."""
+    paths = unknown_fields(post, author)
+    if not paths:
+        return None
+    extra: dict[str, Any] = {}
+    for path in paths:
+        holder: Any = {"author": author or {}} if path.startswith("author.") else post
+        for part in path.split("."):
+            holder = holder.get(part) if isinstance(holder, dict) else None
+        extra[path] = holder
+    return extra
+
+
+def _unknown(obj: dict, level: _Level, found: list[str], shown: str) -> None:
+    if obj.keys() <= level.allowed:  # the common case: nothing to report at this level
+        for key, child in level.children:
+            value = obj.get(key)
+            if value.__class__ is dict:
+                if child.children or not value.keys() <= child.allowed:
+                    _unknown(value, child, found, shown)
+            elif value is not None:
+                found.append(f"{shown}{level.prefix}{key}")
+        return
+    nested = dict(level.children)
+    for key in obj.keys() - level.leaves:
+        value = obj[key]
+        if key in nested and value.__class__ is dict:
+            _unknown(value, nested[key], found, shown)
+        elif key not in nested or value is not None:
+            found.append(f"{shown}{level.prefix}{key}")
+
+
+def _references(post: dict) -> dict[str, str]:
+    refs = post.get("referenced_tweets")
+    if not isinstance(refs, list):
+        return {}
+    return {ref.get("type"): ref.get("id") for ref in refs if isinstance(ref, dict)}
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON text, exactly as `json.dumps(value, ensure_ascii=False, separators=(",", ":"))`."""
+    if _c_encoder is None or value.__class__ is str:
+        return _dumps(value)
+    return "".join(_c_encoder(value, 0))
+

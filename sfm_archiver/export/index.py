@@ -1,0 +1,80 @@
+"""The export's on-disk index: which capture of each post to keep, and where links led.
+
+Dedupe needs to know, before writing, which of a post's captures wins. A first pass offers
+(post id, captured_at, position) of every capture to a temporary SQLite file; the second pass
+writes only the winning positions. Memory stays flat whatever the number of posts: the index
+holds ids and positions, never posts, and SQLite keeps only a bounded page cache in memory.
+Ties on `captured_at` go to the later position under `latest` and the earlier under `first`, so
+the result does not depend on anything but the inputs and their order.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Iterable
+
+SLOT_BITS = 40  # a position is file_number << SLOT_BITS | line << 12 | slot within the line
+_BATCH = 5000
+_CACHE_KIB = 16 * 1024
+
+
+def position(file_number: int, line: int, slot: int) -> int:
+    return (file_number << SLOT_BITS) | (line << 12) | slot
+
+
+class ExportIndex:
+    def __init__(self, folder: Path, dedupe: str):
+        self.dedupe = dedupe
+        self.db = sqlite3.connect(Path(folder) / "export-index.sqlite3", isolation_level=None)
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", f"cache_size=-{_CACHE_KIB}", "temp_store=FILE"):
+            self.db.execute(f"PRAGMA {pragma}")
+        self.db.execute("CREATE TABLE best (id TEXT PRIMARY KEY, stamp TEXT NOT NULL, pos INTEGER NOT NULL) WITHOUT ROWID")
+        self.db.execute("CREATE TABLE links (url TEXT PRIMARY KEY, final TEXT) WITHOUT ROWID")
+        better = ">" if dedupe == "latest" else "<"
+        self._upsert = (
+            "INSERT INTO best (id, stamp, pos) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+            f"stamp = excluded.stamp, pos = excluded.pos WHERE (excluded.stamp, excluded.pos) {better} (best.stamp, best.pos)"
+        )
+        self._pending: list[tuple[str, str, int]] = []
+        self.links = 0
+
+    def offer(self, post_id: str, captured_at: str, pos: int) -> None:
+        """A capture of a post at a position; the better of it and the one held so far stays."""
+        self._pending.append((post_id, captured_at, pos))
+        if len(self._pending) >= _BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self.db.execute("BEGIN")
+            self.db.executemany(self._upsert, self._pending)
+            self.db.execute("COMMIT")
+            self._pending = []
+
+    def seal(self) -> int:
+        """End of the first pass: index the winners by position; returns the number of posts."""
+        self._flush()
+        self.db.execute("CREATE INDEX best_pos ON best (pos)")
+        return self.db.execute("SELECT count(*) FROM best").fetchone()[0]
+
+    def winners(self, file_number: int) -> set[int]:
+        """Positions (line << 12 | slot) of the captures to write from one file."""
+        low = file_number << SLOT_BITS
+        rows = self.db.execute("SELECT pos FROM best WHERE pos >= ? AND pos < ?", (low, low + (1 << SLOT_BITS)))
+        return {pos - low for (pos,) in rows}
+
+    def add_links(self, pairs: Iterable[tuple[str, str | None]]) -> None:
+        """(url, final_url) of link checks; a later check of a URL replaces an earlier one."""
+        self.db.execute("BEGIN")
+        for url, final in pairs:
+            self.db.execute("INSERT OR REPLACE INTO links (url, final) VALUES (?, ?)", (url, final))
+            self.links += 1
+        self.db.execute("COMMIT")
+
+    def final_url(self, url: str) -> str | None:
+        row = self.db.execute("SELECT final FROM links WHERE url = ?", (url,)).fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        self.db.close()

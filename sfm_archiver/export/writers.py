@@ -1,0 +1,282 @@
+"""The export's file formats, each streaming rows to `<name>_NNN.<ext>` segments.
+
+Spreadsheet formula guard: in CSV and TSV a text cell starting with `=`, `+`, `-` or `@` gets a
+leading `'`, so a spreadsheet shows it as text instead of running it as a formula (readers that
+want the exact text drop that one character). XLSX needs no change of text: its cells are written
+as text cells with Excel's quote-prefix flag, never as formulas.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from sfm_archiver.export.columns import Column
+from sfm_archiver.export.flatten import to_json
+
+_LINE_BREAKS = re.compile("[\u0085\u2028\u2029]")
+GUARDED_STARTS = ("=", "+", "-", "@")
+XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet, the header row included
+XLSX_MAX_CHARS = 32_767  # Excel's limit per cell
+PARQUET_BATCH_ROWS = 10_000
+
+
+def guard(text: str) -> str:
+    """A text cell that a spreadsheet would take for a formula, made plain text."""
+    return "'" + text if text.startswith(GUARDED_STARTS) else text
+
+
+def text_cell(value: Any) -> Any:
+    """A value as CSV/TSV writes it: text guarded, lists and objects as JSON, the rest as `csv`
+    renders it (None empty, numbers as digits, flags True/False as twarc-csv writes them)."""
+    cls = value.__class__
+    if cls is str:
+        return "'" + value if value.startswith(GUARDED_STARTS) else value
+    if cls is list or cls is dict:
+        return to_json(value)
+    return value
+
+
+class FormatWriter:
+    """One segment file at a time; `Segments` opens, feeds and closes them."""
+
+    ext = ""
+    item = "row"  # what `write` takes: a column row, the nested post ("post") or the id ("id")
+
+    def __init__(self, columns: tuple[Column, ...], notes: dict[str, int]):
+        self.columns = columns
+        self.names = [column.name for column in columns]
+        self.notes = notes  # counts of adjustments the README reports (truncated cells, ...)
+
+    def open(self, path: Path) -> None:
+        raise NotImplementedError
+
+    def write(self, item: Any) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class CsvWriter(FormatWriter):
+    ext = "csv"
+    delimiter = ","
+
+    def open(self, path: Path) -> None:
+        self._file = open(path, "w", encoding="utf-8", newline="")
+        self._writer = csv.writer(self._file, delimiter=self.delimiter)
+        self._writer.writerow(self.names)
+
+    def write(self, item: dict) -> None:
+        # text_cell inlined for the common classes: this line runs once per cell
+        self._writer.writerow([
+            value if (cls := value.__class__) is not str and cls is not list and cls is not dict
+            else ("'" + value if value.startswith(GUARDED_STARTS) else value) if cls is str else to_json(value)
+            for value in map(item.get, self.names)])
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class TsvWriter(CsvWriter):
+    ext = "tsv"
+    delimiter = "\t"
+
+
+class JsonLinesWriter(FormatWriter):
+    """UTF-8 JSON, one object per line; characters that some readers take for line breaks
+    (U+0085, U+2028, U+2029) are written as escapes, so every reader sees one post per line."""
+
+    ext = "jsonl"
+    item = "post"
+
+    def open(self, path: Path) -> None:
+        self._file = open(path, "w", encoding="utf-8")
+
+    def write(self, item: dict) -> None:
+        line = to_json(item)
+        if _LINE_BREAKS.search(line):
+            line = _LINE_BREAKS.sub(lambda match: f"\\u{ord(match.group()):04x}", line)
+        self._file.write(line + "\n")
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class IdsWriter(FormatWriter):
+    ext = "txt"
+    item = "id"
+
+    def open(self, path: Path) -> None:
+        self._file = open(path, "w", encoding="utf-8")
+
+    def write(self, item: str) -> None:
+        self._file.write(item + "\n")
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class XlsxWriter(FormatWriter):
+    """xlsxwriter in constant-memory mode; a new sheet every 1,048,575 rows."""
+
+    ext = "xlsx"
+
+    def open(self, path: Path) -> None:
+        import xlsxwriter
+
+        self._book = xlsxwriter.Workbook(str(path), {
+            "constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
+            "strings_to_urls": False, "nan_inf_to_errors": True,
+        })
+        self._quoted = self._book.add_format({"quote_prefix": True})
+        self._sheets = 0
+        self._new_sheet()
+
+    def _new_sheet(self) -> None:
+        self._sheets += 1
+        self._sheet = self._book.add_worksheet("posts" if self._sheets == 1 else f"posts_{self._sheets}")
+        for number, name in enumerate(self.names):
+            self._sheet.write_string(0, number, name)
+        self._row = 1
+
+    def write(self, item: dict) -> None:
+        if self._row >= XLSX_MAX_ROWS:
+            self._new_sheet()
+        sheet, row = self._sheet, self._row
+        for number, name in enumerate(self.names):
+            value = item.get(name)
+            if value is None:
+                continue
+            if value is True or value is False:
+                sheet.write_boolean(row, number, value)
+            elif isinstance(value, int) and abs(value) < 2**53:
+                sheet.write_number(row, number, value)
+            else:
+                text = value if isinstance(value, str) else to_json(value) if isinstance(value, (list, dict)) else str(value)
+                if len(text) > XLSX_MAX_CHARS:
+                    self.notes["xlsx cells cut to 32,767 characters (Excel's limit)"] += 1
+                    text = text[:XLSX_MAX_CHARS]
+                if text.startswith(GUARDED_STARTS):
+                    sheet.write_string(row, number, text, self._quoted)
+                else:
+                    sheet.write_string(row, number, text)
+        self._row += 1
+
+    def close(self) -> None:
+        self._book.close()
+
+
+class ParquetWriter(FormatWriter):
+    """Typed columns (ids and text as strings, counts as int64, flags as bool, times as UTC
+    timestamps), written in record batches."""
+
+    ext = "parquet"
+
+    def open(self, path: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self._pa = pa
+        self._schema = pa.schema([(column.name, _arrow_type(pa, column.type)) for column in self.columns])
+        self._writer = pq.ParquetWriter(str(path), self._schema, compression="zstd")
+        self._buffer: list[list[Any]] = [[] for _ in self.columns]
+
+    def write(self, item: dict) -> None:
+        for values, name in zip(self._buffer, self.names, strict=True):
+            values.append(item.get(name))
+        if len(self._buffer[0]) >= PARQUET_BATCH_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffer[0]:
+            return
+        arrays = [self._array(values, column) for values, column in zip(self._buffer, self.columns, strict=True)]
+        self._writer.write_batch(self._pa.RecordBatch.from_arrays(arrays, schema=self._schema))
+        self._buffer = [[] for _ in self.columns]
+
+    def _array(self, values: list[Any], column: Column):
+        pa, kind = self._pa, column.type
+        arrow_type = _arrow_type(pa, kind)
+        if kind == "json":
+            values = [None if value is None else to_json(value) for value in values]
+        try:
+            if kind == "time":
+                return pa.array(values, type=pa.string()).cast(arrow_type)
+            return pa.array(values, type=arrow_type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+            converted = [_coerce(value, kind) for value in values]
+            self.notes[f"parquet values that did not fit their column's type, left empty ({column.name})"] += sum(
+                1 for before, after in zip(values, converted, strict=True) if before is not None and after is None)
+            return pa.array(converted, type=arrow_type)
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()
+
+
+def _arrow_type(pa, kind: str):
+    return {"int": pa.int64(), "bool": pa.bool_(), "time": pa.timestamp("ms", tz="UTC")}.get(kind, pa.string())
+
+
+def _coerce(value: Any, kind: str) -> Any:
+    """One value in its column's type, or None when it has none."""
+    if value is None:
+        return None
+    if kind == "int":
+        return value if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63 else None
+    if kind == "bool":
+        return value if isinstance(value, bool) else None
+    if kind == "time":
+        try:
+            return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+FORMATS: dict[str, type[FormatWriter]] = {
+    "csv": CsvWriter, "tsv": TsvWriter, "xlsx": XlsxWriter, "jsonl": JsonLinesWriter,
+    "parquet": ParquetWriter, "ids": IdsWriter,
+}
+
+
+class Segments:
+    """Rows into `<name>_001.<ext>`, `<name>_002.<ext>`, ...: a new file every `segment` rows."""
+
+    def __init__(self, folder: Path, name: str, writer: FormatWriter, segment: int,
+                 on_file: Callable[[Path, int], None]):
+        self.folder, self.name, self.writer, self.segment = folder, name, writer, segment
+        self.on_file = on_file
+        self.files = 0
+        self.rows_in_file = 0
+        self._path: Path | None = None
+
+    def write(self, item: Any) -> None:
+        if self._path is None or self.rows_in_file >= self.segment:
+            self._close_file()
+            self.files += 1
+            self._path = self.folder / f"{self.name}_{self.files:03d}.{self.writer.ext}"
+            self.writer.open(self._path)
+        self.writer.write(item)
+        self.rows_in_file += 1
+
+    def close(self) -> None:
+        """Close the last file; an export without rows still gets one file (a header only)."""
+        if self._path is None:
+            self.files = 1
+            self._path = self.folder / f"{self.name}_001.{self.writer.ext}"
+            self.writer.open(self._path)
+        self._close_file()
+
+    def _close_file(self) -> None:
+        if self._path is not None:
+            self.writer.close()
+            self.on_file(self._path, self.rows_in_file)
+            self._path = None
+            self.rows_in_file = 0
+
