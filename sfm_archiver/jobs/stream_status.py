@@ -56,6 +56,22 @@ def _state_after(event: str, state: str) -> str:
     return "disconnected"
 
 
+def connect_reason(path: str, connection: str, url: str) -> str:
+    """The reason of a `connect` event: where, the connection's id, and its request URL once
+    (stream lines carry only `__sfm.connection`; `connection_url` reads the URL back)."""
+    return f"connected to {path} as connection {connection}: {url}"
+
+
+def connection_url(store, connection: str) -> str | None:
+    """The request URL of a stream connection, from its `connect` event (None: not recorded)."""
+    marker = f" as connection {connection}: "
+    for event in store.stream_events():
+        reason = event.get("reason") or ""
+        if event.get("event") == "connect" and marker in reason:
+            return reason.split(marker, 1)[1]
+    return None
+
+
 def stream_status(store, collection: str, now: datetime) -> dict:
     """What status shows for one stream collection, from the state store alone."""
     last = store.last_stream_event(collection)
