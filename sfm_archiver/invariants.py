@@ -33,7 +33,8 @@ from sfm_archiver.storage import layout
 from sfm_archiver.timeutil import parse_timestamp
 
 STAGING = ".staging"
-BAG_NAME = re.compile(r"^(?P<collection>[a-z0-9][a-z0-9_-]*)_(?P<label>\d{4}-\d{2}(?:-\d{2}(?:T\d{2})?)?)$")
+BAG_NAME = re.compile(r"^(?P<collection>" + layout.ARCHIVE_NAME.pattern.strip("^$")
+                      + r")_(?P<label>\d{4}-\d{2}(?:-\d{2}(?:T\d{2})?)?)$")
 MARKER_SUFFIXES = (".ready", ".done")
 TIMELINE_CAP = 3200
 _SHOWN = 5  # ids quoted in one violation message

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from sfm_archiver.jobs.stream_status import connection_url
 from sfm_archiver.jobs.streams import StreamSupervisor
 from sfm_archiver.storage.layout import parse_capture_name
+from tests.daemon.helpers import cli
 from tests.streams.conftest import make_context, wait_for
 from tests.streams.test_session import FAST, SCENARIO
 
@@ -87,6 +88,13 @@ def test_one_shot_stream_keeps_the_other_collections_messages_in_unrouted(make_s
     recorded = ctx.store.stream_totals("_unrouted", datetime(1970, 1, 1, tzinfo=timezone.utc))
     assert recorded["messages"] == len(unrouted)
 
+    source = str(ctx.config.source)
+    shown = json.loads(cli("status", "--json", "--config", source).stdout)
+    assert shown["unrouted"]["messages_total"] == shown["unrouted"]["messages_last_24h"] == len(unrouted)
+    assert any("_unrouted" in problem["message"] for problem in shown["problems"])
+    text = cli("status", "--config", source).stdout
+    assert f"unrouted  {len(unrouted)} stream messages kept in _unrouted/" in text
+
 
 def test_stream_lines_name_their_connection_and_the_url_is_recorded_once(make_simulator, wire_style, tmp_path):
     sim = make_simulator(**SCENARIO, wire=wire_style)
@@ -115,3 +123,27 @@ def test_stream_lines_name_their_connection_and_the_url_is_recorded_once(make_si
     connects = [e["reason"] for e in ctx.store.stream_events("climate") if e["event"] == "connect"]
     assert len(connects) == len(sim.hub.connections()), "one connect event (with the URL) per connection"
     assert all(sum(f" {connection}: " in reason for reason in connects) == 1 for connection in connections)
+
+
+def test_unrouted_captures_are_bagged_verified_and_checked_like_a_collection(tmp_path):
+    from sfm_archiver.bagging.job import bag_completed_periods
+    from sfm_archiver.bagging.verify import verify_paths
+    from sfm_archiver.invariants import check_storage
+    from sfm_archiver.jobs.stream_sink import CollectionSink, capture_parts
+
+    ctx = make_context(tmp_path, "http://127.0.0.1:9", COLLECTIONS)
+    moment = datetime(2026, 11, 27, 10, 15, tzinfo=timezone.utc)
+    sink = CollectionSink(ctx.config.paths.archive, "_unrouted", "stream", stream="stream", store=ctx.store,
+                          rotation=ctx.config.storage.rotation, compresslevel=6, flush_seconds=0.1, buffer_messages=10,
+                          disk_ok=lambda: True, clock=lambda: moment)
+    frame = b'{"data":{"id":"7"},"matching_rules":[{"id":"1","tag":"gone:x"}]}\r'
+    sink.accept(list(capture_parts(frame, sink.template.suffix(moment, "filter_stream-x-1-1"))), 1, moment)
+    sink.close()
+    results = bag_completed_periods(ctx, ["_unrouted"])
+    bagged = [result for result in results if result.get("status") == "bagged"]
+    assert [result["name"] for result in bagged] == ["_unrouted_2026-11-27"], results
+    bag = ctx.config.paths.outbox / "_unrouted_2026-11-27"
+    assert verify_paths([bag]) == []
+    report = check_storage(ctx.config.paths.archive, ctx.config.paths.outbox)
+    assert report.ok, report.summary()
+    assert report.counts["capture_files_bagged"] == 1
