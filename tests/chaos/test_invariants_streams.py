@@ -20,9 +20,9 @@ def _config(tmp_path):
     return load_config(write_config(tmp_path / "config.yaml", tmp_path, "http://127.0.0.1:9", FILTERS))
 
 
-def _write(config, collection: str, messages: list[tuple[str, str, dict]]) -> None:
+def _write(config, collection: str, messages: list[tuple[str, str, dict]], moment=None) -> None:
     """(tweet id, tag, extra __sfm keys) per line, in the capture format."""
-    moment = utcnow().astimezone(timezone.utc)
+    moment = moment or utcnow().astimezone(timezone.utc)
     writer = CaptureWriter(config.paths.archive, collection, "stream", clock=lambda: moment)
     lines = []
     for tweet, tag, extra in messages:
@@ -78,12 +78,20 @@ def test_a_rule_shared_by_two_collections_needs_a_copy_in_each(tmp_path):
 
 
 def test_verify_accepts_a_bag_holding_both_forms(tmp_path):
+    from datetime import datetime
+
+    from sfm_archiver.bagging.job import bag_completed_periods
     from sfm_archiver.bagging.verify import verify_paths
-    from tests.chaos.helpers import make_bag
+    from sfm_archiver.jobs.context import JobContext
 
     config = _config(tmp_path)
+    moment = datetime(2026, 11, 27, 10, 15, tzinfo=timezone.utc)
     _write(config, "climate", [("41", "climate:cc", {"url": "https://api.twitter.com/2/tweets/search/stream?x=1"}),
-                               ("42", "climate:cc", {"connection": "c1"})])
-    hour = utcnow().astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
-    bag = make_bag(config.paths.outbox, config.paths.archive, "climate", hour)
-    assert verify_paths([bag]) == []
+                               ("42", "climate:cc", {"connection": "c1"})], moment)
+    ctx = JobContext.open(config)
+    try:
+        results = bag_completed_periods(ctx, ["climate"])
+    finally:
+        ctx.store.close()
+    bags = [config.paths.outbox / result["name"] for result in results if result.get("status") == "bagged"]
+    assert len(bags) == 1 and verify_paths(bags) == []
