@@ -184,23 +184,27 @@ class Router:
 def splice_block(block: bytes, suffix: bytes) -> tuple[bytes, int] | None:
     """(every message of `block` with `__sfm` spliced in and keep-alives dropped, messages).
 
-    The whole-block equivalent of splicing frame by frame, in a few C-speed passes: every
-    frame must end with CRLF (no other CR) and be either empty (a keep-alive) or end with `}`
-    (then its `}\\r\\n` becomes the suffix); an object that may be empty (`{}`, `{ `) is left
-    to the frame path. None means: route frame by frame.
+    The whole-block equivalent of splicing frame by frame for X's compact framing: every frame
+    is a keep-alive (`\\r\\n`) or starts with `{"` (so the object is not empty) and ends with
+    `}\\r\\n`, with no other CR. Frames are found with `find` (memchr), which costs far less than
+    any search for a two-byte pattern over the block. None means: route frame by frame.
     """
-    newlines = block.count(b"\n")
-    if block.count(b"\r") != newlines or b"{}" in block or b"{ " in block or b"{\t" in block:
-        return None
-    spliced = block.replace(b"}\r\n", suffix)
-    messages = (len(spliced) - len(block)) // (len(suffix) - 3)
-    keepalives = newlines - messages
-    if keepalives:
-        # each remaining CRLF must be a frame of its own (after a newline, or first)
-        if block.count(b"\n\r\n") + block.startswith(b"\r\n") != keepalives:
+    view = memoryview(block)
+    parts: list = []
+    append, find = parts.append, block.find
+    position, end = 0, len(block)
+    while position < end:
+        newline = find(b"\n", position)
+        if newline - position == 1 and block[position] == 13:
+            position = newline + 1  # a keep-alive
+            continue
+        if (newline - position < 5 or block[newline - 1] != 13 or block[newline - 2] != 125
+                or block[position] != 123 or block[position + 1] != 34 or find(b"\r", position, newline - 1) >= 0):
             return None
-        spliced = spliced.replace(b"\r\n", b"")
-    return spliced, messages
+        append(view[position:newline - 2])
+        append(suffix)
+        position = newline + 1
+    return b"".join(parts), len(parts) // 2
 
 
 class FilterRouter(Router):

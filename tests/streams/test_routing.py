@@ -213,3 +213,23 @@ def _holds(sink: Collecting, raw: bytes) -> bool:
         if line.replace(b"," + spliced, b"", 1) == raw or line.replace(spliced, b"", 1) == raw:
             return True
     return False
+
+
+special_frames = st.sampled_from([b"\r\n", b"\n", b"{}\r\n", b"{ }\r\n", b'{"a":1}\r\n', b'{"a":\r1}\r\n',
+                                  b'{"a":1} \r\n', b' {"a":1}\r\n', b'{"}\r\n', b"\r\r\n"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(frames(), special_frames), min_size=1, max_size=8))
+def test_the_whole_block_splice_writes_exactly_what_frame_by_frame_routing_writes(block_frames):
+    from sfm_archiver.jobs.stream_connection import Router
+
+    block = b"".join(block_frames)
+    fast, slow = Collecting("c"), Collecting("c")
+    fast_router, slow_router = Router(), Router()
+    fast_router.set_sinks({"c": fast}, exclusive="c")
+    slow_router.set_sinks({"c": slow})
+    for router in (fast_router, slow_router):
+        router.connection = "sample_stream-1"
+    assert fast_router.route_block(block, T0) == slow_router.route_block(block, T0)
+    assert fast.lines == slow.lines and fast.messages == slow.messages
