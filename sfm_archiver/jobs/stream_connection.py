@@ -239,6 +239,7 @@ class StreamConnection:
         on_event: EventSink,
         *,
         before_connect: Callable[[], None] | None = None,
+        on_open: Callable[[str, StreamResponse], None] | None = None,
         policy: BackoffPolicy = DEFAULT_BACKOFF,
         clock: Clock = utcnow,
         healthy_seconds: float = 30.0,
@@ -248,6 +249,7 @@ class StreamConnection:
         self.settings = settings
         self.on_event = on_event
         self.before_connect = before_connect
+        self.on_open = on_open
         self.policy = policy
         self.clock = clock
         self.healthy_seconds = healthy_seconds
@@ -339,6 +341,8 @@ class StreamConnection:
         self.router.last_error_message = None
         self.connection_id = new_connection_id(self.kind, opened_at)
         self.router.connection = self.connection_id
+        if self.on_open is not None:
+            self.on_open(self.connection_id, response)
         # the request URL once per connection; each captured line names the connection instead
         self.on_event("connect", connect_reason(STREAM_PATHS[self.kind], self.connection_id, response.url), opened_at)
         try:

@@ -44,6 +44,7 @@ from sfm_archiver.platforms.x_stream import (
     make_session,
 )
 from sfm_archiver.storage.layout import UNROUTED
+from sfm_archiver.storage.warc import WarcWriter, api_writer
 from sfm_archiver.storage.writer import seal_abandoned_files
 from sfm_archiver.timeutil import parse_timestamp
 
@@ -66,6 +67,7 @@ class _Active:
     rule_problems: list[str] = field(default_factory=list)
     error: str | None = None
     unrouted_at_start: int = 0
+    warc: WarcWriter | None = None  # the request of each connection, when the collection's `warc:` is on
 
 
 class StreamSupervisor:
@@ -272,13 +274,14 @@ class StreamSupervisor:
             self._note_unclean_end(name)
             run = RunRecorder(store, collection.type, name).__enter__()
             sink = self._new_sink(name, collection.type)
+            warc = api_writer(self.ctx, name, "stream", collection.type, self._config)
             if self._unrouted is None:
                 self._unrouted = self._new_unrouted_sink()
         except BaseException:
             lock.release()
             raise
         now = self.ctx.clock()
-        self._active[name] = _Active(collection, lock, sink, run, now, unrouted_at_start=self.unrouted_messages)
+        self._active[name] = _Active(collection, lock, sink, run, now, unrouted_at_start=self.unrouted_messages, warc=warc)
         store.record_stream_event(name, "start", f"{collection.type} capture started", at=now)
         connection = self._connections.get(collection.type)
         if connection is not None and connection.connected:
@@ -332,6 +335,8 @@ class StreamSupervisor:
         error: BaseException | None = None
         try:
             active.sink.close()
+            if active.warc is not None:
+                active.warc.close()
         except Exception as failure:  # the run records it; the lock must still be released
             error = failure
             log.error("collection=%s: closing the capture file failed: %s", name, failure)
@@ -418,6 +423,7 @@ class StreamSupervisor:
         connection = StreamConnection(
             kind, self._routers[kind], lambda: self._settings(kind), lambda *e, k=kind: self._on_event(k, *e),
             before_connect=self._sync_rules_if_dirty if kind == "filter_stream" else None,
+            on_open=lambda connection, response, k=kind: self._record_request(k, connection, response),
             policy=self.backoff, clock=self.ctx.clock, healthy_seconds=self.healthy_seconds,
         )
         self._connections[kind] = connection
@@ -439,6 +445,18 @@ class StreamSupervisor:
     def _on_event(self, kind: str, event: str, reason: str | None, at: datetime) -> None:
         for name in self._names_by_kind.get(kind, ()):
             self.ctx.store.record_stream_event(name, event, reason, at=at)
+
+    def _record_request(self, kind: str, connection: str, response) -> None:
+        """The request of a new connection (headers only: the body is the stream) in the WARC
+        of each collection it serves whose `warc:` is on; runs on the reading thread."""
+        for active in list(self._active.values()):
+            if active.collection.type != kind or active.warc is None:
+                continue
+            try:
+                active.warc.write_exchange(response.response, b"", truncated="unspecified")
+            except Exception as error:  # evidence only: the capture goes on
+                log.error("collection=%s: recording the request of connection %s failed: %s",
+                          active.collection.name, connection, error)
 
     def _filter_connected(self) -> bool:
         connection = self._connections.get("filter_stream")
@@ -504,7 +522,11 @@ class StreamSupervisor:
     def _tick(self) -> None:
         # Writing never waits for the supervisor's lock: a reload holding it may be waiting
         # for a reading thread that waits for this writer to make room.
-        sinks = [(name, active.sink) for name, active in list(self._active.items())]
+        actives = list(self._active.items())
+        sinks = [(name, active.sink) for name, active in actives]
+        for _name, active in actives:
+            if active.warc is not None:
+                active.warc.rotate_if_due()
         for name, sink in sinks + [(UNROUTED, sink) for sink in self._unrouted_sinks()]:
             try:
                 sink.tick()

@@ -98,7 +98,7 @@ def test_one_shot_stream_keeps_the_other_collections_messages_in_unrouted(make_s
 
 def test_stream_lines_name_their_connection_and_the_url_is_recorded_once(make_simulator, wire_style, tmp_path):
     sim = make_simulator(**SCENARIO, wire=wire_style)
-    ctx = make_context(tmp_path, sim.base_url, COLLECTIONS[:1])
+    ctx = make_context(tmp_path, sim.base_url, [{**COLLECTIONS[0], "warc": True}])
     archive = ctx.config.paths.archive
     supervisor = StreamSupervisor(ctx, backoff=FAST)
     supervisor.start()
@@ -123,6 +123,19 @@ def test_stream_lines_name_their_connection_and_the_url_is_recorded_once(make_si
     connects = [e["reason"] for e in ctx.store.stream_events("climate") if e["event"] == "connect"]
     assert len(connects) == len(sim.hub.connections()), "one connect event (with the URL) per connection"
     assert all(sum(f" {connection}: " in reason for reason in connects) == 1 for connection in connections)
+
+    # ... and in the collection's WARC: one request (and its headers-only response) per connection
+    from warcio.archiveiterator import ArchiveIterator
+
+    requests_seen = []
+    for path in sorted(archive.rglob("climate-stream-*.warc.gz")):
+        with open(path, "rb") as handle:
+            for record in ArchiveIterator(handle):
+                if record.rec_type == "request":
+                    requests_seen.append(record.rec_headers.get_header("WARC-Target-URI"))
+                    assert record.http_headers.get_header("Authorization") is None
+    assert len(requests_seen) == len(connects)
+    assert all("tweet.fields=" in uri and "/2/tweets/search/stream" in uri for uri in requests_seen)
 
 
 def test_unrouted_captures_are_bagged_verified_and_checked_like_a_collection(tmp_path):
