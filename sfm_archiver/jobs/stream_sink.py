@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 LARGE_BUFFER_BYTES = 2 << 20
 PARALLEL_MIN_BYTES = 1 << 20
 MAX_PENDING_BYTES = 8 << 20
+COUNTS_EVERY_SECONDS = 1.0
 _SENTINEL_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
 _SENTINEL_CONNECTION = "@@connection@@"
 _END = b"}\n"
@@ -133,6 +134,7 @@ class CollectionSink:
         wake: threading.Event | None = None,
         compressors: Executor | None = None,
         compress_workers: int = 2,
+        counts_every: float = COUNTS_EVERY_SECONDS,
     ):
         self.collection = collection
         self.stream = stream
@@ -165,6 +167,8 @@ class CollectionSink:
         self._paused = False
         self._closed = False
         self._last_flush: datetime | None = None
+        self._counts_saved: datetime | None = None
+        self.counts_every = counts_every
         self.wake = wake or threading.Event()
         self.messages_total = 0
         self.dropped_total = 0
@@ -225,7 +229,10 @@ class CollectionSink:
                 self._write_pending(now)
             self._moment = now
             self.writer.rotate_if_due(now)
-            self._save_counts()
+            # a busy stream ticks many times a second (every large buffer): one state write a second
+            if force or self._counts_saved is None or (now - self._counts_saved).total_seconds() >= self.counts_every:
+                self._counts_saved = now
+                self._save_counts()
 
     def close(self) -> None:
         """Write everything still buffered (unless the disk is low), close the file."""

@@ -287,13 +287,13 @@ class StreamSupervisor:
         if connection is not None and connection.connected:
             store.record_stream_event(name, "connect", "joined the open connection", at=self.ctx.clock())
 
-    def _new_sink(self, name: str, stream: str) -> CollectionSink:
+    def _new_sink(self, name: str, stream: str, **options) -> CollectionSink:
         config = self._config
         return CollectionSink(
             config.paths.archive, name, stream, stream=stream, store=self.ctx.store, rotation=config.storage.rotation,
             compresslevel=config.storage.compresslevel, flush_seconds=config.storage.stream_flush_seconds,
             buffer_messages=config.streams.buffer_messages, disk_ok=self.ctx.disk_ok, clock=self.ctx.clock,
-            wake=self._wake, compressors=self._compressors, compress_workers=COMPRESS_WORKERS,
+            wake=self._wake, compressors=self._compressors, compress_workers=COMPRESS_WORKERS, **options,
         )
 
     def _new_unrouted_sink(self) -> CollectionSink:
@@ -304,7 +304,7 @@ class StreamSupervisor:
         """
         for path, removed in seal_abandoned_files(self.ctx.store, UNROUTED):
             log.warning("%s: sealed %s left open by a dead process (%d torn bytes cut)", UNROUTED, path, removed)
-        return self._new_sink(UNROUTED, "stream")
+        return self._new_sink(UNROUTED, "stream", counts_every=0.0)  # rare; recorded with every write
 
     def _unrouted_sinks(self) -> list[CollectionSink]:
         return [self._unrouted] if self._unrouted is not None else []
