@@ -264,6 +264,7 @@ class StreamConnection:
         self.connects = 0
         self.disconnects = 0
         self.connection_id: str | None = None
+        self.request_url: str | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -340,6 +341,7 @@ class StreamConnection:
         self.connects += 1
         self.router.last_error_message = None
         self.connection_id = new_connection_id(self.kind, opened_at)
+        self.request_url = response.url
         self.router.connection = self.connection_id
         if self.on_open is not None:
             self.on_open(self.connection_id, response)

@@ -31,6 +31,7 @@ from sfm_archiver.jobs.stream_rules import RulesSync, desired_rules, sync_rules
 from sfm_archiver.jobs.stream_sink import CollectionSink
 from sfm_archiver.jobs.stream_status import (  # noqa: F401 (the gap and status functions are part of this interface)
     STOPPED_EVENTS,
+    connect_reason,
     disconnected_intervals,
     disconnected_seconds,
     stream_status,
@@ -38,6 +39,7 @@ from sfm_archiver.jobs.stream_status import (  # noqa: F401 (the gap and status 
 from sfm_archiver.locks import FileLock, collection_lock
 from sfm_archiver.platforms.x_stream import (
     DEFAULT_BACKOFF,
+    STREAM_PATHS,
     BackoffPolicy,
     RulesClient,
     StreamFailure,
@@ -285,7 +287,8 @@ class StreamSupervisor:
         store.record_stream_event(name, "start", f"{collection.type} capture started", at=now)
         connection = self._connections.get(collection.type)
         if connection is not None and connection.connected:
-            store.record_stream_event(name, "connect", "joined the open connection", at=self.ctx.clock())
+            reason = connect_reason(STREAM_PATHS[collection.type], connection.connection_id or "", connection.request_url or "")
+            store.record_stream_event(name, "connect", f"joined the open connection: {reason}", at=self.ctx.clock())
 
     def _new_sink(self, name: str, stream: str, **options) -> CollectionSink:
         config = self._config

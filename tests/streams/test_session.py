@@ -181,7 +181,9 @@ def test_live_reload_resyncs_rules_without_reconnecting(make_simulator, wire_sty
         assert [c["kind"] for c in sim.hub.connections()] == ["search", "sample"], "the filter connection was kept"
         assert sim.hub.connections()[0]["closed_at"] is None
         assert _events(ctx, "weather", "stop") and not ctx.store.open_files("weather")
-        assert _events(ctx, "oceans", "connect")[0]["reason"] == "joined the open connection"
+        joined = _events(ctx, "oceans", "connect")[0]["reason"]
+        first = _events(ctx, "climate", "connect")[0]["reason"]
+        assert joined == f"joined the open connection: {first}", "the same connection id and request URL"
     finally:
         supervisor.stop()
     assert not ctx.store.open_files()
