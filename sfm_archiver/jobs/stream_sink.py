@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 LARGE_BUFFER_BYTES = 2 << 20
 PARALLEL_MIN_BYTES = 1 << 20
-MAX_PENDING_BYTES = 8 << 20
+MAX_PENDING_BYTES = 4 << 20
 COUNTS_EVERY_SECONDS = 1.0
 _SENTINEL_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
 _SENTINEL_CONNECTION = "@@connection@@"
