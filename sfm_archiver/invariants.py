@@ -28,11 +28,13 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Callable, Iterable, Mapping
 
+from sfm_archiver.jobs.stream_routes import routes_of_document
 from sfm_archiver.storage import layout
 from sfm_archiver.timeutil import parse_timestamp
 
 STAGING = ".staging"
-BAG_NAME = re.compile(r"^(?P<collection>[a-z0-9][a-z0-9_-]*)_(?P<label>\d{4}-\d{2}(?:-\d{2}(?:T\d{2})?)?)$")
+BAG_NAME = re.compile(r"^(?P<collection>" + layout.ARCHIVE_NAME.pattern.strip("^$")
+                      + r")_(?P<label>\d{4}-\d{2}(?:-\d{2}(?:T\d{2})?)?)$")
 MARKER_SUFFIXES = (".ready", ".done")
 TIMELINE_CAP = 3200
 _SHOWN = 5  # ids quoted in one violation message
@@ -138,7 +140,7 @@ def archive_captures(archive: Path, report: Report) -> list[CaptureRef]:
         if collection_dir.is_symlink():
             report.add("archive.symlink", "a symlinked collection folder (never followed)", collection_dir)
             continue
-        if not collection_dir.is_dir() or not layout.COLLECTION_NAME.match(collection_dir.name):
+        if not collection_dir.is_dir() or not layout.ARCHIVE_NAME.match(collection_dir.name):
             continue
         _report_symlinks(collection_dir, report)
         for folder in layout.hour_folders(collection_dir):
@@ -476,12 +478,15 @@ class Captured:
     stream: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     stream_tags: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     texts_with: Counter = field(default_factory=Counter)
+    bad_stream_meta: Counter = field(default_factory=Counter)  # per file: lines naming neither connection nor url
 
     def visit(self, ref: CaptureRef, record: dict) -> None:
         kind = layout.parse_capture_name(ref.name)["kind"]
         if kind == "timeline":
             self._timeline_page(ref.collection, record)
         elif kind == "stream":
+            if not stream_line_provenance(record["__sfm"]):
+                self.bad_stream_meta[ref.display] += 1
             self._stream_message(ref.collection, record)
 
     def _timeline_page(self, collection: str, record: dict) -> None:
@@ -497,10 +502,18 @@ class Captured:
             return
         tweet_id = str(data["id"])
         self.stream[collection][tweet_id] += 1
-        for rule in record.get("matching_rules") or []:
-            tag = str(rule.get("tag") or "") if isinstance(rule, dict) else ""
-            if ":" in tag:
-                self.stream_tags[tweet_id].add(tag.split(":", 1)[0])
+        self.stream_tags[tweet_id].update(routes_of_document(record) or ())
+
+
+def stream_line_provenance(meta: dict) -> str | None:
+    """Where a stream line came from: `__sfm.connection` (its connection, whose request URL the
+    state store records once), or `__sfm.url` on lines written before connections were named.
+    None when it has neither (a broken capture contract)."""
+    for key in ("connection", "url"):
+        value = meta.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 # -- the full check against the simulator ------------------------------------------------------------
@@ -682,7 +695,7 @@ def _check_streams(config: Any, store: Any, published: Mapping[str, Any], messag
         if closed is not None and message["sent_at"] >= closed - expectations.loss_window_seconds:
             at_break[tweet_id] = message["connection_id"]
         report.counts[f"stream_messages_sent_{kind}"] += 1
-        holders = [name for name in by_kind[kind] if tweet_id in captured.stream.get(name, ())]
+        holders = [name for name in by_kind[kind] + [layout.UNROUTED] if tweet_id in captured.stream.get(name, ())]
         if holders:
             report.counts[f"stream_messages_captured_{kind}"] += 1
             continue
@@ -692,6 +705,7 @@ def _check_streams(config: Any, store: Any, published: Mapping[str, Any], messag
             report.add("stream.lost", f"message {tweet_id} sent at {_clock(message['sent_at'])} on connection "
                        f"{message['connection_id']} ({kind}, closed {_clock(closed)}) was never captured")
     _check_routing(by_kind["search"], captured, at_break, lost_by_connection, report)
+    _check_unrouted(store, captured, sent, report)
     report.counts["stream_gaps"] = len(lost_by_connection)
     report.counts["stream_messages_lost_at_breaks"] = sum(len(set(ids)) for ids in lost_by_connection.values())
     report.counts["stream_connections"] = len(connections)
@@ -705,6 +719,24 @@ def _check_streams(config: Any, store: Any, published: Mapping[str, Any], messag
         strangers = sorted(tweet for tweet in counter if tweet not in sent)
         if strangers:
             report.add("stream.unknown", f"{len(strangers)} captured messages never sent: {_ids(strangers)}", name)
+
+
+def _check_unrouted(store: Any, captured: Captured, sent: Mapping[str, str], report: Report) -> None:
+    """Messages kept in `_unrouted` (no collection being captured wanted them) are not lost, but
+    each must be recorded (the state store's counts, which `status` shows); lines naming
+    neither their connection nor their URL break the capture contract."""
+    counter = captured.stream.get(layout.UNROUTED, Counter())
+    found = sum(counter.values())
+    report.counts["stream_messages_unrouted"] = found
+    recorded = store.stream_totals(layout.UNROUTED, datetime(1970, 1, 1, tzinfo=timezone.utc))["messages"]
+    if found > recorded:
+        report.add("stream.unrouted_unrecorded", f"{found} messages in {layout.UNROUTED}/ but only {recorded} "
+                   "recorded in the state store (status would not show them)", layout.UNROUTED)
+    strangers = sorted(tweet for tweet in counter if tweet not in sent)
+    if strangers:
+        report.add("stream.unknown", f"{len(strangers)} captured messages never sent: {_ids(strangers)}", layout.UNROUTED)
+    for where, lines in sorted(captured.bad_stream_meta.items()):
+        report.add("capture.provenance", f"{lines} stream lines name neither __sfm.connection nor __sfm.url", where)
 
 
 def _check_gaps_recorded(store: Any, by_kind: Mapping[str, list[str]], connections: Mapping[int, Mapping[str, Any]],

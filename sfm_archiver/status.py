@@ -24,6 +24,7 @@ import yaml
 from sfm_archiver import diskguard
 from sfm_archiver.config import Bagging, Config, Disk, Paths, Schedule, load_config_text
 from sfm_archiver.errors import ConfigError
+from sfm_archiver.jobs.stream_status import unrouted_status
 from sfm_archiver.state import STATE_FILE, StateStore, pid_alive
 from sfm_archiver.storage import layout
 from sfm_archiver.timeutil import parse_timestamp, utcnow
@@ -251,7 +252,11 @@ def collect(
             "api": _api(store, now, problems),
             "disk": _disk(config, statvfs, problems),
             "bags": _bags(store, config, now, problems),
+            "unrouted": unrouted_status(store, now),  # stream messages of no collection being captured
         }
+        if report["unrouted"]["messages_last_24h"]:
+            problems.add(WARNING, f"{report['unrouted']['messages_last_24h']} stream messages in the last 24 h matched no "
+                         f"collection being captured: kept in {config.paths.archive}/{layout.UNROUTED}/")
     finally:
         if store is not None:
             store.close()
@@ -574,6 +579,9 @@ def render_text(report: dict) -> str:
     lines += _render_api(report["api"])
     lines += _render_disk(report["disk"])
     lines += _render_bags(report["bags"])
+    if report["unrouted"]["messages_total"]:
+        lines.append(f"unrouted  {report['unrouted']['messages_total']} stream messages kept in {layout.UNROUTED}/ "
+                     f"({report['unrouted']['messages_last_24h']} in the last 24 h)")
     if report["problems"]:
         lines.append("")
         lines.append("problems:")

@@ -51,7 +51,7 @@ def all_collections(config: Config, requested: list[str] | None = None) -> list[
     archive = config.paths.archive
     if archive.is_dir():
         for entry in sorted(os.listdir(archive)):
-            if layout.COLLECTION_NAME.match(entry) and (archive / entry).is_dir() and entry not in known:
+            if layout.ARCHIVE_NAME.match(entry) and (archive / entry).is_dir() and entry not in known:
                 known.append(entry)
     if not requested:
         return known

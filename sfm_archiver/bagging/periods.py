@@ -64,7 +64,7 @@ def split_bag_name(name: str) -> tuple[str, str] | None:
     """(collection, label) of a bag name (also with `.tar` or `.tar.gz`), or None when it is not one."""
     stem = strip_suffix(name)
     collection, sep, label = stem.rpartition("_")
-    if not sep or not layout.COLLECTION_NAME.match(collection) or not label[:4].isdigit():
+    if not sep or not layout.ARCHIVE_NAME.match(collection) or not label[:4].isdigit():
         return None
     return collection, label
 

@@ -8,15 +8,18 @@ the state store knows exactly when the stream was not listening.
 
 from __future__ import annotations
 
-import json
+import itertools
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Callable, Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Callable, Mapping
 
+from sfm_archiver.jobs.stream_routes import RouteReader, collections_of_tag  # noqa: F401 (part of this interface)
 from sfm_archiver.jobs.stream_sink import CollectionSink, capture_parts, message_body
+from sfm_archiver.jobs.stream_status import connect_reason
 from sfm_archiver.platforms.x_stream import (
     AUTH,
     CLOSED,
@@ -34,10 +37,8 @@ from sfm_archiver.timeutil import Clock, utcnow
 
 log = logging.getLogger(__name__)
 
-_RULES_KEY = b'"matching_rules":'
 _DATA_START = b'{"data"'
 _ERRORS_START = b'{"errors"'
-_CACHE_LIMIT = 4096
 
 
 @dataclass(frozen=True)
@@ -53,22 +54,37 @@ class ConnectionSettings:
 
 
 EventSink = Callable[[str, "str | None", datetime], None]
+_connection_numbers = itertools.count(1)
+
+
+def new_connection_id(kind: str, opened_at: datetime) -> str:
+    """A name for one connection, unique across processes: kind, time, pid, a counter."""
+    stamp = opened_at.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"{kind}-{stamp}-{os.getpid()}-{next(_connection_numbers)}"
 
 
 # -- routing ---------------------------------------------------------------------------------
 
 
 class Router:
-    """Sends each message to the sinks of the collections it belongs to (a sample stream: all)."""
+    """Sends each message to the sinks of the collections it belongs to (a sample stream: all).
+
+    A message that belongs to no collection being captured here (no sink for one of its
+    collections, or none at all) goes to the `unrouted` sink, so nothing read is dropped.
+    """
 
     def __init__(self) -> None:
         self.sinks: Mapping[str, CollectionSink] = {}
         self.exclusive: CollectionSink | None = None
-        self.unrouted = 0
+        self.unrouted_sink: CollectionSink | None = None
+        self.connection = ""
+        self.unrouted = 0  # messages sent to the unrouted sink (or lost, see `unrouted_lost`)
+        self.unrouted_lost = 0  # only when there was no unrouted sink to take them
         self.malformed = 0
         self.last_error_message: str | None = None
 
-    def set_sinks(self, sinks: Mapping[str, CollectionSink], exclusive: str | None = None) -> None:
+    def set_sinks(self, sinks: Mapping[str, CollectionSink], exclusive: str | None = None,
+                  unrouted: CollectionSink | None = None) -> None:
         """Replace the routing table at once (the reading thread sees the old or the new one).
 
         `exclusive` names the one collection every message is known to belong to (its own
@@ -76,6 +92,7 @@ class Router:
         """
         sinks = dict(sinks)
         self.exclusive = None
+        self.unrouted_sink = unrouted
         self.sinks = sinks
         self.exclusive = sinks.get(exclusive) if exclusive is not None else None
 
@@ -83,14 +100,14 @@ class Router:
         """Route every complete frame of `block` (it ends with a newline); returns the messages."""
         exclusive = self.exclusive
         if exclusive is not None:
-            spliced = splice_block(block, exclusive.template.suffix(captured_at))
+            spliced = splice_block(block, exclusive.template.suffix(captured_at, self.connection))
             if spliced is not None:
                 data, messages = spliced
                 if messages:
                     exclusive.accept([data], messages, captured_at)
                     self._note_block_errors(block)
                 return messages
-        lines = [line for line in block.split(b"\n") if len(line) > 1]
+        lines = [line for line in block.split(b"\n") if line.strip(b" \t\r")]
         if lines:
             self.route(lines, captured_at)
         return len(lines)
@@ -104,23 +121,23 @@ class Router:
                     self._note_errors(frame)
 
     def route(self, lines: list[bytes], captured_at: datetime) -> None:
-        sinks = self.sinks
-        if not sinks:
-            self.unrouted += len(lines)
-            return
+        sinks, unrouted, connection = self.sinks, self.unrouted_sink, self.connection
         batches: dict[str, list] = {}
         counts: dict[str, int] = {}
-        suffixes = {name: sink.template.suffix(captured_at) for name, sink in sinks.items()}
+        suffixes = {name: sink.template.suffix(captured_at, connection) for name, sink in sinks.items()}
+        stray: list = []
+        strays = 0
         for line in lines:
-            targets = self.targets(line, sinks)
-            if not targets:
-                self.unrouted += 1
-                continue
+            targets, astray = self.destinations(line, sinks)
             body = message_body(line)
-            if body is None and not _is_object(line):
+            if body is None and not capture_parts(line, b",}\n"):
                 self.malformed += 1
                 log.error("stream frame that is not a JSON object, not captured: %r", line[:200])
                 continue
+            if astray:
+                strays += 1
+                if unrouted is not None:
+                    stray.extend(capture_parts(line, unrouted.template.suffix(captured_at, connection)))
             for name in targets:
                 batch = batches.get(name)
                 if batch is None:
@@ -130,15 +147,31 @@ class Router:
                     batch.append(body)
                     batch.append(suffixes[name])
                 else:
-                    batch.extend(capture_parts(line, sinks[name].template, captured_at, suffixes[name]))
+                    batch.extend(capture_parts(line, suffixes[name]))
                 counts[name] += 1
         for name, batch in batches.items():
             sinks[name].accept(batch, counts[name], captured_at)
+        if strays:
+            self._unrouted(stray, strays, captured_at)
 
-    def targets(self, line: bytes, sinks: Mapping[str, CollectionSink]) -> Iterable[str]:
+    def _unrouted(self, parts: list, messages: int, captured_at: datetime) -> None:
+        self.unrouted += messages
+        if self.unrouted_sink is not None:
+            self.unrouted_sink.accept(parts, messages, captured_at)
+            return
+        self.unrouted_lost += messages
+        log.error("%d stream messages belong to no collection being captured and there is no unrouted "
+                  "capture to keep them: lost", messages)
+
+    def targets(self, line: bytes, sinks: Mapping[str, CollectionSink]) -> list[str]:
+        """The collections among `sinks` the message goes to."""
+        return self.destinations(line, sinks)[0]
+
+    def destinations(self, line: bytes, sinks: Mapping[str, CollectionSink]) -> tuple[list[str], bool]:
+        """(collections among `sinks` it goes to, whether it also belongs somewhere without a sink)."""
         if not line.startswith(_DATA_START):
             self._note_errors(line)
-        return sinks
+        return list(sinks), not sinks
 
     def _note_errors(self, line: bytes) -> None:
         """Messages without `data` are errors (an operational disconnect): kept as evidence."""
@@ -148,75 +181,48 @@ class Router:
             log.warning("stream message: %s", described)
 
 
-def _is_object(line: bytes) -> bool:
-    body = line.strip()
-    return body.startswith(b"{") and body.endswith(b"}")
-
-
 def splice_block(block: bytes, suffix: bytes) -> tuple[bytes, int] | None:
     """(every message of `block` with `__sfm` spliced in and keep-alives dropped, messages).
 
-    The whole-block equivalent of splicing frame by frame, in a few C-speed passes: every
-    frame must end with CRLF (no other CR) and be either empty (a keep-alive) or end with `}`
-    (then its `}\\r\\n` becomes the suffix). None means: route frame by frame.
+    The whole-block equivalent of splicing frame by frame for X's compact framing: every frame
+    is a keep-alive (`\\r\\n`) or starts with `{"` (so the object is not empty) and ends with
+    `}\\r\\n`, with no other CR. Frames are found with `find` (memchr), which costs far less than
+    any search for a two-byte pattern over the block. None means: route frame by frame.
     """
-    newlines = block.count(b"\n")
-    if block.count(b"\r") != newlines or b"{}\r\n" in block:
-        return None
-    spliced = block.replace(b"}\r\n", suffix)
-    messages = (len(spliced) - len(block)) // (len(suffix) - 3)
-    keepalives = newlines - messages
-    if keepalives:
-        # each remaining CRLF must be a frame of its own (after a newline, or first)
-        if block.count(b"\n\r\n") + block.startswith(b"\r\n") != keepalives:
+    view = memoryview(block)
+    parts: list = []
+    append, find = parts.append, block.find
+    position, end = 0, len(block)
+    while position < end:
+        newline = find(b"\n", position)
+        if newline - position == 1 and block[position] == 13:
+            position = newline + 1  # a keep-alive
+            continue
+        if (newline - position < 5 or block[newline - 1] != 13 or block[newline - 2] != 125
+                or block[position] != 123 or block[position + 1] != 34 or find(b"\r", position, newline - 1) >= 0):
             return None
-        spliced = spliced.replace(b"\r\n", b"")
-    return spliced, messages
+        append(view[position:newline - 2])
+        append(suffix)
+        position = newline + 1
+    return b"".join(parts), len(parts) // 2
 
 
 class FilterRouter(Router):
-    """Routes by `matching_rules`: a rule tagged `collection:tag` sends the message there."""
+    """Routes by `matching_rules`: a rule tagged `collection:tag` sends the message there.
+
+    A message without `matching_rules` (an error message) goes to every collection, as evidence.
+    """
 
     def __init__(self) -> None:
         super().__init__()
-        self._decoder = json.JSONDecoder()
-        self._cache: dict[bytes, tuple[str, ...]] = {}
+        self._reader = RouteReader()
 
-    def targets(self, line: bytes, sinks: Mapping[str, CollectionSink]) -> Iterable[str]:
-        at = line.rfind(_RULES_KEY)
-        if at < 0:
-            return super().targets(line, sinks)
-        tail = line[at + len(_RULES_KEY):]
-        collections = self._cache.get(tail)
-        if collections is None:
-            collections = self._collections(tail)
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[tail] = collections
-        return [name for name in collections if name in sinks]
-
-    def _collections(self, tail: bytes) -> tuple[str, ...]:
-        try:
-            rules, _ = self._decoder.raw_decode(tail.decode("utf-8", "replace"))
-        except ValueError:
-            return ()
-        names: list[str] = []
-        for rule in rules if isinstance(rules, list) else ():
-            tag = rule.get("tag") if isinstance(rule, dict) else None
-            for name in collections_of_tag(tag if isinstance(tag, str) else ""):
-                if name not in names:
-                    names.append(name)
-        return tuple(names)
-
-
-def collections_of_tag(tag: str) -> list[str]:
-    """`climate:cc` → [climate]; a rule shared by collections has `a:x|b:y` → [a, b]."""
-    names = []
-    for piece in tag.split("|"):
-        name, colon, _ = piece.partition(":")
-        if colon and name:
-            names.append(name)
-    return names
+    def destinations(self, line: bytes, sinks: Mapping[str, CollectionSink]) -> tuple[list[str], bool]:
+        routes = self._reader.routes(line)
+        if routes is None:
+            return super().destinations(line, sinks)
+        targets = [name for name in routes if name in sinks]
+        return targets, len(targets) < len(routes) or not routes
 
 
 # -- the connection --------------------------------------------------------------------------
@@ -233,6 +239,7 @@ class StreamConnection:
         on_event: EventSink,
         *,
         before_connect: Callable[[], None] | None = None,
+        on_open: Callable[[str, StreamResponse], None] | None = None,
         policy: BackoffPolicy = DEFAULT_BACKOFF,
         clock: Clock = utcnow,
         healthy_seconds: float = 30.0,
@@ -242,6 +249,7 @@ class StreamConnection:
         self.settings = settings
         self.on_event = on_event
         self.before_connect = before_connect
+        self.on_open = on_open
         self.policy = policy
         self.clock = clock
         self.healthy_seconds = healthy_seconds
@@ -255,6 +263,8 @@ class StreamConnection:
         self.last_failure: StreamFailure | None = None
         self.connects = 0
         self.disconnects = 0
+        self.connection_id: str | None = None
+        self.request_url: str | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -330,7 +340,13 @@ class StreamConnection:
         self.connected, self.connected_since = True, opened_at
         self.connects += 1
         self.router.last_error_message = None
-        self.on_event("connect", f"connected to {STREAM_PATHS[self.kind]}", opened_at)
+        self.connection_id = new_connection_id(self.kind, opened_at)
+        self.request_url = response.url
+        self.router.connection = self.connection_id
+        if self.on_open is not None:
+            self.on_open(self.connection_id, response)
+        # the request URL once per connection; each captured line names the connection instead
+        self.on_event("connect", connect_reason(STREAM_PATHS[self.kind], self.connection_id, response.url), opened_at)
         try:
             failure, got_messages = self._read(response)
         except Exception as error:  # a fault of ours must not end the stream for good

@@ -28,48 +28,51 @@ log = logging.getLogger(__name__)
 
 LARGE_BUFFER_BYTES = 2 << 20
 PARALLEL_MIN_BYTES = 1 << 20
-MAX_PENDING_BYTES = 8 << 20
+MAX_PENDING_BYTES = 4 << 20
+COUNTS_EVERY_SECONDS = 1.0
 _SENTINEL_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
+_SENTINEL_CONNECTION = "@@connection@@"
 _END = b"}\n"
+_BLANKS = b" \t"
 
 
 class MetaTemplate:
-    """The `__sfm` member of a collection as bytes, with only `captured_at` filled in per batch.
+    """The `__sfm` member of a collection as bytes, with `captured_at` and `connection` filled in.
 
     Built from `records.sfm_metadata`, so the keys and their order are the same as everywhere
-    else; `line()` gives exactly what `records.envelope` would for a compact JSON object.
+    else. A stream line names its connection (`__sfm.connection`); the request URL is recorded
+    once per connection in the state store, not on every line.
     """
 
-    def __init__(self, collection: str, job: str, url: str):
-        self.collection, self.job, self.url = collection, job, url
-        sentinel = rfc3339_ms(_SENTINEL_TIME)
-        meta = records.sfm_metadata(captured_at=_SENTINEL_TIME, collection=collection, job=job, url=url)
+    def __init__(self, collection: str, job: str):
+        self.collection, self.job = collection, job
+        meta = records.sfm_metadata(captured_at=_SENTINEL_TIME, collection=collection, job=job,
+                                    connection=_SENTINEL_CONNECTION)
         text = json.dumps(meta, separators=(",", ":"), ensure_ascii=False)
-        head, tail = text.split(json.dumps(sentinel), 1)
+        head, rest = text.split(json.dumps(rfc3339_ms(_SENTINEL_TIME)), 1)
+        middle, tail = rest.split(json.dumps(_SENTINEL_CONNECTION), 1)
         self._head = b',"__sfm":' + head.encode() + b'"'
+        self._middle = b'"' + middle.encode() + b'"'
         self._tail = b'"' + tail.encode() + _END
-        self._cached: tuple[str, bytes] | None = None
+        self._cached: tuple[str, str, bytes] | None = None
 
-    def suffix(self, captured_at: datetime) -> bytes:
+    def suffix(self, captured_at: datetime, connection: str) -> bytes:
         """What follows the message's bytes (minus its closing brace) in its capture line."""
         stamp = rfc3339_ms(captured_at)
         cached = self._cached
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        suffix = self._head + stamp.encode() + self._tail
-        self._cached = (stamp, suffix)
+        if cached is not None and cached[0] == stamp and cached[1] == connection:
+            return cached[2]
+        quoted = json.dumps(connection, ensure_ascii=False)[1:-1].encode()
+        suffix = self._head + stamp.encode() + self._middle + quoted + self._tail
+        self._cached = (stamp, connection, suffix)
         return suffix
-
-    def meta(self, captured_at: datetime) -> dict:
-        return records.sfm_metadata(captured_at=captured_at, collection=self.collection, job=self.job, url=self.url)
 
 
 def message_body(line: bytes) -> memoryview | None:
     """The message bytes up to (not including) the closing `}`, for the fast splice, or None.
 
     `line` is one frame as read (its `\\r` may still be there). A compact object, which is
-    what X sends, qualifies; the bytes before the brace are kept exactly as sent. Anything else
-    goes through `records.envelope`.
+    what X sends, qualifies; anything else goes through `capture_parts`' general splice.
     """
     end = len(line) - 1 if line.endswith(b"\r") else len(line)
     if end > 2 and line.startswith(b'{"') and line[end - 1] == 0x7D and line.find(b"\r", 0, end) < 0:
@@ -77,12 +80,29 @@ def message_body(line: bytes) -> memoryview | None:
     return None
 
 
-def capture_parts(line: bytes, template: MetaTemplate, captured_at: datetime, suffix: bytes) -> tuple[bytes | memoryview, ...]:
-    """The pieces of one capture line: the raw message with `__sfm` spliced in before its `}`."""
+def capture_parts(line: bytes, suffix: bytes) -> tuple[bytes | memoryview, ...]:
+    """The pieces of one capture line: the frame's bytes exactly as sent (its framing `\\r`
+    dropped), with `__sfm` spliced in before the object's closing `}`; () when the frame is not
+    a JSON object. Whitespace around and inside the object is kept; only a CR inside the frame
+    (JSON whitespace, but a line break to many readers) becomes a space.
+    """
     body = message_body(line)
     if body is not None:
         return body, suffix
-    return (records.envelope(line, template.meta(captured_at)),)
+    end = len(line) - 1 if line.endswith(b"\r") else len(line)
+    frame = line[:end]
+    if b"\r" in frame:
+        frame = frame.replace(b"\r", b" ")
+    start = len(frame) - len(frame.lstrip(_BLANKS))
+    close = frame.rfind(b"}")
+    if close <= start or frame[start] != 0x7B or frame[close + 1:].strip(_BLANKS):
+        return ()
+    if not frame[start + 1:close].strip(_BLANKS):
+        suffix = suffix[1:]  # an empty object: no comma before `__sfm`
+    trailing = frame[close + 1:]
+    if trailing:
+        return frame[:close], suffix[:-1], trailing, b"\n"
+    return frame[:close], suffix
 
 
 @dataclass
@@ -100,7 +120,6 @@ class CollectionSink:
         archive_root: Path,
         collection: str,
         job: str,
-        url: str,
         *,
         stream: str,
         store,
@@ -115,10 +134,11 @@ class CollectionSink:
         wake: threading.Event | None = None,
         compressors: Executor | None = None,
         compress_workers: int = 2,
+        counts_every: float = COUNTS_EVERY_SECONDS,
     ):
         self.collection = collection
         self.stream = stream
-        self.template = MetaTemplate(collection, job, url)
+        self.template = MetaTemplate(collection, job)
         self.store = store
         self.flush_seconds = flush_seconds
         self.buffer_messages = buffer_messages
@@ -147,6 +167,8 @@ class CollectionSink:
         self._paused = False
         self._closed = False
         self._last_flush: datetime | None = None
+        self._counts_saved: datetime | None = None
+        self.counts_every = counts_every
         self.wake = wake or threading.Event()
         self.messages_total = 0
         self.dropped_total = 0
@@ -207,7 +229,10 @@ class CollectionSink:
                 self._write_pending(now)
             self._moment = now
             self.writer.rotate_if_due(now)
-            self._save_counts()
+            # a busy stream ticks many times a second (every large buffer): one state write a second
+            if force or self._counts_saved is None or (now - self._counts_saved).total_seconds() >= self.counts_every:
+                self._counts_saved = now
+                self._save_counts()
 
     def close(self) -> None:
         """Write everything still buffered (unless the disk is low), close the file."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sfm_archiver.storage.layout import UNROUTED
 from sfm_archiver.timeutil import parse_timestamp
 
 CONNECTED_EVENTS = frozenset({"connect"})
@@ -56,6 +57,22 @@ def _state_after(event: str, state: str) -> str:
     return "disconnected"
 
 
+def connect_reason(path: str, connection: str, url: str) -> str:
+    """The reason of a `connect` event: where, the connection's id, and its request URL once
+    (stream lines carry only `__sfm.connection`; `connection_url` reads the URL back)."""
+    return f"connected to {path} as connection {connection}: {url}"
+
+
+def connection_url(store, connection: str) -> str | None:
+    """The request URL of a stream connection, from its `connect` event (None: not recorded)."""
+    marker = f" as connection {connection}: "
+    for event in store.stream_events():
+        reason = event.get("reason") or ""
+        if event.get("event") == "connect" and marker in reason:
+            return reason.split(marker, 1)[1]
+    return None
+
+
 def stream_status(store, collection: str, now: datetime) -> dict:
     """What status shows for one stream collection, from the state store alone."""
     last = store.last_stream_event(collection)
@@ -73,3 +90,14 @@ def stream_status(store, collection: str, now: datetime) -> dict:
         "last_message_age_seconds": None if last_message is None else round((now - last_message).total_seconds(), 1),
         "disconnected_seconds_24h": round(gaps, 1),
     }
+
+
+def unrouted_status(store, now: datetime) -> dict:
+    """What status shows for `_unrouted`: stream messages that belonged to no collection being
+    captured (kept, never dropped); None when there is no state store yet."""
+    if store is None:
+        return {"messages_last_24h": 0, "messages_total": 0, "last_message_at": None, "folder": UNROUTED}
+    day = store.stream_totals(UNROUTED, now - timedelta(hours=24))
+    total = store.stream_totals(UNROUTED, datetime(1970, 1, 1, tzinfo=now.tzinfo))
+    return {"messages_last_24h": day["messages"], "messages_total": total["messages"],
+            "last_message_at": total["last_message_at"], "folder": UNROUTED}

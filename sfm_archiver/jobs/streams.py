@@ -25,11 +25,13 @@ from sfm_archiver.config import Collection, Config
 from sfm_archiver.errors import AuthError, LockBusyError, UsageError
 from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.jobs.runs import RunRecorder
-from sfm_archiver.jobs.stream_connection import ConnectionSettings, FilterRouter, Router, StreamConnection, collections_of_tag
+from sfm_archiver.jobs.stream_connection import ConnectionSettings, FilterRouter, Router, StreamConnection
+from sfm_archiver.jobs.stream_routes import collections_of_tag
 from sfm_archiver.jobs.stream_rules import RulesSync, desired_rules, sync_rules
 from sfm_archiver.jobs.stream_sink import CollectionSink
 from sfm_archiver.jobs.stream_status import (  # noqa: F401 (the gap and status functions are part of this interface)
     STOPPED_EVENTS,
+    connect_reason,
     disconnected_intervals,
     disconnected_seconds,
     stream_status,
@@ -37,12 +39,14 @@ from sfm_archiver.jobs.stream_status import (  # noqa: F401 (the gap and status 
 from sfm_archiver.locks import FileLock, collection_lock
 from sfm_archiver.platforms.x_stream import (
     DEFAULT_BACKOFF,
+    STREAM_PATHS,
     BackoffPolicy,
     RulesClient,
     StreamFailure,
     make_session,
-    stream_url,
 )
+from sfm_archiver.storage.layout import UNROUTED
+from sfm_archiver.storage.warc import WarcWriter, api_writer
 from sfm_archiver.storage.writer import seal_abandoned_files
 from sfm_archiver.timeutil import parse_timestamp
 
@@ -64,6 +68,8 @@ class _Active:
     started_at: datetime
     rule_problems: list[str] = field(default_factory=list)
     error: str | None = None
+    unrouted_at_start: int = 0
+    warc: WarcWriter | None = None  # the request of each connection, when the collection's `warc:` is on
 
 
 class StreamSupervisor:
@@ -113,6 +119,8 @@ class StreamSupervisor:
         self._compressors = ThreadPoolExecutor(COMPRESS_WORKERS - 1, thread_name_prefix="stream-gzip") if COMPRESS_WORKERS > 1 else None
         self._last_lock_retry = 0.0
         self._last_rules_retry = 0.0
+        self._unrouted: CollectionSink | None = None
+        self._unrouted_closed = 0
 
     # -- the contract ----------------------------------------------------------------------
 
@@ -156,6 +164,7 @@ class StreamSupervisor:
             for name in list(self._active):
                 self._stop_collection(name)
             self._waiting.clear()
+            self._close_unrouted()
         if self._compressors is not None:
             self._compressors.shutdown(wait=True)
 
@@ -187,6 +196,7 @@ class StreamSupervisor:
                     "rule_problems": list(active.rule_problems),
                     "rules_error": self._rules_error if active.collection.type == "filter_stream" else None,
                     "run": active.run.run_id,
+                    "unrouted": self.unrouted_messages,
                 }
             for name, why in self._waiting.items():
                 result[name] = {"state": "waiting", "connected": False, "error": why}
@@ -213,7 +223,7 @@ class StreamSupervisor:
     def flush(self) -> None:
         """Write every buffered message now (tests; the timer does it on its own)."""
         with self._lock:
-            sinks = [active.sink for active in self._active.values()]
+            sinks = [active.sink for active in self._active.values()] + self._unrouted_sinks()
         for sink in sinks:
             sink.tick(force=True)
 
@@ -259,28 +269,68 @@ class StreamSupervisor:
             self._waiting[name] = str(error)
             return
         self._waiting.pop(name, None)
-        store, config = self.ctx.store, self._config
+        store = self.ctx.store
         try:
             for path, removed in seal_abandoned_files(store, name):
                 log.warning("collection=%s: sealed %s left open by a dead process (%d torn bytes cut)", name, path, removed)
             self._note_unclean_end(name)
             run = RunRecorder(store, collection.type, name).__enter__()
-            sink = CollectionSink(
-                config.paths.archive, name, collection.type, stream_url(collection.type),
-                stream=collection.type, store=store, rotation=config.storage.rotation,
-                compresslevel=config.storage.compresslevel, flush_seconds=config.storage.stream_flush_seconds,
-                buffer_messages=config.streams.buffer_messages, disk_ok=self.ctx.disk_ok, clock=self.ctx.clock,
-                wake=self._wake, compressors=self._compressors, compress_workers=COMPRESS_WORKERS,
-            )
+            sink = self._new_sink(name, collection.type)
+            warc = api_writer(self.ctx, name, "stream", collection.type, self._config)
+            if self._unrouted is None:
+                self._unrouted = self._new_unrouted_sink()
         except BaseException:
             lock.release()
             raise
         now = self.ctx.clock()
-        self._active[name] = _Active(collection, lock, sink, run, now)
+        self._active[name] = _Active(collection, lock, sink, run, now, unrouted_at_start=self.unrouted_messages, warc=warc)
         store.record_stream_event(name, "start", f"{collection.type} capture started", at=now)
         connection = self._connections.get(collection.type)
         if connection is not None and connection.connected:
-            store.record_stream_event(name, "connect", "joined the open connection", at=self.ctx.clock())
+            reason = connect_reason(STREAM_PATHS[collection.type], connection.connection_id or "", connection.request_url or "")
+            store.record_stream_event(name, "connect", f"joined the open connection: {reason}", at=self.ctx.clock())
+
+    def _new_sink(self, name: str, stream: str, **options) -> CollectionSink:
+        config = self._config
+        return CollectionSink(
+            config.paths.archive, name, stream, stream=stream, store=self.ctx.store, rotation=config.storage.rotation,
+            compresslevel=config.storage.compresslevel, flush_seconds=config.storage.stream_flush_seconds,
+            buffer_messages=config.streams.buffer_messages, disk_ok=self.ctx.disk_ok, clock=self.ctx.clock,
+            wake=self._wake, compressors=self._compressors, compress_workers=COMPRESS_WORKERS, **options,
+        )
+
+    def _new_unrouted_sink(self) -> CollectionSink:
+        """Where messages of no collection being captured here go (never dropped, see README).
+
+        Every process writes its own files there (names are taken exclusively), so a daemon and
+        a one-shot `stream` command can both keep theirs without a lock.
+        """
+        for path, removed in seal_abandoned_files(self.ctx.store, UNROUTED):
+            log.warning("%s: sealed %s left open by a dead process (%d torn bytes cut)", UNROUTED, path, removed)
+        return self._new_sink(UNROUTED, "stream", counts_every=0.0)  # rare; recorded with every write
+
+    def _unrouted_sinks(self) -> list[CollectionSink]:
+        return [self._unrouted] if self._unrouted is not None else []
+
+    def _close_unrouted(self) -> None:
+        sink, self._unrouted = self._unrouted, None
+        if sink is None:
+            return
+        self._update_routes()
+        try:
+            sink.close()
+        except Exception as error:  # logged; the collections' runs are already recorded
+            log.error("%s: closing the capture file failed: %s", UNROUTED, error)
+        self._unrouted_closed += sink.messages_total
+        if sink.messages_total:
+            log.warning("%d stream messages belonged to no collection being captured: kept in %s/",
+                        sink.messages_total, UNROUTED)
+
+    @property
+    def unrouted_messages(self) -> int:
+        """Messages written (or buffered) to `_unrouted` by this supervisor so far."""
+        sink = self._unrouted
+        return (sink.messages_total + self._unrouted_closed) if sink is not None else self._unrouted_closed
 
     def _stop_collection(self, name: str) -> None:
         active = self._active.pop(name)
@@ -288,6 +338,8 @@ class StreamSupervisor:
         error: BaseException | None = None
         try:
             active.sink.close()
+            if active.warc is not None:
+                active.warc.close()
         except Exception as failure:  # the run records it; the lock must still be released
             error = failure
             log.error("collection=%s: closing the capture file failed: %s", name, failure)
@@ -296,6 +348,10 @@ class StreamSupervisor:
         fatal = connection.fatal if connection is not None else None
         run = active.run
         run.counts.update(messages=active.sink.messages_total, dropped=active.sink.dropped_total)
+        unrouted = self.unrouted_messages - active.unrouted_at_start
+        run.counts.update(unrouted=unrouted)
+        if unrouted:
+            run.warn(f"{unrouted} messages belonged to no collection being captured: kept in {UNROUTED}/")
         if connection is not None:
             run.counts.update(connects=connection.connects, disconnects=connection.disconnects)
         if active.sink.dropped_total:
@@ -332,7 +388,7 @@ class StreamSupervisor:
         """New routing tables and event recipients, swapped in whole (read without locks)."""
         for kind, router in self._routers.items():
             sinks = {n: a.sink for n, a in self._active.items() if a.collection.type == kind}
-            router.set_sinks(sinks, self._exclusive(kind, sinks))
+            router.set_sinks(sinks, self._exclusive(kind, sinks), self._unrouted)
         self._names_by_kind = {
             kind: tuple(n for n, a in self._active.items() if a.collection.type == kind) for kind in STREAM_TYPES
         }
@@ -362,7 +418,7 @@ class StreamSupervisor:
         wanted = self._exclusive("filter_stream", sinks)
         current = router.exclusive
         if (wanted is None) != (current is None) or (wanted is not None and sinks.get(wanted) is not current):
-            router.set_sinks(sinks, wanted)
+            router.set_sinks(sinks, wanted, self._unrouted)
 
     # -- connections -----------------------------------------------------------------------
 
@@ -370,6 +426,7 @@ class StreamSupervisor:
         connection = StreamConnection(
             kind, self._routers[kind], lambda: self._settings(kind), lambda *e, k=kind: self._on_event(k, *e),
             before_connect=self._sync_rules_if_dirty if kind == "filter_stream" else None,
+            on_open=lambda connection, response, k=kind: self._record_request(k, connection, response),
             policy=self.backoff, clock=self.ctx.clock, healthy_seconds=self.healthy_seconds,
         )
         self._connections[kind] = connection
@@ -391,6 +448,18 @@ class StreamSupervisor:
     def _on_event(self, kind: str, event: str, reason: str | None, at: datetime) -> None:
         for name in self._names_by_kind.get(kind, ()):
             self.ctx.store.record_stream_event(name, event, reason, at=at)
+
+    def _record_request(self, kind: str, connection: str, response) -> None:
+        """The request of a new connection (headers only: the body is the stream) in the WARC
+        of each collection it serves whose `warc:` is on; runs on the reading thread."""
+        for active in list(self._active.values()):
+            if active.collection.type != kind or active.warc is None:
+                continue
+            try:
+                active.warc.write_exchange(response.response, b"", truncated="unspecified")
+            except Exception as error:  # evidence only: the capture goes on
+                log.error("collection=%s: recording the request of connection %s failed: %s",
+                          active.collection.name, connection, error)
 
     def _filter_connected(self) -> bool:
         connection = self._connections.get("filter_stream")
@@ -456,9 +525,14 @@ class StreamSupervisor:
     def _tick(self) -> None:
         # Writing never waits for the supervisor's lock: a reload holding it may be waiting
         # for a reading thread that waits for this writer to make room.
-        for name, active in list(self._active.items()):
+        actives = list(self._active.items())
+        sinks = [(name, active.sink) for name, active in actives]
+        for _name, active in actives:
+            if active.warc is not None:
+                active.warc.rotate_if_due()
+        for name, sink in sinks + [(UNROUTED, sink) for sink in self._unrouted_sinks()]:
             try:
-                active.sink.tick()
+                sink.tick()
             except Exception as error:  # keep the other collections writing; status shows it
                 log.error("collection=%s: writing stream captures failed: %s", name, error)
         if not self._lock.acquire(blocking=False):
@@ -519,6 +593,7 @@ def _progress_line(name: str, status: dict) -> str:
     age = status.get("last_message_age_seconds")
     last = f", last {age:.1f} s ago" if age is not None else ""
     dropped = f", {status['dropped']} dropped" if status.get("dropped") else ""
+    dropped += f", {status['unrouted']} to {UNROUTED}" if status.get("unrouted") else ""
     return f"{name}: {state}, {status.get('messages', 0)} messages{dropped}{last}"
 
 

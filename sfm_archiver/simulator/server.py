@@ -58,7 +58,7 @@ class Simulator:
         self.world = World(scenario, factory, clock)
         rules = RuleSet(self.world.now_ms)
         self.hub = StreamHub(scenario.streams, rules, MessageFactory(factory, scenario.streams.message_bytes),
-                             scenario.seed, clock, self._stopping)
+                             scenario.seed, clock, self._stopping, self.wire)
         usage_cap = UsageCap(scenario.usage_cap, clock)
         self._faults = FaultInjector(scenario.faults, scenario.seed)
         self.lifecycle = Lifecycle(self.world, self.hub, usage_cap, self._faults, clock)

@@ -22,6 +22,7 @@ from sfm_archiver.simulator.messages import MessageFactory
 from sfm_archiver.simulator.rules import Rule, RuleSet
 from sfm_archiver.simulator.scenario import StreamSpec
 from sfm_archiver.simulator.tweets import STREAM_LOW, format_ms, make_id
+from sfm_archiver.simulator.wire import Wire, compact
 
 MAX_BATCH = 500
 ENDINGS_CYCLE = 997  # prime, so the endings and the 64 templates do not fall into step
@@ -52,8 +53,9 @@ class StreamHub:
     """All stream connections of one simulator and the record of what they sent."""
 
     def __init__(self, spec: StreamSpec, rules: RuleSet, messages: MessageFactory, seed: int,
-                 clock: Callable[[], float], stopping: threading.Event):
+                 clock: Callable[[], float], stopping: threading.Event, wire: Wire | None = None):
         self.spec = spec
+        self.wire = wire or Wire()
         self._rules = rules
         self._messages = messages
         self._seed = seed
@@ -107,13 +109,13 @@ class StreamHub:
         except OSError:
             reason = CLIENT_CLOSED
         finally:
-            self.end(conn, reason)
+            self.mark_closed(conn, reason)
             if reason == DROP:
                 _shutdown(sock)
 
-    def end(self, conn: Connection, reason: str) -> None:
-        """Mark a connection ended, freeing its slot. The server does this before its last bytes go
-        out, as X does: a client that reconnects the moment it reads them finds the slot free."""
+    def mark_closed(self, conn: Connection, reason: str) -> None:
+        """Record the end of a connection (once): before its final chunk goes out, so a client
+        reconnecting at once is not refused as a second connection."""
         with self._lock:
             if conn.closed_at is None:
                 conn.closed_at = self._clock()
@@ -202,6 +204,10 @@ class _Pump:
         self.rules_version = -1
         self.endings: list[bytes] = [_CLOSE]  # what follows each message body, cycled through
         self.counter = 0
+        # variant wire: every message re-serialised (other spacing, key order, escapes), and some
+        # connections framed with a bare LF; compact keeps X's pre-rendered bytes
+        self.variant = hub.wire.is_variant
+        self.newline = b"\n" if self.variant and self.rng.random() < 0.4 else b"\r\n"
         self.restart()
 
     def restart(self) -> None:
@@ -218,9 +224,9 @@ class _Pump:
                         return CLIENT_CLOSED
                     continue
                 if action == DISCONNECT:
-                    self.send(json.dumps(bodies.OPERATIONAL_DISCONNECT, separators=(",", ":")).encode() + b"\r\n")
-                self.hub.end(self.conn, action)
+                    self.send(self.encode(bodies.OPERATIONAL_DISCONNECT) + self.newline)
                 if action != DROP:
+                    self.hub.mark_closed(self.conn, action)
                     self.sock.sendall(_END)
                 return action
             now = time.monotonic()
@@ -233,7 +239,7 @@ class _Pump:
                     self.send_messages(min(due, MAX_BATCH))
                     continue
             if now - self.last_write >= self.keepalive:
-                self.send(b"\r\n")
+                self.send(self.newline)
                 self.hub.record_keepalive()
             if self.client_gone(self.wait_time()):
                 return CLIENT_CLOSED
@@ -281,11 +287,27 @@ class _Pump:
         for offset, tweet_id in enumerate(ids, start=counter):
             parts.append(templates[offset % size] % {b"i": b"%d" % tweet_id, b"t": stamp})
             parts.append(endings[offset % cycle])
+        if self.variant:
+            parts = [self.reserialise(parts[index] + parts[index + 1]) for index in range(0, len(parts), 2)]
         self.counter += count
         sent_at = self.hub.clock()
         self.send(b"".join(parts))
         self.planned += count
         self.hub.record(self.conn, sent_at, ids)
+
+    def encode(self, document: Any) -> bytes:
+        return self.hub.wire.encode(document) if self.variant else compact(document)
+
+    def reserialise(self, message: bytes) -> bytes:
+        """A compact message (with its CRLF) as the variant wire writes it, framed by this
+        connection's newline; rule tags and ids sometimes get a `\\uXXXX` escape as well."""
+        document = json.loads(message)
+        text = self.hub.wire.encode(document)
+        for rule in document.get("matching_rules") or ():
+            for value in (rule.get("tag"), rule.get("id")):
+                if value and self.rng.random() < 0.5:
+                    text = text.replace(compact(value), _escaped(value, self.rng))
+        return text + self.newline
 
     def send(self, payload: bytes) -> None:
         """One HTTP chunk (three writes, to spare copying a large payload)."""
@@ -305,6 +327,13 @@ class _Pump:
             return False
         except OSError:
             return True
+
+
+def _escaped(value: str, rng: random.Random) -> bytes:
+    """`value` as a JSON string with one character written as a `\\uXXXX` escape."""
+    at = rng.randrange(len(value))
+    escape = f"\\u{ord(value[at]):04x}" if ord(value[at]) < 0x10000 else json.dumps(value[at])[1:-1]
+    return ('"' + json.dumps(value[:at])[1:-1] + escape + json.dumps(value[at + 1:])[1:-1] + '"').encode()
 
 
 def _shutdown(sock: socket.socket) -> None:

@@ -12,17 +12,21 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 COLLECTION_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+# Stream messages that belong to no collection being captured are kept under this name, which no
+# configured collection can have (collection names start with a letter or digit).
+UNROUTED = "_unrouted"
+ARCHIVE_NAME = re.compile(r"^(?:_unrouted|[a-z0-9][a-z0-9_-]*)$")  # a collection, or UNROUTED
 KINDS = ("timeline", "users", "stream", "urls")
 PERIOD_UNITS = ("hour", "day", "month")
 _CAPTURE_NAME = re.compile(
-    r"^(?P<collection>[a-z0-9][a-z0-9_-]*)-(?P<kind>timeline|users|stream|urls)-"
+    r"^(?P<collection>_unrouted|[a-z0-9][a-z0-9_-]*)-(?P<kind>timeline|users|stream|urls)-"
     r"(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<n>\d+))?\.(?P<ext>jsonl\.gz|warc\.gz)$"
 )
 
 
 def check_collection_name(name: str) -> str:
-    """Refuse names that could escape the archive folder or break bag names."""
-    if not COLLECTION_NAME.match(name or "") or len(name) > 64:
+    """Refuse names that could escape the archive folder or break bag names (UNROUTED is one)."""
+    if not ARCHIVE_NAME.match(name or "") or len(name) > 64:
         raise ValueError(
             f"invalid collection name {name!r}: use 1-64 of a-z, 0-9, '_' and '-', starting with a letter or digit"
         )

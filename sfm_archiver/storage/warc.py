@@ -212,9 +212,11 @@ def record_api_calls(ctx, collection: str, kind: str, job: str, client: ClientT)
         writer.close()
 
 
-def api_writer(ctx, collection: str, kind: str, job: str) -> WarcWriter | None:
-    """The WARC writer for API calls of a collection, or None when its `warc:` is off."""
-    config = ctx.config
+def api_writer(ctx, collection: str, kind: str, job: str, config=None) -> WarcWriter | None:
+    """The WARC writer for API calls of a collection, or None when its `warc:` is off.
+
+    `config`: the configuration to read (default `ctx.config`; a reloaded one for streams)."""
+    config = config or ctx.config
     if not config.collection(collection).warc:
         return None
     return WarcWriter(

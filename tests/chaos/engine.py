@@ -76,6 +76,7 @@ class ChaosSettings:
     kill_gap: tuple[float, float] = (3.0, 9.0)
     messages_per_second: float = 8.0
     log: Callable[[str], None] = print
+    wire: str = "compact"                   # the simulator's JSON: X's bytes, or a legal variant
 
     @property
     def serialization(self) -> str:
@@ -109,6 +110,7 @@ def scenario_document(settings: ChaosSettings) -> dict:
     slow = {"tweets": 40, "posts_per_second": 0.3}
     return {
         "seed": settings.seed,
+        "wire": settings.wire,
         "tokens": [TOKEN],
         "accounts": [
             {"id": "100001", "username": "sfm_alpha", "tweets": 150, "posts_per_second": 0.5},

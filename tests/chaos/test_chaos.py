@@ -17,9 +17,10 @@ from tests.chaos.engine import ChaosSettings, run_chaos, seed_from_environment
 DURATION = float(os.environ.get("SFM_CHAOS_SECONDS", 110))
 
 
-def test_a_day_of_chaos_loses_nothing(tmp_path, capsys: pytest.CaptureFixture):
+def test_a_day_of_chaos_loses_nothing(tmp_path, wire_style, capsys: pytest.CaptureFixture):
     lines: list[str] = []
-    settings = ChaosSettings(seed=seed_from_environment(), duration=DURATION, min_kills=10, log=lines.append)
+    settings = ChaosSettings(seed=seed_from_environment(), duration=DURATION, min_kills=10, log=lines.append,
+                             wire=wire_style)
     result = run_chaos(tmp_path, settings)
     with capsys.disabled():
         print("\n" + result.summary())

@@ -96,14 +96,15 @@ def test_an_unrecorded_change_of_state_is_reported(harvested):
     assert report.counts["ledger_events_expected"] == 3
 
 
-def test_stream_messages_lost_at_a_break_need_a_recorded_disconnect(tmp_path):
+def test_stream_messages_lost_at_a_break_need_a_recorded_disconnect(tmp_path, wire_style):
     """A real stream run checks out; cut its captures short and forget its events: loud."""
     import gzip
 
     from sfm_archiver.invariants import RunExpectations
     from sfm_archiver.jobs.streams import run_stream
 
-    scenario = Scenario.from_dict({"seed": 2, "streams": {"messages_per_second": 60, "keepalive_seconds": 1}})
+    scenario = Scenario.from_dict({"seed": 2, "wire": wire_style,
+                                   "streams": {"messages_per_second": 60, "keepalive_seconds": 1}})
     with Simulator(scenario) as sim:
         config = load_config(write_config(tmp_path / "config.yaml", tmp_path, sim.base_url, [
             {"name": "sample", "type": "sample_stream"}]))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import tweepy
 
 from sfm_archiver.platforms.transport import redirect_session
@@ -25,8 +24,8 @@ def start(base_url: str, kind: str = "filter", **kwargs) -> tuple[CapturingStrea
     return stream, thread
 
 
-@pytest.mark.parametrize("simulator", [{"streams": FAST}], indirect=True)
-def test_without_rules_only_keepalives_arrive(simulator):
+def test_without_rules_only_keepalives_arrive(make_simulator, wire_style):
+    simulator = make_simulator(streams=FAST, wire=wire_style)
     stream, thread = start(simulator.base_url)
     wait_for(lambda: len(stream.keepalive_times) >= 5)
     stream.stop(thread)
@@ -34,8 +33,8 @@ def test_without_rules_only_keepalives_arrive(simulator):
     assert simulator.counters()["streams"]["keepalives_sent"] >= 5
 
 
-@pytest.mark.parametrize("simulator", [{"streams": {**FAST, "multi_match_probability": 0.5}}], indirect=True)
-def test_messages_carry_matching_rules_and_match_the_send_record(simulator):
+def test_messages_carry_matching_rules_and_match_the_send_record(make_simulator, wire_style):
+    simulator = make_simulator(streams={**FAST, "multi_match_probability": 0.5}, wire=wire_style)
     rules = add_rules(simulator.base_url, ("cats", "pets"), ("dogs", None), ("#archives", "glam"))
     stream, thread = start(simulator.base_url)
     wait_for(lambda: len(stream.lines) >= 60)
@@ -56,8 +55,8 @@ def test_messages_carry_matching_rules_and_match_the_send_record(simulator):
     assert [int(tweet_id) for tweet_id in sent] == sorted(int(tweet_id) for tweet_id in sent)
 
 
-@pytest.mark.parametrize("simulator", [{"streams": FAST}], indirect=True)
-def test_sample_stream_needs_no_rules_and_has_no_matching_rules(simulator):
+def test_sample_stream_needs_no_rules_and_has_no_matching_rules(make_simulator, wire_style):
+    simulator = make_simulator(streams=FAST, wire=wire_style)
     stream, thread = start(simulator.base_url, kind="sample")
     wait_for(lambda: len(stream.lines) >= 10)
     stream.stop(thread)
@@ -66,8 +65,8 @@ def test_sample_stream_needs_no_rules_and_has_no_matching_rules(simulator):
     assert simulator.published()["connections"][0]["kind"] == "sample"
 
 
-@pytest.mark.parametrize("simulator", [{"streams": FAST}], indirect=True)
-def test_operational_disconnect_sends_the_message_then_closes(simulator):
+def test_operational_disconnect_sends_the_message_then_closes(make_simulator, wire_style):
+    simulator = make_simulator(streams=FAST, wire=wire_style)
     add_rules(simulator.base_url, ("cats", "pets"))
     stream, thread = start(simulator.base_url)
     wait_for(lambda: len(stream.lines) >= 5)
@@ -80,8 +79,8 @@ def test_operational_disconnect_sends_the_message_then_closes(simulator):
     assert simulator.published()["connections"][0]["reason"] == "operational-disconnect"
 
 
-@pytest.mark.parametrize("simulator", [{"streams": FAST}], indirect=True)
-def test_drop_closes_without_a_message(simulator):
+def test_drop_closes_without_a_message(make_simulator, wire_style):
+    simulator = make_simulator(streams=FAST, wire=wire_style)
     add_rules(simulator.base_url, ("cats", "pets"))
     stream, thread = start(simulator.base_url)
     wait_for(lambda: len(stream.lines) >= 5)
@@ -94,8 +93,8 @@ def test_drop_closes_without_a_message(simulator):
     assert connections[0]["reason"] == "drop" and connections[0]["closed_at"] is not None
 
 
-@pytest.mark.parametrize("simulator", [{"streams": FAST}], indirect=True)
-def test_stall_sends_nothing_at_all_for_the_given_time(simulator):
+def test_stall_sends_nothing_at_all_for_the_given_time(make_simulator, wire_style):
+    simulator = make_simulator(streams=FAST, wire=wire_style)
     add_rules(simulator.base_url, ("cats", "pets"))
     stream, thread = start(simulator.base_url)
     wait_for(lambda: len(stream.lines) >= 5)
@@ -112,8 +111,8 @@ def _largest_gap(stream: CapturingStream) -> float:
     return max((later - earlier for earlier, later in zip(moments, moments[1:], strict=False)), default=0.0)
 
 
-@pytest.mark.parametrize("simulator", [{"streams": FAST}], indirect=True)
-def test_second_filtered_connection_gets_429_too_many_connections(simulator):
+def test_second_filtered_connection_gets_429_too_many_connections(make_simulator, wire_style):
+    simulator = make_simulator(streams=FAST, wire=wire_style)
     first, thread = start(simulator.base_url)
     wait_for(lambda: first.connects == 1)
     session = redirect_session(plain_session(), simulator.base_url)
@@ -129,9 +128,8 @@ def test_second_filtered_connection_gets_429_too_many_connections(simulator):
     assert simulator.counters()["streams"]["rejected_too_many_connections"] == 2
 
 
-@pytest.mark.parametrize("simulator", [{"streams": FAST, "script": [{"at": 0.4, "action": "stream_disconnect"}]}],
-                         indirect=True)
-def test_script_triggers_stream_faults_at_their_time(simulator):
+def test_script_triggers_stream_faults_at_their_time(make_simulator, wire_style):
+    simulator = make_simulator(streams=FAST, script=[{"at": 0.4, "action": "stream_disconnect"}], wire=wire_style)
     add_rules(simulator.base_url, ("cats", "pets"))
     stream, thread = start(simulator.base_url)
     wait_for(lambda: stream.connects >= 2)
@@ -142,8 +140,8 @@ def test_script_triggers_stream_faults_at_their_time(simulator):
     assert events[0]["at"] >= 0.4
 
 
-@pytest.mark.parametrize("simulator", [{"streams": FAST}], indirect=True)
-def test_connection_log_and_counters(simulator):
+def test_connection_log_and_counters(make_simulator, wire_style):
+    simulator = make_simulator(streams=FAST, wire=wire_style)
     stream, thread = start(simulator.base_url)
     wait_for(lambda: simulator.counters()["streams"]["connections_active"] == 1)
     stream.stop(thread)
@@ -153,8 +151,8 @@ def test_connection_log_and_counters(simulator):
     assert simulator.counters()["calls"]["search_stream"] == 1
 
 
-@pytest.mark.parametrize("simulator", [{"streams": FAST}], indirect=True)
-def test_stop_ends_open_streams(simulator):
+def test_stop_ends_open_streams(make_simulator, wire_style):
+    simulator = make_simulator(streams=FAST, wire=wire_style)
     add_rules(simulator.base_url, ("cats", "pets"))
     stream, thread = start(simulator.base_url)
     wait_for(lambda: len(stream.lines) >= 3)
@@ -162,3 +160,45 @@ def test_stop_ends_open_streams(simulator):
     wait_for(lambda: stream.closed >= 1)  # a clean end of the chunked body, not a broken one
     stream.stop(thread)
     assert simulator.published()["connections"][0]["reason"] == "shutdown"
+
+
+def _raw_frames(simulator, connections: int, messages: int = 20) -> list[tuple[bytes, bytes]]:
+    """(frame, its framing) for the first `messages` messages of each of `connections` connections."""
+    session = redirect_session(plain_session(), simulator.base_url)
+    found = []
+    for _ in range(connections):
+        with session.get("https://api.twitter.com/2/tweets/search/stream", stream=True,
+                         headers={"Authorization": f"Bearer {TOKEN}"}) as response:
+            body = b""
+            for chunk in response.iter_content(chunk_size=None):
+                body += chunk
+                if body.count(b"\n") > messages:
+                    break
+        frames = body.split(b"\n")[:-1]
+        found += [(frame[:-1], b"\r\n") if frame.endswith(b"\r") else (frame, b"\n") for frame in frames]
+        wait_for(lambda: simulator.counters()["streams"]["connections_active"] == 0)
+    return [(frame, ending) for frame, ending in found if frame.strip()]
+
+
+def test_variant_wire_streams_legal_json_unlike_x_bytes(make_simulator):
+    simulator = make_simulator(streams={**FAST, "messages_per_second": 2000}, wire="variant")
+    add_rules(simulator.base_url, ("cats", "pets:a"), ("dogs", "shared:b|pets:c"))
+    frames = _raw_frames(simulator, connections=6)
+    messages = [json.loads(frame) for frame, _ in frames]
+    assert all(set(message) == {"data", "includes", "matching_rules"} for message in messages)
+    raw = [frame for frame, _ in frames]
+    assert {ending for _, ending in frames} == {b"\r\n", b"\n"}, "some connections frame with a bare LF"
+    assert any(frame.index(b'"matching_rules"') < frame.index(b'"data"') for frame in raw)
+    assert any(b'": ' in frame or b'" :' in frame for frame in raw) and any(b"\\/" in frame for frame in raw)
+    assert any(b"\\u" in frame for frame in raw) and any(frame[:1] == b" " for frame in raw)
+    tags = {rule["tag"] for message in messages for rule in message["matching_rules"]}
+    assert tags <= {"pets:a", "shared:b|pets:c"}
+
+
+def test_compact_wire_streams_x_bytes(make_simulator):
+    simulator = make_simulator(streams=FAST)
+    add_rules(simulator.base_url, ("cats", "pets"))
+    frames = _raw_frames(simulator, connections=1, messages=5)
+    for frame, ending in frames:
+        assert ending == b"\r\n" and frame == json.dumps(json.loads(frame), separators=(",", ":"),
+                                                          ensure_ascii=False).encode()

@@ -141,7 +141,7 @@ def test_whole_block_fast_path_writes_exactly_what_frame_by_frame_routing_writes
     from sfm_archiver.jobs.stream_connection import Router
     from sfm_archiver.jobs.stream_sink import MetaTemplate
 
-    template = MetaTemplate("c", "sample_stream", "https://api.twitter.com/2/tweets/sample/stream")
+    template = MetaTemplate("c", "sample_stream")
     for block in BLOCKS:
         fast, slow = _Collecting(template), _Collecting(template)
         fast_router, slow_router = Router(), Router()
@@ -156,7 +156,7 @@ def test_a_frame_that_is_not_an_object_is_reported_and_skipped():
     from sfm_archiver.jobs.stream_connection import Router
     from sfm_archiver.jobs.stream_sink import MetaTemplate
 
-    sink = _Collecting(MetaTemplate("c", "sample_stream", "https://api.twitter.com/2/tweets/sample/stream"))
+    sink = _Collecting(MetaTemplate("c", "sample_stream"))
     router = Router()
     router.set_sinks({"c": sink})
     assert router.route_block(b'<html>busy</html>\r\n{"data":{"id":"1"}}\r\n', T0) == 2

@@ -55,8 +55,8 @@ def _events(ctx, name: str, event: str) -> list[dict]:
     return [e for e in ctx.store.stream_events(name) if e["event"] == event]
 
 
-def test_faults_lose_nothing_duplicate_nothing_and_gaps_match_the_server(make_simulator, tmp_path):
-    sim = make_simulator(**SCENARIO)
+def test_faults_lose_nothing_duplicate_nothing_and_gaps_match_the_server(make_simulator, wire_style, tmp_path):
+    sim = make_simulator(**SCENARIO, wire=wire_style)
     ctx = make_context(tmp_path, sim.base_url, [{"name": "climate", "type": "filter_stream", "rules": [{"value": "climate", "tag": "cc"}]}],
                        streams={"stall_timeout": "0.8s"}, storage={"stream_flush_seconds": "0.05s"})
     archive = ctx.config.paths.archive
@@ -120,8 +120,8 @@ def test_faults_lose_nothing_duplicate_nothing_and_gaps_match_the_server(make_si
     assert 0 < status["disconnected_seconds_24h"] < 10
 
 
-def test_overlapping_collections_get_each_matching_message_exactly_once(make_simulator, tmp_path):
-    sim = make_simulator(**SCENARIO)
+def test_overlapping_collections_get_each_matching_message_exactly_once(make_simulator, wire_style, tmp_path):
+    sim = make_simulator(**SCENARIO, wire=wire_style)
     ctx = make_context(tmp_path, sim.base_url, [
         {"name": "climate", "type": "filter_stream", "rules": [{"value": "climate", "tag": "cc"}, {"value": "#cop30", "tag": "cop"}]},
         {"name": "weather", "type": "filter_stream", "rules": [{"value": "storm", "tag": "st"}, {"value": "#cop30", "tag": "cop"}]},
@@ -158,8 +158,8 @@ def test_overlapping_collections_get_each_matching_message_exactly_once(make_sim
     assert set(by_id) >= due
 
 
-def test_live_reload_resyncs_rules_without_reconnecting(make_simulator, tmp_path):
-    sim = make_simulator(**SCENARIO)
+def test_live_reload_resyncs_rules_without_reconnecting(make_simulator, wire_style, tmp_path):
+    sim = make_simulator(**SCENARIO, wire=wire_style)
     collections = [{"name": "climate", "type": "filter_stream", "rules": [{"value": "climate", "tag": "cc"}]},
                    {"name": "weather", "type": "filter_stream", "rules": [{"value": "storm", "tag": "st"}]}]
     ctx = make_context(tmp_path, sim.base_url, collections)
@@ -181,7 +181,9 @@ def test_live_reload_resyncs_rules_without_reconnecting(make_simulator, tmp_path
         assert [c["kind"] for c in sim.hub.connections()] == ["search", "sample"], "the filter connection was kept"
         assert sim.hub.connections()[0]["closed_at"] is None
         assert _events(ctx, "weather", "stop") and not ctx.store.open_files("weather")
-        assert _events(ctx, "oceans", "connect")[0]["reason"] == "joined the open connection"
+        joined = _events(ctx, "oceans", "connect")[0]["reason"]
+        first = _events(ctx, "climate", "connect")[0]["reason"]
+        assert joined == f"joined the open connection: {first}", "the same connection id and request URL"
     finally:
         supervisor.stop()
     assert not ctx.store.open_files()
@@ -190,8 +192,8 @@ def test_live_reload_resyncs_rules_without_reconnecting(make_simulator, tmp_path
     assert runs["weather"]["result"] == "ok"
 
 
-def test_refused_credentials_stop_the_stream_without_looping(make_simulator, tmp_path):
-    sim = make_simulator(tokens=["the-real-token"], **SCENARIO)
+def test_refused_credentials_stop_the_stream_without_looping(make_simulator, wire_style, tmp_path):
+    sim = make_simulator(tokens=["the-real-token"], **SCENARIO, wire=wire_style)
     ctx = make_context(tmp_path, sim.base_url, [{"name": "climate", "type": "filter_stream", "rules": [{"value": "climate"}]}])
     started = time.monotonic()
     run = run_stream(ctx, "climate", duration=20, backoff=FAST)
@@ -201,8 +203,8 @@ def test_refused_credentials_stop_the_stream_without_looping(make_simulator, tmp
     assert [e["event"] for e in ctx.store.stream_events("climate")] == ["start", "connect_failed", "error", "stop"]
 
 
-def test_low_disk_buffers_then_drops_with_exact_counts(make_simulator, tmp_path):
-    sim = make_simulator(**SCENARIO)
+def test_low_disk_buffers_then_drops_with_exact_counts(make_simulator, wire_style, tmp_path):
+    sim = make_simulator(**SCENARIO, wire=wire_style)
     ctx = make_context(tmp_path, sim.base_url, [{"name": "climate", "type": "filter_stream", "rules": [{"value": "climate"}]}],
                        streams={"buffer_messages": 40})
     disk = {"ok": True}
@@ -259,11 +261,11 @@ def captured_file(path):
     return [json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()]
 
 
-def test_a_busy_collection_waits_in_the_daemon_and_is_refused_in_the_foreground(make_simulator, tmp_path):
+def test_a_busy_collection_waits_in_the_daemon_and_is_refused_in_the_foreground(make_simulator, wire_style, tmp_path):
     from sfm_archiver.errors import LockBusyError
     from sfm_archiver.locks import collection_lock
 
-    sim = make_simulator(**SCENARIO)
+    sim = make_simulator(**SCENARIO, wire=wire_style)
     ctx = make_context(tmp_path, sim.base_url, [{"name": "climate", "type": "filter_stream", "rules": [{"value": "climate"}]}])
     held = collection_lock(ctx.config.paths.state, "climate", "stream").acquire()
     with pytest.raises(LockBusyError):
@@ -279,8 +281,8 @@ def test_a_busy_collection_waits_in_the_daemon_and_is_refused_in_the_foreground(
     assert [run["result"] for run in ctx.store.runs(collection="climate")] == ["ok"]
 
 
-def test_a_new_token_after_a_refused_one_reconnects_and_resyncs_the_rules(make_simulator, tmp_path):
-    sim = make_simulator(tokens=["first-token", "second-token"], **SCENARIO)
+def test_a_new_token_after_a_refused_one_reconnects_and_resyncs_the_rules(make_simulator, wire_style, tmp_path):
+    sim = make_simulator(tokens=["first-token", "second-token"], **SCENARIO, wire=wire_style)
     collections = [{"name": "climate", "type": "filter_stream", "rules": [{"value": "climate", "tag": "cc"}]}]
     ctx = make_context(tmp_path, sim.base_url, collections)  # its token is refused
     path = ctx.config.source

@@ -14,7 +14,7 @@ from sfm_archiver.state import StateStore
 from sfm_archiver.storage import records
 
 T0 = datetime(2026, 11, 27, 10, 59, 58, 500000, tzinfo=timezone.utc)
-URL = "https://api.twitter.com/2/tweets/search/stream"
+CONNECTION = "filter_stream-20261127T130000.000000Z-1-1"
 
 
 class FakeClock:
@@ -37,7 +37,7 @@ def _sink(tmp_path: Path, clock: FakeClock, disk=lambda: True, **kwargs) -> Coll
     options = dict(rotation=timedelta(hours=1), compresslevel=6, flush_seconds=1.0, buffer_messages=5)
     options.update(kwargs)
     return CollectionSink(
-        tmp_path / "archive", "climate", "filter_stream", URL, stream="filter_stream",
+        tmp_path / "archive", "climate", "filter_stream", stream="filter_stream",
         store=StateStore(tmp_path / "state"), disk_ok=disk, clock=clock, **options,
     )
 
@@ -45,7 +45,7 @@ def _sink(tmp_path: Path, clock: FakeClock, disk=lambda: True, **kwargs) -> Coll
 def _feed(sink: CollectionSink, ids: range, at: datetime) -> int:
     parts = []
     for tweet_id in ids:
-        parts.extend(capture_parts(_message(tweet_id), sink.template, at, sink.template.suffix(at)))
+        parts.extend(capture_parts(_message(tweet_id), sink.template.suffix(at, CONNECTION)))
     return sink.accept(parts, len(ids), at)
 
 
@@ -54,15 +54,28 @@ def _lines(path: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize("raw", [
-    b'{"data":{"id":"1"}}', b'{"data":{"id":"1"}}\r', b' {"data":{"id":"1"} }\r', b'{}', b'{"a":1,\r\n"b":2}',
+    b'{"data":{"id":"1"}}', b'{"data":{"id":"1"}}\r', b' {"data":{"id":"1"} }\r', b'{}', b'{ }\r',
+    b'\t{ "data" : { "id" : "1" } ,"matching_rules" : [ ] }  \r', b'{"a":"\\u00e9\\/"}',
 ])
-def test_capture_line_is_exactly_what_records_envelope_makes(raw):
-    template = MetaTemplate("climate", "filter_stream", URL)
+def test_capture_line_keeps_the_frame_bytes_exactly_with_only_sfm_spliced_in(raw):
+    template = MetaTemplate("climate", "filter_stream")
     moment = datetime(2026, 11, 27, 13, 0, 0, 123456, tzinfo=timezone.utc)
-    line = b"".join(capture_parts(raw, template, moment, template.suffix(moment)))
-    assert line == records.envelope(raw, records.sfm_metadata(captured_at=moment, collection="climate",
-                                                             job="filter_stream", url=URL))
-    assert json.loads(line)["__sfm"]["captured_at"] == "2026-11-27T13:00:00.123Z"
+    line = b"".join(capture_parts(raw, template.suffix(moment, CONNECTION)))
+    assert line.endswith(b"\n") and line.count(b"\n") == 1
+    record = json.loads(line)
+    meta = record.pop("__sfm")
+    assert record == json.loads(raw)
+    assert meta == records.sfm_metadata(captured_at=moment, collection="climate", job="filter_stream",
+                                        connection=CONNECTION)
+    assert meta["captured_at"] == "2026-11-27T13:00:00.123Z" and "url" not in meta
+    spliced = json.dumps({"__sfm": meta}, separators=(",", ":")).encode()[1:-1]
+    frame = raw[:-1] if raw.endswith(b"\r") else raw
+    assert line[:-1].replace(b"," + spliced, b"").replace(spliced, b"") == frame
+
+
+@pytest.mark.parametrize("raw", [b"<html>busy</html>", b"[1]", b"", b"  \r", b'{"a":1} x'])
+def test_a_frame_that_is_not_an_object_gives_no_capture_line(raw):
+    assert capture_parts(raw, MetaTemplate("c", "sample_stream").suffix(T0, CONNECTION)) == ()
 
 
 def test_idle_stream_file_is_closed_by_the_clock_and_late_batches_keep_their_hour(tmp_path):
@@ -169,7 +182,7 @@ def test_low_disk_cuts_a_whole_block_at_the_line_that_fills_the_buffer(tmp_path)
     _feed(sink, range(1, 2), clock.now)
     sink.tick(clock.advance(1.0))
     assert sink.paused
-    block = b"".join(b'{"data":{"id":"%d"}' % i + sink.template.suffix(clock.now) for i in range(2, 7))
+    block = b"".join(b'{"data":{"id":"%d"}' % i + sink.template.suffix(clock.now, CONNECTION) for i in range(2, 7))
     assert sink.accept([block], 5, clock.now) == 3
     disk["ok"] = True
     sink.close()

@@ -39,8 +39,8 @@ def _ids(archive: Path) -> set[str] | None:
 
 
 @pytest.fixture
-def setup(make_simulator, tmp_path):
-    sim = make_simulator(**SCENARIO)
+def setup(make_simulator, wire_style, tmp_path):
+    sim = make_simulator(**SCENARIO, wire=wire_style)
     config = write_config(tmp_path, sim.base_url, [{"name": "climate", "type": "filter_stream", "rules": [{"value": "climate"}]}],
                           storage={"stream_flush_seconds": f"{FLUSH_SECONDS}s"})
     return sim, config, tmp_path / "archive", tmp_path / "state"
