@@ -12,11 +12,12 @@ import difflib
 import os
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
 
+from sfm_archiver.config_redact import redact_url_credentials, secret_values
 from sfm_archiver.errors import ConfigError
 from sfm_archiver.storage.layout import COLLECTION_NAME, PERIOD_UNITS
 from sfm_archiver.timeutil import parse_duration
@@ -183,6 +184,7 @@ class Config:
     disk: Disk = Disk()
     log_level: str = "INFO"
     warnings: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # every secret value, for masking logs
 
     def collection(self, name: str) -> Collection:
         for collection in self.collections:
@@ -249,7 +251,7 @@ def load_config_text(
     config = _Builder(problems, Path(source), environ, check_paths, read_secrets).build(document)
     if problems.messages:
         raise ConfigError(problems.messages)
-    return config
+    return replace(config, secrets=tuple(secret_values(document)))
 
 
 class _Problems:
@@ -807,7 +809,7 @@ def public_dict(config: Config) -> dict:
         "source": str(config.source),
         "organization": {"name": config.organization.name, "contact_email": config.organization.contact_email},
         "paths": {k: str(getattr(config.paths, k)) for k in ("archive", "state", "outbox")},
-        "x": {"api_base_url": config.x.api_base_url, "workers": config.x.workers, "bearer_token": "(set)" if config.x.bearer_token else "(missing)"},
+        "x": {"api_base_url": redact_url_credentials(config.x.api_base_url), "workers": config.x.workers, "bearer_token": "(set)" if config.x.bearer_token else "(missing)"},
         "collections": [collection_public_dict(c) for c in config.collections],
     }
 
