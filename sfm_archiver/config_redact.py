@@ -226,6 +226,6 @@ def _same(a: yaml.Node, b: yaml.Node, rewrites: dict, seen: set) -> bool:
     if isinstance(a, yaml.MappingNode):
         return all(
             _same(ka, kb, rewrites, seen) and _same(va, vb, rewrites, seen)
-            for (ka, va), (kb, vb) in zip(a.value, b.value)
+            for (ka, va), (kb, vb) in zip(a.value, b.value, strict=True)
         )
-    return all(_same(x, y, rewrites, seen) for x, y in zip(a.value, b.value))
+    return all(_same(x, y, rewrites, seen) for x, y in zip(a.value, b.value, strict=True))
