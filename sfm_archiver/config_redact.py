@@ -62,7 +62,8 @@ def redact_url_credentials(text: str) -> str:
         return text
 
     def userinfo(match: re.Match) -> str:
-        parts = [reference_only(part) or REDACTED for part in match.group("userinfo").split(":")]
+        user, colon, password = match.group("userinfo").partition(":")
+        parts = [reference_only(part) or REDACTED for part in (user, password)[: 2 if colon else 1]]
         return match.group("scheme") + ":".join(parts) + "@"
 
     def parameter(match: re.Match) -> str:
@@ -204,9 +205,6 @@ def _faithful(original: yaml.Node, redacted_text: str, rewrites: dict) -> bool:
     try:
         redacted = _single_document(redacted_text)
     except yaml.YAMLError:
-        return False
-    secrets = [node.value for node, _ in rewrites.values() if len(node.value) >= 8]
-    if any(secret in redacted_text for secret in secrets):
         return False
     return _same(original, redacted, rewrites, set())
 
