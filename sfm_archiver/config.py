@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
 
-from sfm_archiver.config_redact import redact_url_credentials, secret_values
+from sfm_archiver.config_redact import redact_url_credentials, secret_aliases, secret_values
 from sfm_archiver.errors import ConfigError
 from sfm_archiver.storage.layout import COLLECTION_NAME, PERIOD_UNITS
 from sfm_archiver.timeutil import parse_duration
@@ -242,7 +242,7 @@ def load_config_text(
         document, duplicates = load_located(text)
     except YamlSyntaxError as error:
         raise ConfigError([f"{source}:{error.line}: {error}"]) from None
-    for line, message in duplicates:
+    for line, message in [*duplicates, *secret_aliases(text)]:
         problems.add(line, message)
     if not isinstance(document, LocatedDict):
         problems.add(getattr(document, "line", 1), "the configuration must be a mapping of sections (paths:, x:, collections:, ...)")

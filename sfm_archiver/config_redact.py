@@ -109,7 +109,15 @@ def redact_text(text: str) -> str:
     if root is None:
         return text
     rewrites: dict[int, tuple[yaml.ScalarNode, str]] = {}
-    _collect(root, (), False, rewrites, set())
+    for node, path, secret, _line in _scalars(root, (), False, 1, set()):
+        if secret:
+            replacement = _secret_replacement(node, path)
+            if replacement is not None:
+                rewrites[id(node)] = (node, replacement)
+        elif id(node) not in rewrites:
+            cleaned = redact_url_credentials(node.value)
+            if cleaned != node.value:
+                rewrites[id(node)] = (node, cleaned)
     content_start = {token.end_mark.index: token.start_mark.index for token in tokens if isinstance(token, yaml.ScalarToken)}
     edits = [_scalar_edit(text, node, value, content_start) for node, value in rewrites.values()]
     edits.extend(_comment_edits(text, tokens))
@@ -127,28 +135,51 @@ def _single_document(text: str) -> yaml.Node | None:
         loader.dispose()
 
 
-def _collect(node: yaml.Node, path: tuple[str, ...], secret: bool, rewrites: dict, seen: set) -> None:
-    """Record (node, new value) for every scalar that holds a secret or a URL credential."""
+Scalar = tuple[yaml.ScalarNode, tuple[str, ...], bool, int]
+
+
+def _scalars(node: yaml.Node, path: tuple[str, ...], secret: bool, line: int, seen: set) -> Iterator[Scalar]:
+    """Each scalar reached, in document order: (node, key path, under a secret key?, line).
+
+    An alias is the node of its anchor, reached again (once more for each secret flag); its line
+    is that of the key it stands under, the anchor's line being where the node was defined.
+    """
+    first = id(node) not in seen  # `seen` holds node ids, and (id, secret flag) pairs
     if (id(node), secret) in seen:
         return
-    seen.add((id(node), secret))
+    seen.update((id(node), (id(node), secret)))
+    line = node.start_mark.line + 1 if first else line
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
-            _collect(key, path, False, rewrites, seen)
+            yield from _scalars(key, path, False, key.start_mark.line + 1, seen)
             name = key.value if isinstance(key, yaml.ScalarNode) else ""
-            _collect(value, (*path, name) if name != "<<" else path, secret or is_secret_key(name), rewrites, seen)
+            child = (*path, name) if name != "<<" else path
+            yield from _scalars(value, child, secret or is_secret_key(name), key.start_mark.line + 1, seen)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _collect(item, (*path, str(index)), secret, rewrites, seen)
+            yield from _scalars(item, (*path, str(index)), secret, line, seen)
     elif isinstance(node, yaml.ScalarNode):
-        if secret:
-            replacement = _secret_replacement(node, path)
-            if replacement is not None:
-                rewrites[id(node)] = (node, replacement)
-        elif id(node) not in rewrites:
-            cleaned = redact_url_credentials(node.value)
-            if cleaned != node.value:
-                rewrites[id(node)] = (node, cleaned)
+        yield node, path, secret, line
+
+
+def secret_aliases(text: str) -> list[tuple[int, str]]:
+    """(line, problem) for each secret also used, through an anchor and alias, as a value that is
+    not secret: there it would be shown (an organization name in every bag), so it is refused."""
+    if "&" not in text:
+        return []
+    try:
+        root = _single_document(text)
+    except yaml.YAMLError:
+        return []  # the loader reports it
+    where: dict[int, dict[bool, int]] = {}
+    for node, _path, secret, line in _scalars(root, (), False, 1, set()) if root is not None else ():
+        if node.tag != _NULL_TAG and node.value != "":
+            where.setdefault(id(node), {}).setdefault(secret, line)
+    return [
+        (lines[False], f"this value is a secret (the one at line {lines[True]}), reused here through an anchor and alias "
+                       "where it would be shown: give it under a token, secret or password key only")
+        for lines in where.values() if len(lines) == 2
+    ]
 
 
 def _secret_replacement(node: yaml.ScalarNode, path: tuple[str, ...]) -> str | None:

@@ -141,3 +141,13 @@ def test_k_independent_mistakes_are_k_problems_each_at_its_line(mistakes):
     text, wrong_lines = write(mistakes)
     problems = problems_of(text)
     assert sorted(lines_of(problems)) == sorted(wrong_lines), "\n".join([text, *problems])
+
+
+@pytest.mark.parametrize("text, line", [
+    ("organization: {name: &t Zk8h3j2k4l5m6n}\npaths: {archive: /a, state: /s, outbox: /o}\nx:\n  bearer_token: *t\n", 1),
+    ("paths: {archive: /a, state: /s, outbox: /o}\nx:\n  bearer_token: &t Zk8h3j2k4l5m6n\norganization:\n  name: *t\n", 5),
+])
+def test_a_secret_reused_by_alias_where_it_would_be_shown_is_refused(text, line):
+    problems = problems_of(text)
+    assert lines_of(problems) == [line]
+    assert "Zk8h3j2k4l5m6n" not in problems[0] and "secret" in problems[0]
