@@ -16,10 +16,7 @@ import gzip
 import io
 import os
 import signal
-import subprocess
-import sys
 import tarfile
-from datetime import timedelta
 from pathlib import Path
 
 import yaml
@@ -27,10 +24,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from sfm_archiver.simulator import Scenario, Simulator
-from sfm_archiver.storage.records import envelope, sfm_metadata
-from sfm_archiver.storage.writer import CaptureWriter
-from sfm_archiver.timeutil import utcnow
-from tests.chaos.helpers import cli, wait_for
+from tests.chaos.helpers import cli, daemon_process, old_capture, wait_for, wait_for_every_kind
 
 # How the x: section gives the token: {url} is the simulator, {t} a token without spaces, {a} {b}
 # the two words of a token with a space (plain and quoted values folded over two lines).
@@ -73,15 +67,6 @@ def config_text(root: Path, form: str, url: str, token: str, others: dict, seria
         "disk: {warning_free: 10MB, min_free: 5MB}\n"
         "log_level: DEBUG\n"
     )
-
-
-def old_capture(archive: Path) -> Path:
-    moment = utcnow() - timedelta(hours=3)
-    writer = CaptureWriter(archive, "tl", "timeline", clock=lambda: moment)
-    meta = sfm_metadata(captured_at=moment, collection="tl", job="user_timeline", url="http://127.0.0.1/x")
-    path = writer.write_batch([envelope(b'{"data":[],"meta":{"result_count":0}}', meta)])
-    writer.close()
-    return path
 
 
 def contents(path: Path) -> list[bytes]:
@@ -139,32 +124,23 @@ def test_no_secret_in_any_form_reaches_any_byte(tmp_path_factory, order, words, 
     outputs: list[str] = []
     with Simulator(scenario) as sim:
         config.write_text(config_text(root, order[0], sim.base_url, tokens[order[0]], others, serialization))
-        old = old_capture(root / "archive")
+        old = old_capture(root / "archive", "tl", 3)
         log_path = root / "daemon.log"
-        with open(log_path, "wb") as log:
-            daemon = subprocess.Popen([sys.executable, "-m", "sfm_archiver", "--config", str(config), "run"],
-                                      stdout=subprocess.DEVNULL, stderr=log, env=env)
-            try:
-                wait_for(lambda: b" ready: " in log_path.read_bytes(), 60, "the daemon ready (signal handlers installed)")
-                # each form's copy of the text is checked while it is the stored one (the next overwrites it)
-                assert leaks([root / "state"], [], tokens[order[0]].split()) == [], order[0]
-                for count, form in enumerate(order[1:], start=1):
-                    config.write_text(config_text(root, form, sim.base_url, tokens[form], others, serialization))
-                    daemon.send_signal(signal.SIGHUP)
-                    wait_for(lambda count=count: log_path.read_bytes().count(b"configuration reloaded") >= count, 60,
-                             f"reload {count} ({form})")
-                    assert leaks([root / "state"], [], tokens[form].split()) == [], form
-                wait_for(lambda: not old.exists() and list((root / "outbox").glob("tl_*")), 60, "the old hour bagged")
-                wait_for(lambda: list((root / "archive").rglob("tl-urls-*.jsonl.gz")), 60, "links checked")
-                wait_for(lambda: list((root / "archive").rglob("climate-stream-*.jsonl.gz")), 60, "stream captures")
-                outputs += [run.stdout + run.stderr for run in (
-                    cli("--config", str(config), "status", env=env), cli("--config", str(config), "status", "--json", env=env))]
-                daemon.send_signal(signal.SIGTERM)
-                assert daemon.wait(60) == 0
-            finally:
-                if daemon.poll() is None:
-                    daemon.kill()
-                    daemon.wait()
+        with open(log_path, "wb") as log, daemon_process(config, log, env) as daemon:
+            wait_for(lambda: b" ready: " in log_path.read_bytes(), 60, "the daemon ready (signal handlers installed)")
+            # each form's copy of the text is checked while it is the stored one (the next overwrites it)
+            assert leaks([root / "state"], [], tokens[order[0]].split()) == [], order[0]
+            for count, form in enumerate(order[1:], start=1):
+                config.write_text(config_text(root, form, sim.base_url, tokens[form], others, serialization))
+                daemon.send_signal(signal.SIGHUP)
+                wait_for(lambda count=count: log_path.read_bytes().count(b"configuration reloaded") >= count, 60,
+                         f"reload {count} ({form})")
+                assert leaks([root / "state"], [], tokens[form].split()) == [], form
+            wait_for_every_kind(root, old, 60)
+            outputs += [run.stdout + run.stderr for run in (
+                cli("--config", str(config), "status", env=env), cli("--config", str(config), "status", "--json", env=env))]
+            daemon.send_signal(signal.SIGTERM)
+            assert daemon.wait(60) == 0
         assert sim.counters()["unauthorized"] == 0 and sim.counters()["calls_total"] > 0  # every token was used
     for args in (["bag"], ["status"], ["status", "--json"], ["check-config"], ["backup", str(root / "backups")]):
         run = cli("--config", str(config), *args, env=env)
