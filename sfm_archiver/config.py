@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
 
-from sfm_archiver.config_redact import redact_url_credentials, secret_aliases, secret_values
+from sfm_archiver.config_redact import is_secret_key, redact_url_credentials, secret_aliases, secret_values
 from sfm_archiver.errors import ConfigError
 from sfm_archiver.storage.layout import COLLECTION_NAME, PERIOD_UNITS
 from sfm_archiver.timeutil import parse_duration
@@ -372,7 +372,8 @@ class _Builder:
         try:
             return convert(mapping[key])
         except (ValueError, TypeError) as error:
-            self.problems.add(mapping.line_of(key), f"'{key}': {error or what} (expected {what})")
+            detail = "not valid (the value is a secret: not shown)" if is_secret_key(key) else error or what
+            self.problems.add(mapping.line_of(key), f"'{key}': {detail} (expected {what})")
             return default
 
     # sections -----------------------------------------------------------------------------

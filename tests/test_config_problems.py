@@ -151,3 +151,19 @@ def test_a_secret_reused_by_alias_where_it_would_be_shown_is_refused(text, line)
     problems = problems_of(text)
     assert lines_of(problems) == [line]
     assert "Zk8h3j2k4l5m6n" not in problems[0] and "secret" in problems[0]
+
+
+def test_a_problem_with_a_secret_never_quotes_its_value():
+    """Problems reach the terminal, the log and (a refused reload) the state store."""
+    from sfm_archiver.config import _Builder, _email, _Problems
+    from sfm_archiver.yamlsource import load_located
+
+    document, _ = load_located("notify:\n  smtp_password: Zk8h3j2k4l5m6n\n  contact: Zk9q8w7e6r5t4y\n")
+    problems = _Problems(SOURCE)
+    builder = _Builder(problems, SOURCE, ENVIRON, check_paths=False)
+    section = document["notify"]
+    builder.value(section, "smtp_password", None, _email, "an e-mail address")
+    builder.value(section, "contact", None, _email, "an e-mail address")
+    secret_problem, plain_problem = problems.messages
+    assert "smtp_password" in secret_problem and "Zk8h3j2k4l5m6n" not in secret_problem
+    assert "Zk9q8w7e6r5t4y" in plain_problem  # other values are quoted, to help
