@@ -1,8 +1,8 @@
 """Secrets out of configuration text and values, found by YAML structure (not by text patterns).
 
 A secret is the value of any mapping key whose name contains `token`, `secret` or `password`
-(any case), whatever the section, so sections added later need nothing here; everything under
-such a key is secret (a mapping or list of them too). Keys ending in `_file` (`bearer_token_file`)
+(any case), whatever the section, so sections added later need nothing here; every value under
+such a key is secret (a mapping or list of them too; the keys inside stay). Keys ending in `_file` (`bearer_token_file`)
 name a file holding the secret: the path is kept, the file is never copied. Inside any other
 value, URL credentials are secrets: the user info of `scheme://user:pass@host` and query
 parameters named like secrets (`?pass=`, `&token=`, `apikey=`).
@@ -12,8 +12,9 @@ parameters named like secrets (`?pass=`, `&token=`, `apikey=`).
 scalars, multi-line values, quoted keys; an alias is the same node as its anchor, so a secret is
 rewritten where its anchor defines it). A literal secret becomes `${SFM_<KEY_PATH>}` (for
 `x.bearer_token`, `${SFM_X_BEARER_TOKEN}`), a reference `${VAR}` stays, a default in
-`${VAR:-literal}` is dropped. Line numbers, comments, anchors and everything else are kept;
-comments that mention a secret are emptied. The result is parsed again and compared with the
+`${VAR:-literal}` is dropped. Line numbers, comments, anchors and everything else are kept; a
+comment that looks like it holds a secret (`# token: ...`, a URL with a password) is replaced.
+The result is parsed again and compared with the
 original; if anything differs, or the text cannot be parsed at all, nothing of it is kept.
 """
 
@@ -122,7 +123,7 @@ def redact_text(text: str) -> str:
     edits = [_scalar_edit(text, node, value, content_start) for node, value in rewrites.values()]
     edits.extend(_comment_edits(text, tokens))
     redacted = _apply(text, edits)
-    if not _faithful(root, redacted, rewrites):
+    if redacted is None or not _faithful(root, redacted, rewrites):
         return WITHHELD
     return redacted
 
@@ -219,11 +220,12 @@ def _comment_edits(text: str, tokens: list) -> Iterator[tuple[int, int, str]]:
             position = max(position, token.end_mark.index)
 
 
-def _apply(text: str, edits: list[tuple[int, int, str]]) -> str:
+def _apply(text: str, edits: list[tuple[int, int, str]]) -> str | None:
+    """The text with each (start, end, replacement) made; None if two would overlap."""
     pieces, position = [], 0
     for start, end, replacement in sorted(edits):
         if start < position:
-            raise AssertionError("overlapping redactions")
+            return None
         pieces.append(text[position:start])
         pieces.append(replacement)
         position = end
