@@ -167,3 +167,10 @@ def test_a_problem_with_a_secret_never_quotes_its_value():
     secret_problem, plain_problem = problems.messages
     assert "smtp_password" in secret_problem and "Zk8h3j2k4l5m6n" not in secret_problem
     assert "Zk9q8w7e6r5t4y" in plain_problem  # other values are quoted, to help
+
+
+def test_durations_too_long_for_the_clock_are_problems_not_tracebacks():
+    text = ("paths: {archive: /a, state: /s, outbox: /o}\n"
+            "urls:\n  timeout: 86400000000000.0\n"
+            "jobs:\n  bag: every 99999999999999d\n")
+    assert sorted(lines_of(problems_of(text))) == [3, 5]
