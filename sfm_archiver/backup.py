@@ -4,7 +4,8 @@ That is the state database (accounts, checkpoints, runs, URL cache, bag records)
 and the configuration. The database is copied with SQLite's online backup API, so it is
 consistent even while the daemon writes; the ledger is copied under a shared flock (appends
 take an exclusive one), with its head file, so chain and head match. The configuration is copied
-with literal secrets replaced by environment references (config_redact: `${SFM_X_BEARER_TOKEN}`). Everything goes into
+with literal secrets replaced by environment references (config_redact: `${SFM_X_BEARER_TOKEN}`).
+Everything goes into
 `DEST/sfm-archiver-backup-<UTC stamp>/`, built under a `.partial` name and renamed when whole.
 
 Restore (docs/operators-guide.md): stop the daemon, copy `state.sqlite3`, `ledger.jsonl` and

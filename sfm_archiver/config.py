@@ -3,7 +3,8 @@
 Every problem is collected (not just the first) and reported as `file:line: what is wrong and
 what is allowed`. `${VAR}` (and `${VAR:-default}`) expand from the environment; `*_file` secrets
 are read relative to `$CREDENTIALS_DIRECTORY` when systemd provides one. Secrets are kept out of
-`repr` and out of `public_dict`, the form that reaches logs, status and bags.
+`repr` and out of `public_dict`, the form that reaches logs, status and bags; which values are
+secrets, and how copies of the text are redacted, is config_redact's business.
 """
 
 from __future__ import annotations
