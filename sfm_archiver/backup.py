@@ -4,7 +4,8 @@ That is the state database (accounts, checkpoints, runs, URL cache, bag records)
 and the configuration. The database is copied with SQLite's online backup API, so it is
 consistent even while the daemon writes; the ledger is copied under a shared flock (appends
 take an exclusive one), with its head file, so chain and head match. The configuration is copied
-with literal secrets replaced by a `${SFM_X_BEARER_TOKEN}` reference. Everything goes into
+with literal secrets replaced by environment references (config_redact: `${SFM_X_BEARER_TOKEN}`).
+Everything goes into
 `DEST/sfm-archiver-backup-<UTC stamp>/`, built under a `.partial` name and renamed when whole.
 
 Restore (docs/operators-guide.md): stop the daemon, copy `state.sqlite3`, `ledger.jsonl` and
@@ -17,13 +18,13 @@ import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
 import sqlite3
 from pathlib import Path
 
 from sfm_archiver import __version__
 from sfm_archiver.config import Config, public_dict
+from sfm_archiver.config_redact import redact_text
 from sfm_archiver.durable import atomic_write, fsync_dir, fsync_tree
 from sfm_archiver.errors import SfmError
 from sfm_archiver.ledger import LEDGER_FILE
@@ -32,10 +33,6 @@ from sfm_archiver.timeutil import Clock, rfc3339_ms, utcnow
 
 BACKUP_PREFIX = "sfm-archiver-backup-"
 MANIFEST = "backup.json"
-SECRET_KEYS = ("bearer_token",)
-_SECRET_VALUE = re.compile(
-    r"(?P<key>(?<![A-Za-z0-9_])(?:" + "|".join(SECRET_KEYS) + r")\s*:\s*)(?P<value>\"[^\"]*\"|'[^']*'|[^\s,}#][^,}#\n]*)"
-)
 
 
 class BackupError(SfmError):
@@ -57,7 +54,7 @@ def backup(config: Config, dest: Path, clock: Clock = utcnow) -> Path:
     state_dir = config.paths.state
     copy_database(state_dir / STATE_FILE, partial / STATE_FILE)
     ledger_info = copy_ledger(state_dir, partial)
-    (partial / "config.yaml").write_text(redact_config_text(_read_text(config.source)), encoding="utf-8")
+    (partial / "config.yaml").write_text(redact_text(_read_text(config.source)), encoding="utf-8")
     (partial / "config.public.json").write_text(json.dumps(public_dict(config), indent=2) + "\n", encoding="utf-8")
     manifest = {
         "created_at": rfc3339_ms(now),
@@ -109,18 +106,6 @@ def copy_ledger(state_dir: Path, target_dir: Path) -> dict:
         lines = sum(1 for _ in handle)
     head_data = json.loads((target_dir / "ledger.head").read_text()) if (target_dir / "ledger.head").exists() else None
     return {"lines": lines, "head": head_data}
-
-
-def redact_config_text(text: str) -> str:
-    """The YAML with each literal secret replaced by an environment reference (comments kept)."""
-
-    def replace(match: re.Match) -> str:
-        value = match.group("value").strip().strip("'\"")
-        if not value or value.startswith("${"):
-            return match.group(0)
-        return match.group("key") + "${SFM_X_BEARER_TOKEN}"
-
-    return _SECRET_VALUE.sub(replace, text)
 
 
 def _read_text(path: Path) -> str:

@@ -3,7 +3,8 @@
 Every problem is collected (not just the first) and reported as `file:line: what is wrong and
 what is allowed`. `${VAR}` (and `${VAR:-default}`) expand from the environment; `*_file` secrets
 are read relative to `$CREDENTIALS_DIRECTORY` when systemd provides one. Secrets are kept out of
-`repr` and out of `public_dict`, the form that reaches logs, status and bags.
+`repr` and out of `public_dict`, the form that reaches logs, status and bags; which values are
+secrets, and how copies of the text are redacted, is config_redact's business.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import difflib
 import os
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
@@ -20,6 +21,7 @@ from typing import Any, Callable
 from sfm_archiver.bagging.profiles import NAMES as PROFILE_NAMES
 from sfm_archiver.bagging.profiles import AptrustSettings
 from sfm_archiver.bagging.profiles import settings as profile_settings
+from sfm_archiver.config_redact import is_secret_key, redact_url_credentials, secret_aliases, secret_values
 from sfm_archiver.errors import ConfigError
 from sfm_archiver.storage.layout import COLLECTION_NAME, PERIOD_UNITS
 from sfm_archiver.timeutil import parse_duration
@@ -190,6 +192,7 @@ class Config:
     disk: Disk = Disk()
     log_level: str = "INFO"
     warnings: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # every secret value, for masking logs
 
     def collection(self, name: str) -> Collection:
         for collection in self.collections:
@@ -247,7 +250,7 @@ def load_config_text(
         document, duplicates = load_located(text)
     except YamlSyntaxError as error:
         raise ConfigError([f"{source}:{error.line}: {error}"]) from None
-    for line, message in duplicates:
+    for line, message in [*duplicates, *secret_aliases(text)]:
         problems.add(line, message)
     if not isinstance(document, LocatedDict):
         problems.add(getattr(document, "line", 1), "the configuration must be a mapping of sections (paths:, x:, collections:, ...)")
@@ -256,7 +259,7 @@ def load_config_text(
     config = _Builder(problems, Path(source), environ, check_paths, read_secrets).build(document)
     if problems.messages:
         raise ConfigError(problems.messages)
-    return config
+    return replace(config, secrets=tuple(secret_values(document)))
 
 
 class _Problems:
@@ -379,7 +382,8 @@ class _Builder:
         try:
             return convert(mapping[key])
         except (ValueError, TypeError) as error:
-            self.problems.add(mapping.line_of(key), f"'{key}': {error or what} (expected {what})")
+            detail = "not valid (the value is a secret: not shown)" if is_secret_key(key) else error or what
+            self.problems.add(mapping.line_of(key), f"'{key}': {detail} (expected {what})")
             return default
 
     # sections -----------------------------------------------------------------------------
@@ -505,30 +509,37 @@ class _Builder:
         return tuple(built)
 
     def collection(self, item: LocatedDict) -> Collection | None:
+        """One collection; every part is checked even when its name or type is wrong (None then)."""
         self.unknown_keys(item, "collection", "a collection")
         name = item.get("name")
-        if not isinstance(name, str) or not COLLECTION_NAME.match(name) or len(name) > 64:
+        name_ok = isinstance(name, str) and bool(COLLECTION_NAME.match(name)) and len(name) <= 64
+        if not name_ok:
             self.problems.add(
                 item.line_of("name"),
                 f"collection name {name!r} is invalid: use 1-64 of a-z, 0-9, '_' and '-', starting with a letter or digit",
             )
-            return None
         kind = item.get("type")
-        if kind not in COLLECTION_TYPES:
+        kind_ok = kind in COLLECTION_TYPES
+        if not kind_ok:
             hint = difflib.get_close_matches(str(kind), COLLECTION_TYPES, n=1)
             suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
             self.problems.add(item.line_of("type"), f"collection '{name}': type {kind!r} is invalid{suggestion} (allowed: {', '.join(COLLECTION_TYPES)})")
-            return None
+        kinds = (kind,) if kind_ok else tuple(t for t in COLLECTION_TYPES if t != "filter_stream" or "rules" in item)
+        collection = self.collection_parts(item, str(name), kind, kinds)
+        return collection if name_ok and kind_ok else None
+
+    def collection_parts(self, item: LocatedDict, name: str, kind: str, kinds: tuple[str, ...]) -> Collection:
+        """The parts of a collection that may be one of `kinds` (all of them when its type is wrong)."""
         schedule = None
-        if kind == "timeline":
+        if "timeline" in kinds:
             schedule = self.schedule(item, "schedule", Schedule("0 */6 * * *"))
         elif "schedule" in item:
             self.problems.add(item.line_of("schedule"), f"collection '{name}': streams run continuously and take no schedule")
-        accounts = self.accounts(item, name) if kind == "timeline" else ()
-        if kind != "timeline" and "accounts" in item:
+        accounts = self.accounts(item, name) if "timeline" in kinds else ()
+        if "timeline" not in kinds and "accounts" in item:
             self.problems.add(item.line_of("accounts"), f"collection '{name}': only timeline collections have accounts")
-        rules = self.rules(item, name) if kind == "filter_stream" else ()
-        if kind != "filter_stream" and "rules" in item:
+        rules = self.rules(item, name) if "filter_stream" in kinds else ()
+        if "filter_stream" not in kinds and "rules" in item:
             self.problems.add(item.line_of("rules"), f"collection '{name}': only filter_stream collections have rules")
         return Collection(
             name=name,
@@ -580,18 +591,19 @@ class _Builder:
         if username is None and account_id is None:
             self.problems.add(line, f"collection '{collection}': an account needs a username or an id")
             return None
+        valid = True
         if username is not None:
             username = str(username).lstrip("@")
             if not USERNAME.match(username):
                 self.problems.add(entry_map.line_of("username"), f"collection '{collection}': invalid username {username!r} (1-15 of A-Z, a-z, 0-9 and _)")
-                return None
+                valid = False
         if account_id is not None:
             account_id = str(account_id)
             if not ACCOUNT_ID.match(account_id):
                 self.problems.add(entry_map.line_of("id"), f"collection '{collection}': invalid account id {account_id!r} (digits only; quote it in YAML)")
-                return None
+                valid = False
         active = self.value(entry_map, "active", True, _bool, "true or false")
-        return AccountEntry(username=username, id=account_id, active=active, line=line)
+        return AccountEntry(username=username, id=account_id, active=active, line=line) if valid else None
 
     def rules(self, item: LocatedDict, collection: str) -> tuple[StreamRule, ...]:
         entries = item.get("rules")
@@ -612,12 +624,14 @@ class _Builder:
                 continue
             self.unknown_keys(entry, "rule", f"a rule of '{collection}'")
             value = entry.get("value")
-            if not isinstance(value, str) or not value.strip() or len(value) > 1024:
+            value_ok = isinstance(value, str) and bool(value.strip()) and len(value) <= 1024
+            if not value_ok:
                 self.problems.add(entry.line_of("value"), f"collection '{collection}': a rule needs a non-empty value of at most 1024 characters")
-                continue
             tag = str(entry.get("tag") or f"rule{index + 1}")
             if ":" in tag:
                 self.problems.add(entry.line_of("tag"), f"collection '{collection}': rule tag {tag!r} may not contain ':'")
+                continue
+            if not value_ok:
                 continue
             built.append(StreamRule(value=value.strip(), tag=tag))
         return tuple(built)
@@ -835,7 +849,8 @@ def public_dict(config: Config) -> dict:
         "source": str(config.source),
         "organization": {"name": config.organization.name, "contact_email": config.organization.contact_email},
         "paths": {k: str(getattr(config.paths, k)) for k in ("archive", "state", "outbox")},
-        "x": {"api_base_url": config.x.api_base_url, "workers": config.x.workers, "bearer_token": "(set)" if config.x.bearer_token else "(missing)"},
+        "x": {"api_base_url": redact_url_credentials(config.x.api_base_url),
+              "workers": config.x.workers, "bearer_token": "(set)" if config.x.bearer_token else "(missing)"},
         "collections": [collection_public_dict(c) for c in config.collections],
     }
 

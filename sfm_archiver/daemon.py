@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Callable
 
 from sfm_archiver import __version__
-from sfm_archiver.backup import redact_config_text
 from sfm_archiver.config import Config, Schedule, collection_public_dict, load_config_text
+from sfm_archiver.config_redact import redact_text
 from sfm_archiver.diskguard import DiskGuard
 from sfm_archiver.errors import ConfigError, LockBusyError
 from sfm_archiver.jobs.context import JobContext
@@ -527,7 +527,7 @@ class Daemon:
         old, self.config = self.config, new
         for warning in new.warnings:
             log.warning("%s", warning)
-        add_secrets([new.x.bearer_token])
+        add_secrets([new.x.bearer_token, *new.secrets])
         logging.getLogger().setLevel(new.log_level)
         changed = changed_collections(old, new)
         self._apply_jobs(job_specs(new))
@@ -553,7 +553,7 @@ class Daemon:
         """What `status` reads instead of the YAML: the running configuration, secrets redacted."""
         from sfm_archiver.status import view_record
 
-        return {"config_text": redact_config_text(text), "config_view": view_record(config, stat)}
+        return {"config_text": redact_text(text), "config_view": view_record(config, stat)}
 
     def _write_heartbeat(self) -> None:
         disk_ok = self.guard.ok()

@@ -9,23 +9,26 @@ from __future__ import annotations
 import logging
 import sys
 
+from sfm_archiver.config_redact import redact_url_credentials
+
 _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
 _NOISY = ("urllib3", "requests", "tweepy", "apscheduler", "oauthlib", "requests_oauthlib")
 
 
 class SecretMask(logging.Filter):
-    """Replace every known secret in a record's final message with `***`."""
+    """Replace every known secret in a record's final message with `***`, and URL credentials."""
 
     def __init__(self, secrets: list[str]):
         super().__init__()
         self.secrets = [s for s in secrets if s and len(s) >= 4]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            for secret in self.secrets:
-                message = message.replace(secret, "***")
-            record.msg, record.args = message, None
+        message = record.getMessage()
+        masked = redact_url_credentials(message)
+        for secret in self.secrets:
+            masked = masked.replace(secret, "***")
+        if masked != message:
+            record.msg, record.args = masked, None
         return True
 
 

@@ -36,13 +36,18 @@ def parse_timestamp(text: str) -> datetime:
 
 
 def parse_duration(text: str | int | float) -> timedelta:
-    """Parse `30s`, `2h`, `1.5d`, `250ms` or a bare number of seconds."""
+    """Parse `30s`, `2h`, `1.5d`, `250ms` or a bare number of seconds (ValueError when not one)."""
     if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return timedelta(seconds=float(text))
-    match = _DURATION.match(str(text))
-    if not match:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 15m, 2h, 1d)")
-    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        seconds = float(text)
+    else:
+        match = _DURATION.match(str(text))
+        if not match:
+            raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 15m, 2h, 1d)")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"duration {text!r} is too long") from None
 
 
 def from_epoch(seconds: float) -> datetime:

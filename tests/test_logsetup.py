@@ -47,3 +47,20 @@ def test_noisy_libraries_are_quieted(stream):
     configure_logging("DEBUG", stream=stream)
     logging.getLogger("urllib3.connectionpool").info("https://api.twitter.com/2/tweets?token=...")
     assert stream.getvalue() == ""
+
+
+def test_url_credentials_and_every_configured_secret_are_masked(stream, tmp_path):
+    from sfm_archiver.config import load_config_text
+
+    text = (f"paths: {{archive: {tmp_path}/a, state: {tmp_path}/s, outbox: {tmp_path}/o}}\n"
+            "x: {bearer_token: '${SFM_TEST_TOKEN}'}\n"
+            "bagging: {on_handoff: [rsync, 'rsync://ingest:Zk7s6d5f4g3h@store.example.edu/in/']}\n")
+    config = load_config_text(text, tmp_path / "c.yaml", environ={"SFM_TEST_TOKEN": "Zk1q2w3e4r5t6y"}, check_paths=False)
+    configure_logging("DEBUG", secrets=[config.x.bearer_token, *config.secrets], stream=stream)
+    log = logging.getLogger("sfm_archiver.test")
+    log.debug("running %s with %s", config.bagging.on_handoff, config.x.bearer_token)
+    log.info("notify via mailtos://user:Zk0p9o8i7u6y@smtp.example.edu?to=a@b.edu&pass=Zk5t4r3e2w1q")
+    output = stream.getvalue()
+    for secret in ("Zk1q2w3e4r5t6y", "Zk7s6d5f4g3h", "Zk0p9o8i7u6y", "Zk5t4r3e2w1q"):
+        assert secret not in output
+    assert "store.example.edu/in/" in output and "smtp.example.edu" in output

@@ -27,6 +27,7 @@ from sfm_archiver.bagging.profiles.settings import profile_of
 from sfm_archiver.bagging.provenance import PROVENANCE_DIR, ProvenanceSources, harvest_runs, write_provenance
 from sfm_archiver.bagging.validate import validate_bag_dir
 from sfm_archiver.config import Config
+from sfm_archiver.config_redact import redact_url_credentials
 from sfm_archiver.durable import fsync_dir, fsync_tree, makedirs_durable
 from sfm_archiver.errors import BagError
 from sfm_archiver.timeutil import rfc3339_ms
@@ -175,7 +176,7 @@ def _write_tag_files(bag_dir, plan: PeriodState, settings: BagSettings, digests,
         ("Internal-Sender-Description", description),
         ("SFM-Period-Start", rfc3339_ms(period.start)),
         ("SFM-Period-End", rfc3339_ms(period.end)),
-        ("BagIt-Profile-Identifier", settings.profile_identifier),
+        ("BagIt-Profile-Identifier", settings.profile_identifier and redact_url_credentials(settings.profile_identifier)),
     ]
     tagfiles.write_bag_info(bag_dir, fields + settings.profile.bag_info_fields(facts))
     settings.profile.write_tag_files(bag_dir, facts)

@@ -27,7 +27,7 @@ def config_path(args: argparse.Namespace) -> Path:
 def load(args: argparse.Namespace, check_paths: bool = True) -> Config:
     """Load the configuration named by the arguments and set up logging from it."""
     config = load_config(config_path(args), check_paths=check_paths)
-    configure_logging(config.log_level, secrets=[config.x.bearer_token])
+    configure_logging(config.log_level, secrets=[config.x.bearer_token, *config.secrets])
     for warning in config.warnings:
         print(warning, file=sys.stderr)
     return config

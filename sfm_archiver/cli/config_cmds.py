@@ -6,6 +6,7 @@ import argparse
 
 from sfm_archiver.cli.common import add_config_option, load
 from sfm_archiver.config import Config
+from sfm_archiver.config_redact import redact_url_credentials
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -39,7 +40,7 @@ def summarize(config: Config) -> str:
         f"  archive {config.paths.archive}",
         f"  state   {config.paths.state}",
         f"  outbox  {config.paths.outbox}",
-        f"  api     {config.x.api_base_url} (token {'set' if config.x.bearer_token else 'missing'})",
+        f"  api     {redact_url_credentials(config.x.api_base_url)} (token {'set' if config.x.bearer_token else 'missing'})",
         f"  bagging every {config.bagging.period}, grace {config.bagging.grace}, {'+'.join(config.bagging.checksums)}",
     ]
     for collection in config.collections:

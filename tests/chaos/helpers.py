@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
+import sys
 import tarfile
-from datetime import datetime, timezone
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 from sfm_archiver.storage.records import envelope, sfm_metadata
 from sfm_archiver.storage.writer import CaptureWriter
+from sfm_archiver.timeutil import utcnow
 from tests import operator
 from tests.polling import wait_for  # noqa: F401  (re-exported for the tests here)
 
@@ -84,3 +88,33 @@ def make_bag(outbox: Path, archive: Path, collection: str, hour: datetime, seria
 
     shutil.rmtree(bag)
     return tar_path
+
+
+def old_capture(archive: Path, collection: str, hours: int) -> Path:
+    """An empty timeline page captured `hours` ago: its hour is ready to be bagged."""
+    moment = utcnow() - timedelta(hours=hours)
+    writer = CaptureWriter(archive, collection, "timeline", clock=lambda: moment)
+    meta = sfm_metadata(captured_at=moment, collection=collection, job="user_timeline", url="http://127.0.0.1/x")
+    path = writer.write_batch([envelope(b'{"data":[],"meta":{"result_count":0}}', meta)])
+    writer.close()
+    return path
+
+
+@contextmanager
+def daemon_process(config: Path, log: BinaryIO, env: dict) -> Iterator[subprocess.Popen]:
+    """`run` as a real process logging to `log`; killed on the way out if it has not stopped."""
+    daemon = subprocess.Popen([sys.executable, "-m", "sfm_archiver", "--config", str(config), "run"],
+                              stdout=subprocess.DEVNULL, stderr=log, env=env)
+    try:
+        yield daemon
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+
+
+def wait_for_every_kind(root: Path, old: Path, timeout: float) -> None:
+    """Until the hour of `old` (collection tl) is bagged, tl's links checked and climate streamed."""
+    wait_for(lambda: not old.exists() and list((root / "outbox").glob("tl_*")), timeout, "the old hour bagged")
+    wait_for(lambda: list((root / "archive").rglob("tl-urls-*.jsonl.gz")), timeout, "links checked")
+    wait_for(lambda: list((root / "archive").rglob("climate-stream-*.jsonl.gz")), timeout, "stream captures")

@@ -7,8 +7,6 @@ from __future__ import annotations
 import gzip
 import os
 import signal
-import subprocess
-import sys
 import tarfile
 from datetime import timedelta
 from pathlib import Path
@@ -22,10 +20,8 @@ from sfm_archiver.invariants import check_storage
 from sfm_archiver.jobs.organize import organize
 from sfm_archiver.simulator import Scenario, Simulator
 from sfm_archiver.storage import layout
-from sfm_archiver.storage.records import envelope, sfm_metadata
-from sfm_archiver.storage.writer import CaptureWriter
 from sfm_archiver.timeutil import utcnow
-from tests.chaos.helpers import cli, wait_for
+from tests.chaos.helpers import cli, daemon_process, old_capture, wait_for_every_kind
 
 SECRET = "AAAAAAAAAAAAAAAAAAAAAsecretBearer0123456789xyz"
 
@@ -44,15 +40,6 @@ def base_config(root: Path, api: str, **sections) -> dict:
         "disk": {"warning_free": "10MB", "min_free": "5MB"},
         **sections,
     }
-
-
-def old_capture(archive: Path, collection: str, hours: int) -> Path:
-    moment = utcnow() - timedelta(hours=hours)
-    writer = CaptureWriter(archive, collection, "timeline", clock=lambda: moment)
-    meta = sfm_metadata(captured_at=moment, collection=collection, job="user_timeline", url="http://127.0.0.1/x")
-    path = writer.write_batch([envelope(b'{"data":[],"meta":{"result_count":0}}', meta)])
-    writer.close()
-    return path
 
 
 def every_file(root: Path):
@@ -95,24 +82,14 @@ def test_the_token_reaches_no_log_capture_warc_bag_state_or_status(tmp_path, ser
                                                      bagging={"period": "hour", "grace": "0s", "checksums": ["sha256"],
                                                               "serialization": serialization})))
         old = old_capture(tmp_path / "archive", "tl", 3)
-        log = open(tmp_path / "daemon.log", "wb")
         env = {k: v for k, v in os.environ.items() if k not in ("SFM_ARCHIVER_CONFIG", "NOTIFY_SOCKET")}
-        daemon = subprocess.Popen([sys.executable, "-m", "sfm_archiver", "--config", str(config), "run"],
-                                  stdout=subprocess.DEVNULL, stderr=log, env=env)
-        try:
-            wait_for(lambda: not old.exists() and list((tmp_path / "outbox").glob("tl_*")), 40, "the old hour bagged")
-            wait_for(lambda: list((tmp_path / "archive").rglob("tl-urls-*.jsonl.gz")), 40, "links checked")
-            wait_for(lambda: list((tmp_path / "archive").rglob("climate-stream-*.jsonl.gz")), 40, "stream captures")
+        with open(tmp_path / "daemon.log", "wb") as log, daemon_process(config, log, env) as daemon:
+            wait_for_every_kind(tmp_path, old, 40)
             outputs = [cli("--config", str(config), *args) for args in
                        (["status"], ["status", "--json"], ["check-config"], ["ledger", "show", "--json"])]
             daemon.send_signal(signal.SIGHUP)
             daemon.send_signal(signal.SIGTERM)
             assert daemon.wait(60) == 0
-        finally:
-            if daemon.poll() is None:
-                daemon.kill()
-                daemon.wait()
-            log.close()
     assert sim.counters()["unauthorized"] == 0 and sim.counters()["calls_total"] > 0  # the token was really used
     for result in outputs:
         assert SECRET not in result.stdout + result.stderr
