@@ -116,6 +116,7 @@ class Collection:
     backfill_minutes: int = 0
     warc: bool = True
     line: int = 0
+    catch_up: bool | None = None  # None: as jobs.catch_up says for timelines
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,14 @@ class JobSchedules:
     update_usernames: Schedule | None = Schedule("0 3 * * 6")
     fetch_urls: Schedule | None = Schedule("15 1 * * *")
     bag: Schedule | None = Schedule("20 * * * *")
+    catch_up: tuple[tuple[str, bool], ...] = ()  # (job key or "default", run a missed crontab time at start)
+
+    def catch_up_of(self, job: str, collection: Collection | None = None) -> bool:
+        """Whether a crontab time of `job` missed while the daemon was down runs once at start."""
+        if collection is not None and collection.catch_up is not None:
+            return collection.catch_up
+        choices = dict(self.catch_up)
+        return choices.get(job, choices.get("default", True))
 
 
 @dataclass(frozen=True)
@@ -305,10 +314,10 @@ _SECTION_KEYS = {
     "organization": ("name", "contact_email"),
     "paths": ("archive", "state", "outbox"),
     "x": ("api_base_url", "bearer_token", "bearer_token_file", "workers", "max_retries", "request_timeout"),
-    "collection": ("name", "type", "schedule", "accounts", "rules", "backfill", "backfill_minutes", "warc"),
+    "collection": ("name", "type", "schedule", "accounts", "rules", "backfill", "backfill_minutes", "warc", "catch_up"),
     "account": ("username", "id", "active"),
     "rule": ("value", "tag"),
-    "jobs": ("update_usernames", "fetch_urls", "bag"),
+    "jobs": ("update_usernames", "fetch_urls", "bag", "catch_up"),
     "bagging": (
         "period", "grace", "checksums", "serialization", "ready_marker", "copy", "empty_periods", "on_handoff",
         "handoff_timeout", "profile_identifier", "workers",
@@ -526,7 +535,14 @@ class _Builder:
             backfill_minutes=self.value(item, "backfill_minutes", 0, _int_range(0, 5), "a whole number of minutes 0-5"),
             warc=self.value(item, "warc", kind == "timeline", _bool, "true or false"),
             line=item.line,
+            catch_up=self.collection_catch_up(item, name, kind),
         )
+
+    def collection_catch_up(self, item: LocatedDict, name: str, kind: str) -> bool | None:
+        if kind != "timeline" and "catch_up" in item:
+            self.problems.add(item.line_of("catch_up"), f"collection '{name}': only timeline collections have a schedule to catch up")
+            return None
+        return self.value(item, "catch_up", None, _bool, "true or false")
 
     def accounts(self, item: LocatedDict, collection: str) -> tuple[AccountEntry, ...]:
         entries = item.get("accounts")
@@ -625,7 +641,29 @@ class _Builder:
             update_usernames=self.schedule(section, "update_usernames", defaults.update_usernames),
             fetch_urls=self.schedule(section, "fetch_urls", defaults.fetch_urls),
             bag=self.schedule(section, "bag", defaults.bag),
+            catch_up=self.catch_up(section),
         )
+
+    def catch_up(self, section: LocatedDict) -> tuple[tuple[str, bool], ...]:
+        """`catch_up: true|false` for every job, or a mapping of job keys (and `default`) to true|false."""
+        value = section.get("catch_up")
+        if value is None:
+            return ()
+        if isinstance(value, bool):
+            return (("default", value),)
+        jobs = ("default", "timeline") + tuple(key for key in _SECTION_KEYS["jobs"] if key != "catch_up")
+        if not isinstance(value, LocatedDict):
+            self.problems.add(section.line_of("catch_up"), f"jobs.catch_up must be true, false or a mapping of {', '.join(jobs)} to true/false")
+            return ()
+        choices = []
+        for key in value:
+            if key not in jobs:
+                self.problems.add(value.line_of(key), f"unknown job '{key}' in jobs.catch_up (allowed: {', '.join(jobs)})")
+            elif not isinstance(value[key], bool):
+                self.problems.add(value.line_of(key), f"jobs.catch_up.{key}: expected true or false, got {value[key]!r}")
+            else:
+                choices.append((str(key), value[key]))
+        return tuple(choices)
 
     def bagging(self, section: LocatedDict) -> Bagging:
         handoff = section.get("on_handoff") or ()

@@ -32,8 +32,10 @@ def config(tmp_path):
 
 def _running_daemon(store: StateStore, heartbeat: datetime = NOW) -> None:
     store.set_daemon_values(pid=os.getpid(), state="running", started_at=_iso(NOW - timedelta(hours=2)),
-                            heartbeat_at=_iso(heartbeat), config_loaded_at=_iso(NOW - timedelta(hours=2)),
-                            next_runs={"timeline:news": _iso(NOW + timedelta(minutes=30))})
+                            heartbeat_at=_iso(heartbeat), config_loaded_at=_iso(NOW - timedelta(hours=2)))
+    store.set_job_schedule("timeline:news", "0 */6 * * *", None, True, NOW - timedelta(hours=2))
+    store.update_job_schedule("timeline:news", last_start=NOW - timedelta(minutes=90), last_end=NOW - timedelta(minutes=89),
+                              last_result="ok", pid=os.getpid())
 
 
 def test_never_started_is_critical(config):
@@ -64,7 +66,9 @@ def test_a_healthy_daemon_is_ok_and_shows_runs_accounts_and_streams(config):
     news, climate = report["collections"]
     assert news["last_run"]["result"] == "ok" and news["last_run"]["counts"]["posts"] == 40
     assert news["last_skipped"]["result"] == "skipped"
-    assert news["next_run"] == _iso(NOW + timedelta(minutes=30))
+    assert news["next_run"] == _iso(NOW.replace(hour=18, minute=0))  # "0 */6 * * *" after the 12:00 run
+    assert [(job["job_id"], job["last_result"], job["next_run"]) for job in report["jobs"]] == [
+        ("timeline:news", "ok", news["next_run"])]
     assert news["accounts"]["tracked"] == 2
     assert climate["stream"]["connected"] is True
     assert climate["stream"]["messages_last_hour"] == 120
@@ -74,6 +78,7 @@ def test_a_healthy_daemon_is_ok_and_shows_runs_accounts_and_streams(config):
     assert [a["reason"] for a in report["accounts"]["attention"]] == ["suspended"]
     text = render_text(report)
     assert "sfm_banned" in text and "connected, 120 msg/h" in text and "posts=40" in text
+    assert "timeline:news  0 */6 * * *  11-27 12:00:00  11-27 12:01:00  ok" in text
     json.dumps(report)
 
 
