@@ -388,9 +388,9 @@ class Daemon:
         spec = self.specs.get(job_id)
         if spec is None or self.stop_event.is_set():
             return
+        run = self.book.begin(job_id, self.stop_event)
         with self._running_lock:
             self._running[job_id] = time.monotonic()
-        run = self.book.begin(job_id, self.stop_event)
         results = ["skipped"]
         try:
             if spec.kind != "bag" and not self.guard.ok():
@@ -400,9 +400,9 @@ class Daemon:
                 return
             results = self._dispatch(spec, run)
         finally:
-            self._end_run(spec, run, results)
             with self._running_lock:
                 self._running.pop(job_id, None)
+            self._end_run(spec, run, results)
 
     def _end_run(self, spec: JobSpec, run: JobRun, results: list[str]) -> None:
         """Record the run's end and schedule the job's next run from that record."""
