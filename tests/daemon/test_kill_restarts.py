@@ -11,15 +11,14 @@ Runs are counted from the run records the jobs write.
 from __future__ import annotations
 
 import random
-import signal
 import time
 from datetime import timedelta
 
 import pytest
 
 from sfm_archiver.timeutil import parse_timestamp, utcnow
-from tests.daemon.helpers import NotifySocket, write_config
-from tests.daemon.test_schedules import _job, _runs, _start
+from tests.daemon.helpers import write_config
+from tests.daemon.test_schedules import Restarts, _job, _runs, stop_cleanly
 
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
@@ -32,13 +31,12 @@ def test_every_5s_and_a_weekly_job_survive_a_minute_of_kill_9(tmp_path, simulato
     collections = [{"name": "news", "type": "timeline", "schedule": "every 5s", "accounts": ["sfm_alpha"], "backfill": 5}]
     jobs = {"update_usernames": weekly, "fetch_urls": "off", "bag": "off"}
     config = write_config(tmp_path / "config.yaml", tmp_path, simulator.base_url, collections, jobs=jobs)
-    notify = NotifySocket(tmp_path)
     cadence = random.Random(20261201)
     until = max(began + timedelta(seconds=60), weekly_at + timedelta(seconds=10))
-    kills, daemon = 0, None
-    try:
+    kills = 0
+    with Restarts(tmp_path, config) as daemons:
         while utcnow() < until:
-            daemon = _start(tmp_path, config, notify)
+            daemon = daemons.start()
             life = cadence.uniform(2.0, 3.0)  # the kill cadence itself, not a wait for anything
             straddle = utcnow() < weekly_at < utcnow() + timedelta(seconds=life + 1)
             time.sleep(max(0.0, (weekly_at - utcnow()).total_seconds() - 1) if straddle else life)
@@ -47,16 +45,12 @@ def test_every_5s_and_a_weekly_job_survive_a_minute_of_kill_9(tmp_path, simulato
             kills += 1
             if straddle:  # down while the weekly time passes
                 time.sleep(max(0.0, (weekly_at - utcnow()).total_seconds() + 1))
-        daemon = _start(tmp_path, config, notify)
+        daemon = daemons.start()
         report = daemon.status()
-        daemon.send(signal.SIGTERM)
-        assert daemon.process.wait(30) == 0, daemon.log_text()
-    finally:
-        if daemon is not None:
-            daemon.stop()
-        notify.close()
+        stop_cleanly(daemon)
     assert kills >= 15
     harvests = _runs(tmp_path, "news")
+    print(f"{kills} kills, {len(harvests)} harvests started")
     assert len(harvests) >= 8, f"{len(harvests)} harvests in {kills} kills"
     checks = _runs(tmp_path, "news", "update_usernames")
     assert len(checks) == 1, checks

@@ -42,12 +42,35 @@ def _status(config) -> dict:
     return json.loads(result.stdout)
 
 
-def _start(root, config, notify: NotifySocket) -> Daemon:
-    readies = notify.count("READY=1")
-    daemon = Daemon(root, config, notify)
-    wait_for(lambda: notify.count("READY=1") > readies or daemon.process.poll() is not None, 30, "READY=1")
-    assert daemon.process.poll() is None, daemon.log_text()
-    return daemon
+class Restarts:
+    """One configuration's daemon, started again and again; whatever still runs is stopped at the end."""
+
+    def __init__(self, root, config):
+        self.root, self.config = root, config
+        self.notify = NotifySocket(root)
+        self.started: list[Daemon] = []
+
+    def start(self) -> Daemon:
+        """A new daemon process, once it said READY=1."""
+        readies = self.notify.count("READY=1")
+        daemon = Daemon(self.root, self.config, self.notify)
+        self.started.append(daemon)
+        wait_for(lambda: self.notify.count("READY=1") > readies or daemon.process.poll() is not None, 30, "READY=1")
+        assert daemon.process.poll() is None, daemon.log_text()
+        return daemon
+
+    def __enter__(self) -> Restarts:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for daemon in self.started:
+            daemon.stop()
+        self.notify.close()
+
+
+def stop_cleanly(daemon: Daemon) -> None:
+    daemon.send(signal.SIGTERM)
+    assert daemon.process.wait(30) == 0, daemon.log_text()
 
 
 def _hold_harvest_lock(root) -> subprocess.Popen:
@@ -64,16 +87,14 @@ def test_an_interval_job_is_due_at_its_last_start_plus_the_interval_after_a_rest
         {"name": "tick", "type": "timeline", "schedule": "every 1s", "accounts": ["sfm_beta"], "backfill": 5},
     ]
     config = write_config(tmp_path / "config.yaml", tmp_path, simulator.base_url, collections, jobs=NO_OTHER_JOBS)
-    notify = NotifySocket(tmp_path)
-    first = second = None
-    try:
-        first = _start(tmp_path, config, notify)
+    with Restarts(tmp_path, config) as daemons:
+        first = daemons.start()
         wait_for(lambda: [r for r in _runs(tmp_path, "news") if r["ended_at"]], 30, "the first harvest of news to end")
         before = first.status()
         first.process.kill()  # a crash, a deploy, a reboot
         first.process.wait(30)
         while_down = _status(config)
-        second = _start(tmp_path, config, notify)
+        second = daemons.start()
         ticks = len(_runs(tmp_path, "tick"))
         wait_for(lambda: len(_runs(tmp_path, "tick")) >= ticks + 2, 30, "two more harvests of tick after the restart")
         assert len(_runs(tmp_path, "news")) == 1, "the restart ran news again instead of an hour after its last start"
@@ -87,13 +108,7 @@ def test_an_interval_job_is_due_at_its_last_start_plus_the_interval_after_a_rest
             assert (job["last_start"], job["next_run"]) == (planned["last_start"], planned["next_run"])
         text = cli("--config", str(config), "status").stdout
         assert "timeline:news" in text and "every 1h" in text and "NEXT RUN" in text
-        second.send(signal.SIGTERM)
-        assert second.process.wait(30) == 0, second.log_text()
-    finally:
-        for daemon in (first, second):
-            if daemon is not None:
-                daemon.stop()
-        notify.close()
+        stop_cleanly(second)
 
 
 @pytest.mark.parametrize("catch_up", [True, False])
@@ -109,10 +124,8 @@ def test_a_crontab_time_missed_while_the_daemon_was_down_runs_once_at_start(tmp_
     collections = [{"name": "news", "type": "timeline", "schedule": "every 1s", "accounts": ["sfm_alpha"], "backfill": 5}]
     jobs = {**NO_OTHER_JOBS, "update_usernames": schedule, "catch_up": {"update_usernames": catch_up}}
     config = write_config(tmp_path / "config.yaml", tmp_path, simulator.base_url, collections, jobs=jobs)
-    notify = NotifySocket(tmp_path)
-    daemon = None
-    try:
-        daemon = _start(tmp_path, config, notify)
+    with Restarts(tmp_path, config) as daemons:
+        daemon = daemons.start()
         if catch_up:
             wait_for(lambda: [r for r in _runs(tmp_path, "news", "update_usernames") if r["ended_at"]], 30,
                      "the catch-up run of update-usernames")
@@ -122,47 +135,41 @@ def test_a_crontab_time_missed_while_the_daemon_was_down_runs_once_at_start(tmp_
         assert not _skipped(tmp_path, "news", "update_usernames")
         job = _job(daemon.status(), "update-usernames")
         assert parse_timestamp(job["next_run"]) == fire + timedelta(days=1)
-        daemon.send(signal.SIGTERM)
-        assert daemon.process.wait(30) == 0, daemon.log_text()
-    finally:
-        if daemon is not None:
-            daemon.stop()
-        notify.close()
+        stop_cleanly(daemon)
 
 
 def test_a_job_waits_for_a_lock_a_one_shot_holds_and_runs_when_it_frees(tmp_path, simulator):
     collections = [{"name": "news", "type": "timeline", "schedule": "every 2s", "accounts": ["sfm_alpha"], "backfill": 5}]
     config = write_config(tmp_path / "config.yaml", tmp_path, simulator.base_url, collections, jobs=NO_OTHER_JOBS)
-    notify = NotifySocket(tmp_path)
     holder = _hold_harvest_lock(tmp_path)
-    first = second = None
     try:
-        first = _start(tmp_path, config, notify)
-        wait_for(lambda: _skipped(tmp_path, "news"), 30, "a run due while one is pending, recorded as skipped")
-        reasons = {r["warnings"][0] for r in _skipped(tmp_path, "news")}
-        assert reasons == {"skipped: the previous run was still running or waiting for its lock"}
-        assert _job(first.status(), "timeline:news")["state"] == "waiting"
-        first.send(signal.SIGTERM)  # a stop while waiting ends the wait at once
-        assert first.process.wait(15) == 0, first.log_text()
-        assert "stopped while waiting" in first.log_text()
-        assert not _runs(tmp_path, "news")
-        second = _start(tmp_path, config, notify)
-        wait_for(lambda: _job(second.status(), "timeline:news")["state"] == "waiting", 30, "news waiting again: the run is owed")
-        assert "waiting for its lock since" in cli("--config", str(config), "status").stdout
-        holder.stdin.close()  # the one-shot ends
-        holder.wait(30)
-        wait_for(lambda: [r for r in _runs(tmp_path, "news") if r["result"] == "ok"], 30, "the harvest once the lock is free")
-        job = _job(second.status(), "timeline:news")
-        assert job["last_waited_seconds"] > 0
-        reasons = {r["warnings"][0] for r in _skipped(tmp_path, "news")}
-        assert reasons == {"skipped: the previous run was still running or waiting for its lock"}
-        second.send(signal.SIGTERM)
-        assert second.process.wait(30) == 0, second.log_text()
+        with Restarts(tmp_path, config) as daemons:
+            _wait_then_run(tmp_path, config, daemons, holder)
     finally:
-        for daemon in (first, second):
-            if daemon is not None:
-                daemon.stop()
         if holder.poll() is None:
             holder.kill()
             holder.wait()
-        notify.close()
+
+
+def _wait_then_run(tmp_path, config, daemons: Restarts, holder: subprocess.Popen) -> None:
+    """A stop while the job waits, a restart that still owes the run, the run once the holder ends."""
+    first = daemons.start()
+    wait_for(lambda: _skipped(tmp_path, "news"), 30, "a run due while one is pending, recorded as skipped")
+    reasons = {r["warnings"][0] for r in _skipped(tmp_path, "news")}
+    assert reasons == {"skipped: the previous run was still running or waiting for its lock"}
+    assert _job(first.status(), "timeline:news")["state"] == "waiting"
+    first.send(signal.SIGTERM)  # a stop while waiting ends the wait at once
+    assert first.process.wait(15) == 0, first.log_text()
+    assert "stopped while waiting" in first.log_text()
+    assert not _runs(tmp_path, "news")
+    second = daemons.start()
+    wait_for(lambda: _job(second.status(), "timeline:news")["state"] == "waiting", 30, "news waiting again: the run is owed")
+    assert "waiting for its lock since" in cli("--config", str(config), "status").stdout
+    holder.stdin.close()  # the one-shot ends
+    holder.wait(30)
+    wait_for(lambda: [r for r in _runs(tmp_path, "news") if r["result"] == "ok"], 30, "the harvest once the lock is free")
+    job = _job(second.status(), "timeline:news")
+    assert job["last_waited_seconds"] > 0
+    reasons = {r["warnings"][0] for r in _skipped(tmp_path, "news")}
+    assert reasons == {"skipped: the previous run was still running or waiting for its lock"}
+    stop_cleanly(second)
