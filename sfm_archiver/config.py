@@ -53,12 +53,59 @@ class Schedule:
 
     def trigger(self, timezone: str = "UTC"):
         """The apscheduler 3.x trigger for this schedule."""
-        from apscheduler.triggers.cron import CronTrigger
         from apscheduler.triggers.interval import IntervalTrigger
 
         if self.interval is not None:
             return IntervalTrigger(seconds=self.interval.total_seconds(), timezone=timezone)
-        return CronTrigger.from_crontab(self.text, timezone=timezone)
+        return crontab_trigger(self.text, timezone)
+
+
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def crontab_trigger(text: str, timezone: str = "UTC"):
+    """An apscheduler CronTrigger that reads a crontab line as cron does.
+
+    apscheduler 3.x numbers the days of the week from Monday = 0 (`from_crontab` keeps those
+    numbers), where crontab has Sunday = 0 or 7: "0 3 * * 6" would fire on Sundays, not on
+    Saturdays. The day-of-week field is therefore expanded by crontab's rules and handed over
+    as day names.
+    """
+    from apscheduler.triggers.cron import CronTrigger
+
+    minute, hour, day, month, weekdays = text.split()
+    days = _crontab_weekdays(weekdays)
+    names = "*" if len(days) == 7 else ",".join(_CRON_DAYS[d] for d in sorted(days))
+    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=names, timezone=timezone)
+
+
+def _crontab_weekdays(field: str) -> set[int]:
+    """The days (0 = Sunday) of a crontab day-of-week field: lists, ranges, steps, 0-7 or names."""
+    def number(token: str) -> int:
+        if token.lower() in _CRON_DAYS:
+            return _CRON_DAYS.index(token.lower())
+        if not token.isdigit() or int(token) > 7:
+            raise ValueError(f"day of week {token!r} is not one of 0-7 (0 and 7: Sunday) or sun-sat")
+        return int(token)
+
+    days: set[int] = set()
+    for item in field.split(","):
+        span, _, step = item.partition("/")
+        if span == "*":
+            first, last = 0, 6
+        elif "-" in span:
+            first, last = (number(part) for part in span.split("-", 1))
+        else:
+            first = last = number(span)
+            if step:
+                last = 7 if first else 6  # "1/2": from Monday to the end of the week
+        if last < first:
+            raise ValueError(f"day-of-week range {span!r} runs backwards")
+        if step and (not step.isdigit() or int(step) < 1):
+            raise ValueError(f"day-of-week step {step!r} must be a whole number of at least 1")
+        every = int(step) if step else 1
+        days.update(value % 7 for value in range(first, last + 1, every))
+    return days
 
 
 @dataclass(frozen=True)
@@ -721,8 +768,6 @@ class _Builder:
 
 def parse_schedule(text: str) -> Schedule:
     """`every 30s` / `every 6h`, or a five-field crontab line (validated by apscheduler)."""
-    from apscheduler.triggers.cron import CronTrigger
-
     text = text.strip()
     match = _EVERY.match(text)
     if match:
@@ -735,7 +780,7 @@ def parse_schedule(text: str) -> Schedule:
     if len(text.split()) != 5:
         raise ValueError(f"invalid schedule {text!r}: use a crontab line of five fields ('0 */6 * * *') or 'every 6h'")
     try:
-        CronTrigger.from_crontab(text, timezone="UTC")
+        crontab_trigger(text)
     except (ValueError, TypeError) as error:
         raise ValueError(f"invalid crontab {text!r}: {error}") from None
     return Schedule(text)

@@ -132,3 +132,16 @@ def test_the_status_reading_of_a_stored_record_is_the_daemons(tmp_path):
     assert store.job_schedule("timeline:news")["scheduled_since"] == record["scheduled_since"]  # same schedule: kept
     store.set_job_schedule("timeline:news", "0 3 * * sat", None, True, BASE + timedelta(days=1))
     assert store.job_schedule("timeline:news")["scheduled_since"] != record["scheduled_since"]
+
+
+def test_crontab_days_of_the_week_count_from_sunday_as_cron_does():
+    # crontab: 0 and 7 are Sunday, 6 is Saturday; Python: Monday is weekday() 0
+    for field, weekdays in (("6", {5}), ("0", {6}), ("7", {6}), ("sat", {5}), ("1-5", {0, 1, 2, 3, 4}),
+                            ("*/2", {6, 1, 3, 5}), ("5-7", {4, 5, 6}), ("0,3", {6, 2}), ("mon-fri/2", {0, 2, 4}),
+                            ("0-6", set(range(7)))):
+        schedule = parse_schedule(f"0 3 * * {field}")
+        fires, moment = set(), BASE
+        for _ in range(7):
+            moment = next_due(schedule, last_start=moment, since=None, catch_up=True, now=moment)
+            fires.add(moment.weekday())
+        assert fires == weekdays, field
