@@ -371,8 +371,8 @@ class Daemon:
         previous, self.specs = self.specs, dict(wanted)  # before add_job: a job may fire at once
         for job_id in set(previous) - set(wanted):
             self.scheduler.remove_job(job_id)
-            self.book.retire(job_id)
             log.info("job %s removed", job_id)
+        self.book.keep_only(set(wanted))
         for job_id, spec in wanted.items():
             old = previous.get(job_id)
             if old is not None and (old.schedule.text, old.catch_up) == (spec.schedule.text, spec.catch_up):

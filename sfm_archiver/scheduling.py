@@ -91,9 +91,11 @@ class JobBook:
         self.store.set_job_schedule(job_id, schedule.text, interval, catch_up, self.clock())
         return self.due(job_id)
 
-    def retire(self, job_id: str) -> None:
-        """The job left the configuration (its history stays)."""
-        self.store.update_job_schedule(job_id, active=0)
+    def keep_only(self, job_ids: set[str]) -> None:
+        """Jobs that left the configuration (also while the daemon was down) leave `status`; their history stays."""
+        for record in self.store.job_schedules():
+            if record["job_id"] not in job_ids:
+                self.store.update_job_schedule(record["job_id"], active=0)
 
     def due(self, job_id: str) -> datetime:
         return due_of(self.store.job_schedule(job_id), self.clock())

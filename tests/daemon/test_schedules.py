@@ -120,6 +120,7 @@ def test_a_crontab_time_missed_while_the_daemon_was_down_runs_once_at_start(tmp_
     store.set_job_schedule("update-usernames", schedule, None, True, now - timedelta(days=10))
     store.update_job_schedule("update-usernames", last_start=now - timedelta(days=4, hours=2),
                               last_end=now - timedelta(days=4, hours=2) + timedelta(seconds=3), last_result="ok")
+    store.set_job_schedule("timeline:gone", "every 1h", 3600.0, True, now - timedelta(days=10))  # removed since
     store.close()
     collections = [{"name": "news", "type": "timeline", "schedule": "every 1s", "accounts": ["sfm_alpha"], "backfill": 5}]
     jobs = {**NO_OTHER_JOBS, "update_usernames": schedule, "catch_up": {"update_usernames": catch_up}}
@@ -133,8 +134,9 @@ def test_a_crontab_time_missed_while_the_daemon_was_down_runs_once_at_start(tmp_
         wait_for(lambda: len(_runs(tmp_path, "news")) >= harvests + 3, 30, "three more harvests beside it")
         assert len(_runs(tmp_path, "news", "update_usernames")) == (1 if catch_up else 0)
         assert not _skipped(tmp_path, "news", "update_usernames")
-        job = _job(daemon.status(), "update-usernames")
-        assert parse_timestamp(job["next_run"]) == fire + timedelta(days=1)
+        report = daemon.status()
+        assert parse_timestamp(_job(report, "update-usernames")["next_run"]) == fire + timedelta(days=1)
+        assert {job["job_id"] for job in report["jobs"]} == {"timeline:news", "update-usernames"}
         stop_cleanly(daemon)
 
 
