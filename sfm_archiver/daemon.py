@@ -276,7 +276,7 @@ class Daemon:
         self.supervisor.start()
 
     def _start_scheduler(self) -> None:
-        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -286,7 +286,9 @@ class Daemon:
             timezone="UTC",
         )
         logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)  # skips are logged here, once
-        self.scheduler.add_listener(self._on_scheduler_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED | EVENT_JOB_ERROR)
+        self.scheduler.add_listener(
+            self._on_scheduler_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_EXECUTED
+        )
         self.scheduler.start()
         self._apply_jobs(job_specs(self.config))
 
@@ -402,18 +404,21 @@ class Daemon:
         finally:
             with self._running_lock:
                 self._running.pop(job_id, None)
-            self._end_run(spec, run, results)
+            self._end_run(run, results)
 
-    def _end_run(self, spec: JobSpec, run: JobRun, results: list[str]) -> None:
-        """Record the run's end and schedule the job's next run from that record."""
+    def _end_run(self, run: JobRun, results: list[str]) -> None:
+        """Record the run's end (the next run is scheduled from it once the executor lets go: _reschedule)."""
         if "stopped" in results and not run.started:
             run.abandon()
             return
         run.end(_job_result(results))
-        if self.stop_event.is_set() or self.specs.get(spec.job_id) is not spec:
+
+    def _reschedule(self, job_id: str) -> None:
+        """After a run: the next one when the record says (at once when overdue), not on the trigger's grid."""
+        if self.stop_event.is_set() or job_id not in self.specs:
             return
         try:
-            self.scheduler.modify_job(spec.job_id, next_run_time=self.book.due(spec.job_id))
+            self.scheduler.modify_job(job_id, next_run_time=self.book.due(job_id))
         except LookupError:  # removed by a reload meanwhile
             pass
 
@@ -505,13 +510,15 @@ class Daemon:
         return word
 
     def _on_scheduler_event(self, event) -> None:
-        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES
+        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES
 
         spec = self.specs.get(event.job_id)
         if spec is None:
             return
         if event.code == EVENT_JOB_ERROR:
             log.error("job %s crashed: %s", event.job_id, event.exception)
+        if event.code in (EVENT_JOB_ERROR, EVENT_JOB_EXECUTED):
+            self._reschedule(event.job_id)  # sent once the run no longer counts as an instance
             return
         reason = (
             "skipped: the previous run was still running or waiting for its lock"
