@@ -169,3 +169,22 @@ def test_the_view_the_daemon_records_spares_parsing_the_yaml(tmp_path):
     os.utime(path)  # edited since: parsed, found invalid, and no running copy to fall back on
     with pytest.raises(ConfigError):
         load_for_reading(path)
+
+
+def test_jobs_show_waiting_running_and_a_run_a_dead_daemon_left(config):
+    store = StateStore(config.paths.state)
+    _running_daemon(store)
+    for job_id in ("timeline:news", "update-usernames", "bag"):
+        store.set_job_schedule(job_id, "every 1h", 3600.0, True, NOW - timedelta(days=1))
+    store.update_job_schedule("timeline:news", pending_since=NOW - timedelta(minutes=3), pid=os.getpid(),
+                              last_start=NOW - timedelta(minutes=63), last_result="ok")
+    store.update_job_schedule("update-usernames", last_start=NOW - timedelta(minutes=1), last_result="running", pid=os.getpid())
+    store.update_job_schedule("bag", last_start=NOW - timedelta(minutes=2), last_result="running", pid=2**22 + 12345)
+    jobs = {job["job_id"]: job for job in collect(config, now=NOW)["jobs"]}
+    assert (jobs["timeline:news"]["state"], jobs["timeline:news"]["waiting_since"]) == ("waiting", _iso(NOW - timedelta(minutes=3)))
+    assert jobs["timeline:news"]["next_run"] == _iso(NOW)  # overdue: due now
+    assert (jobs["update-usernames"]["state"], jobs["update-usernames"]["last_result"]) == ("running", "running")
+    assert (jobs["bag"]["state"], jobs["bag"]["last_result"]) == ("idle", "interrupted")  # its process is gone
+    assert jobs["bag"]["next_run"] == _iso(NOW + timedelta(minutes=58))
+    text = render_text(collect(config, now=NOW))
+    assert "waiting for its lock since 11-27 13:27:00" in text
