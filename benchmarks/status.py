@@ -58,7 +58,7 @@ def write_config(root: Path) -> Path:
 
 
 def populate(store: StateStore, now: datetime, days: int, rng: random.Random) -> dict:
-    """Accounts, runs every 15 minutes per timeline, per-minute stream counts, events, bags."""
+    """Accounts, runs every 15 minutes per timeline, per-minute stream counts, events, bags, job records."""
     iso = lambda moment: moment.isoformat(timespec="milliseconds")  # noqa: E731
     counts = {"accounts": 0, "runs": 0, "stream_minutes": 0, "stream_events": 0, "bags": 0}
     per = ACCOUNTS // TIMELINES
@@ -114,6 +114,11 @@ def populate(store: StateStore, now: datetime, days: int, rng: random.Random) ->
                 moment += timedelta(hours=rng.randint(1, 12))
             db.executemany("INSERT INTO stream_events (stream, event, at, reason) VALUES (?, ?, ?, ?)", events)
             counts["stream_events"] += len(events)
+        jobs = [(f"timeline:timeline-{n:02d}", "every 15m", 900.0) for n in range(TIMELINES)]
+        jobs += [("update-usernames", "0 3 * * 6", None), ("fetch-urls", "15 1 * * *", None), ("bag", "20 * * * *", None)]
+        for job_id, schedule, interval in jobs:  # the daemon's job records, which status turns into next runs
+            store.set_job_schedule(job_id, schedule, interval, True, start)
+            store.update_job_schedule(job_id, last_start=now - timedelta(minutes=5), last_end=now, last_result="ok", pid=os.getpid())
         db.execute("INSERT OR REPLACE INTO daemon VALUES ('pid', ?)", (json.dumps(os.getpid()),))
         db.execute("INSERT OR REPLACE INTO daemon VALUES ('state', ?)", (json.dumps("running"),))
         db.execute("INSERT OR REPLACE INTO daemon VALUES ('heartbeat_at', ?)", (json.dumps(iso(now)),))

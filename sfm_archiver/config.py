@@ -58,12 +58,59 @@ class Schedule:
 
     def trigger(self, timezone: str = "UTC"):
         """The apscheduler 3.x trigger for this schedule."""
-        from apscheduler.triggers.cron import CronTrigger
         from apscheduler.triggers.interval import IntervalTrigger
 
         if self.interval is not None:
             return IntervalTrigger(seconds=self.interval.total_seconds(), timezone=timezone)
-        return CronTrigger.from_crontab(self.text, timezone=timezone)
+        return crontab_trigger(self.text, timezone)
+
+
+_CRON_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def crontab_trigger(text: str, timezone: str = "UTC"):
+    """An apscheduler CronTrigger that reads a crontab line as cron does.
+
+    apscheduler 3.x numbers the days of the week from Monday = 0 (`from_crontab` keeps those
+    numbers), where crontab has Sunday = 0 or 7: "0 3 * * 6" would fire on Sundays, not on
+    Saturdays. The day-of-week field is therefore expanded by crontab's rules and handed over
+    as day names.
+    """
+    from apscheduler.triggers.cron import CronTrigger
+
+    minute, hour, day, month, weekdays = text.split()
+    days = _crontab_weekdays(weekdays)
+    names = "*" if len(days) == 7 else ",".join(_CRON_DAYS[d] for d in sorted(days))
+    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=names, timezone=timezone)
+
+
+def _crontab_weekdays(field: str) -> set[int]:
+    """The days (0 = Sunday) of a crontab day-of-week field: lists, ranges, steps, 0-7 or names."""
+    def number(token: str) -> int:
+        if token.lower() in _CRON_DAYS:
+            return _CRON_DAYS.index(token.lower())
+        if not token.isdigit() or int(token) > 7:
+            raise ValueError(f"day of week {token!r} is not one of 0-7 (0 and 7: Sunday) or sun-sat")
+        return int(token)
+
+    days: set[int] = set()
+    for item in field.split(","):
+        span, _, step = item.partition("/")
+        if span == "*":
+            first, last = 0, 6
+        elif "-" in span:
+            first, last = (number(part) for part in span.split("-", 1))
+        else:
+            first = last = number(span)
+            if step:
+                last = 7 if first else 6  # "1/2": from Monday to the end of the week
+        if last < first:
+            raise ValueError(f"day-of-week range {span!r} runs backwards")
+        if step and (not step.isdigit() or int(step) < 1):
+            raise ValueError(f"day-of-week step {step!r} must be a whole number of at least 1")
+        every = int(step) if step else 1
+        days.update(value % 7 for value in range(first, last + 1, every))
+    return days
 
 
 @dataclass(frozen=True)
@@ -123,6 +170,7 @@ class Collection:
     warc: bool = True
     line: int = 0
     bagging_profile: str | None = None  # collections[].bagging.profile: overrides bagging.profile
+    catch_up: bool | None = None  # None: as jobs.catch_up says for timelines
 
 
 @dataclass(frozen=True)
@@ -130,6 +178,14 @@ class JobSchedules:
     update_usernames: Schedule | None = Schedule("0 3 * * 6")
     fetch_urls: Schedule | None = Schedule("15 1 * * *")
     bag: Schedule | None = Schedule("20 * * * *")
+    catch_up: tuple[tuple[str, bool], ...] = ()  # (job key or "default", run a missed crontab time at start)
+
+    def catch_up_of(self, job: str, collection: Collection | None = None) -> bool:
+        """Whether a crontab time of `job` missed while the daemon was down runs once at start."""
+        if collection is not None and collection.catch_up is not None:
+            return collection.catch_up
+        choices = dict(self.catch_up)
+        return choices.get(job, choices.get("default", True))
 
 
 @dataclass(frozen=True)
@@ -315,11 +371,11 @@ _SECTION_KEYS = {
     "organization": ("name", "contact_email", "address"),
     "paths": ("archive", "state", "outbox"),
     "x": ("api_base_url", "bearer_token", "bearer_token_file", "workers", "max_retries", "request_timeout"),
-    "collection": ("name", "type", "schedule", "accounts", "rules", "backfill", "backfill_minutes", "warc", "bagging"),
+    "collection": ("name", "type", "schedule", "accounts", "rules", "backfill", "backfill_minutes", "warc", "bagging", "catch_up"),
     "collection_bagging": ("profile",),
     "account": ("username", "id", "active"),
     "rule": ("value", "tag"),
-    "jobs": ("update_usernames", "fetch_urls", "bag"),
+    "jobs": ("update_usernames", "fetch_urls", "bag", "catch_up"),
     "bagging": (
         "period", "grace", "checksums", "serialization", "ready_marker", "copy", "empty_periods", "on_handoff",
         "handoff_timeout", "profile_identifier", "workers", "profile", "aptrust",
@@ -552,7 +608,14 @@ class _Builder:
             warc=self.value(item, "warc", kind == "timeline", _bool, "true or false"),
             line=item.line,
             bagging_profile=self.value(self.section(item, "bagging", "collection_bagging"), "profile", None, _choice(PROFILE_NAMES), " | ".join(PROFILE_NAMES)),
+            catch_up=self.collection_catch_up(item, name, kind),
         )
+
+    def collection_catch_up(self, item: LocatedDict, name: str, kind: str) -> bool | None:
+        if kind != "timeline" and "catch_up" in item:
+            self.problems.add(item.line_of("catch_up"), f"collection '{name}': only timeline collections have a schedule to catch up")
+            return None
+        return self.value(item, "catch_up", None, _bool, "true or false")
 
     def accounts(self, item: LocatedDict, collection: str) -> tuple[AccountEntry, ...]:
         entries = item.get("accounts")
@@ -654,7 +717,29 @@ class _Builder:
             update_usernames=self.schedule(section, "update_usernames", defaults.update_usernames),
             fetch_urls=self.schedule(section, "fetch_urls", defaults.fetch_urls),
             bag=self.schedule(section, "bag", defaults.bag),
+            catch_up=self.catch_up(section),
         )
+
+    def catch_up(self, section: LocatedDict) -> tuple[tuple[str, bool], ...]:
+        """`catch_up: true|false` for every job, or a mapping of job keys (and `default`) to true|false."""
+        value = section.get("catch_up")
+        if value is None:
+            return ()
+        if isinstance(value, bool):
+            return (("default", value),)
+        jobs = ("default", "timeline") + tuple(key for key in _SECTION_KEYS["jobs"] if key != "catch_up")
+        if not isinstance(value, LocatedDict):
+            self.problems.add(section.line_of("catch_up"), f"jobs.catch_up must be true, false or a mapping of {', '.join(jobs)} to true/false")
+            return ()
+        choices = []
+        for key in value:
+            if key not in jobs:
+                self.problems.add(value.line_of(key), f"unknown job '{key}' in jobs.catch_up (allowed: {', '.join(jobs)})")
+            elif not isinstance(value[key], bool):
+                self.problems.add(value.line_of(key), f"jobs.catch_up.{key}: expected true or false, got {value[key]!r}")
+            else:
+                choices.append((str(key), value[key]))
+        return tuple(choices)
 
     def bagging(self, section: LocatedDict) -> Bagging:
         handoff = section.get("on_handoff") or ()
@@ -725,8 +810,6 @@ class _Builder:
 
 def parse_schedule(text: str) -> Schedule:
     """`every 30s` / `every 6h`, or a five-field crontab line (validated by apscheduler)."""
-    from apscheduler.triggers.cron import CronTrigger
-
     text = text.strip()
     match = _EVERY.match(text)
     if match:
@@ -739,7 +822,7 @@ def parse_schedule(text: str) -> Schedule:
     if len(text.split()) != 5:
         raise ValueError(f"invalid schedule {text!r}: use a crontab line of five fields ('0 */6 * * *') or 'every 6h'")
     try:
-        CronTrigger.from_crontab(text, timezone="UTC")
+        crontab_trigger(text)
     except (ValueError, TypeError) as error:
         raise ValueError(f"invalid crontab {text!r}: {error}") from None
     return Schedule(text)

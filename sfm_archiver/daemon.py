@@ -5,8 +5,11 @@ threads; the main thread owns a small loop that does everything else. Signal han
 record the signal (and wake the loop through `signal.set_wakeup_fd`); the loop then reloads
 (SIGHUP), stops (SIGTERM/SIGINT), pings the systemd watchdog and writes the heartbeat that
 `status` reads. Every scheduler job runs with `coalesce=True, max_instances=1`: a run that
-would overlap the previous one is skipped and recorded as skipped, and so is a run whose
-collection lock is held by a one-shot command (cron, an operator).
+fires while the same job still runs (or waits for its lock) is skipped and recorded as skipped.
+A run whose collection lock is held (by another job, or a one-shot command from cron or an
+operator) waits for it in its worker thread and runs as soon as it frees. When each job is
+due, across restarts, is scheduling.py's business: the daemon registers its jobs there and
+asks it again after every run.
 
 Start-up: instance lock, seal capture files of dead writers, close runs of dead processes,
 recover interrupted bags, start streams, schedule jobs, READY=1. Accounts of timeline
@@ -41,9 +44,10 @@ from sfm_archiver.diskguard import DiskGuard
 from sfm_archiver.errors import ConfigError, LockBusyError
 from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.ledger import Ledger
-from sfm_archiver.locks import FileLock, instance_lock
+from sfm_archiver.locks import FileLock, WaitStopped, instance_lock
 from sfm_archiver.logsetup import add_secrets
 from sfm_archiver.ratelimit import RateLimiter
+from sfm_archiver.scheduling import JobBook, JobRun
 from sfm_archiver.sdnotify import Notifier
 from sfm_archiver.state import StateStore
 from sfm_archiver.storage.writer import seal_abandoned_files
@@ -73,6 +77,7 @@ class JobSpec:
     kind: str  # timeline | update-usernames | fetch-urls | bag
     schedule: Schedule
     collections: tuple[str, ...]
+    catch_up: bool = True
 
     @property
     def run_name(self) -> str:
@@ -86,7 +91,8 @@ def job_specs(config: Config) -> dict[str, JobSpec]:
     for collection in config.collections_of_type("timeline"):
         if collection.schedule is not None:
             job_id = f"timeline:{collection.name}"
-            specs[job_id] = JobSpec(job_id, "timeline", collection.schedule, (collection.name,))
+            catch_up = config.jobs.catch_up_of("timeline", collection)
+            specs[job_id] = JobSpec(job_id, "timeline", collection.schedule, (collection.name,), catch_up)
     everything = tuple(c.name for c in config.collections)
     for kind, schedule, names in (
         ("update-usernames", config.jobs.update_usernames, timelines),
@@ -94,7 +100,7 @@ def job_specs(config: Config) -> dict[str, JobSpec]:
         ("bag", config.jobs.bag, everything),
     ):
         if schedule is not None and names:
-            specs[kind] = JobSpec(kind, kind, schedule, names)
+            specs[kind] = JobSpec(kind, kind, schedule, names, config.jobs.catch_up_of(kind.replace("-", "_")))
     return specs
 
 
@@ -182,6 +188,7 @@ class Daemon:
         self.guard = DiskGuard(lambda: self.config)
         self.store: StateStore | None = None
         self.ledger: Ledger | None = None
+        self.book: JobBook | None = None
         self.stop_event = threading.Event()
         self.scheduler = None
         self.supervisor = None
@@ -239,6 +246,8 @@ class Daemon:
         closed = self.store.close_abandoned_runs()
         if closed:
             log.warning("marked %d run(s) of dead processes as interrupted", closed)
+        self.book = JobBook(self.store, self.clock)
+        self.book.recover()
         self._recover_bags()
         self._start_scheduler()
         self._schedule_syncs(name for name, spec in _timelines(config) if not _harvests_at_once(spec))
@@ -267,17 +276,19 @@ class Daemon:
         self.supervisor.start()
 
     def _start_scheduler(self) -> None:
-        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.schedulers.background import BackgroundScheduler
 
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(max_workers=32)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},  # late runs: scheduling.py
             timezone="UTC",
         )
         logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)  # skips are logged here, once
-        self.scheduler.add_listener(self._on_scheduler_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED | EVENT_JOB_ERROR)
+        self.scheduler.add_listener(
+            self._on_scheduler_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED | EVENT_JOB_ERROR | EVENT_JOB_EXECUTED
+        )
         self.scheduler.start()
         self._apply_jobs(job_specs(self.config))
 
@@ -363,46 +374,68 @@ class Daemon:
         for job_id in set(previous) - set(wanted):
             self.scheduler.remove_job(job_id)
             log.info("job %s removed", job_id)
+        self.book.keep_only(set(wanted))
         for job_id, spec in wanted.items():
             old = previous.get(job_id)
-            trigger = spec.schedule.trigger()
+            if old is not None and (old.schedule.text, old.catch_up) == (spec.schedule.text, spec.catch_up):
+                continue
+            due = self.book.register(job_id, spec.schedule, spec.catch_up)
             if old is None:
-                first = {"next_run_time": self.clock()} if spec.kind == "timeline" and _harvests_at_once(spec) else {}
-                self.scheduler.add_job(self._run_job, trigger, args=(job_id,), id=job_id, name=job_id, **first)
-                log.info("job %s scheduled: %s", job_id, spec.schedule.text)
-            elif old.schedule.text != spec.schedule.text:
-                self.scheduler.reschedule_job(job_id, trigger=trigger)
-                log.info("job %s rescheduled: %s", job_id, spec.schedule.text)
+                self.scheduler.add_job(self._run_job, spec.schedule.trigger(), args=(job_id,), id=job_id, name=job_id, next_run_time=due)
+            else:
+                self.scheduler.modify_job(job_id, trigger=spec.schedule.trigger(), next_run_time=due)
+            log.info("job %s %s: %s, next run %s", job_id, "scheduled" if old is None else "rescheduled", spec.schedule.text, _iso(due))
 
     def _run_job(self, job_id: str) -> None:
         spec = self.specs.get(job_id)
         if spec is None or self.stop_event.is_set():
             return
+        run = self.book.begin(job_id, self.stop_event)
         with self._running_lock:
             self._running[job_id] = time.monotonic()
+        results = ["skipped"]
         try:
             if spec.kind != "bag" and not self.guard.ok():
                 for name in spec.collections:
                     self.store.record_skipped_run(spec.run_name, name, "free disk space is below disk.min_free")
                 self._last_result = f"{job_id} paused (disk)"
                 return
-            self._dispatch(spec)
+            results = self._dispatch(spec, run)
         finally:
             with self._running_lock:
                 self._running.pop(job_id, None)
+            self._end_run(run, results)
 
-    def _dispatch(self, spec: JobSpec) -> None:
+    def _end_run(self, run: JobRun, results: list[str]) -> None:
+        """Record the run's end (the next run is scheduled from it once the executor lets go: _reschedule)."""
+        if "stopped" in results and not run.started:
+            run.abandon()
+            return
+        run.end(_job_result(results))
+
+    def _reschedule(self, job_id: str) -> None:
+        """After a run: the next one when the record says (at once when overdue), not on the trigger's grid."""
+        if self.stop_event.is_set() or job_id not in self.specs:
+            return
+        try:
+            self.scheduler.modify_job(job_id, next_run_time=self.book.due(job_id))
+        except LookupError:  # removed by a reload meanwhile
+            pass
+
+    def _dispatch(self, spec: JobSpec, run: JobRun) -> list[str]:
         ctx = self.job_context()
+        ctx.lock_wait = run.lock_wait
         if spec.kind == "bag":
             from sfm_archiver import bagging
 
-            self._guarded(spec, None, lambda: bagging.bag_completed_periods(ctx, list(spec.collections)))
-            return
+            return [self._guarded(spec, None, lambda: bagging.bag_completed_periods(ctx, list(spec.collections)))]
         unit = self._unit_of_work(spec.kind)
+        results = []
         for name in spec.collections:
             if ctx.stop.is_set():
-                return
-            self._guarded(spec, name, lambda name=name: unit(ctx, name))
+                break
+            results.append(self._guarded(spec, name, lambda name=name: unit(ctx, name)))
+        return results
 
     def _unit_of_work(self, kind: str) -> Callable[[JobContext, str], object]:
         """The per-collection function of a job kind."""
@@ -454,34 +487,41 @@ class Daemon:
             with self._running_lock:
                 self._running.pop(spec.job_id, None)
 
-    def _guarded(self, spec: JobSpec, collection: str | None, call: Callable[[], object]) -> None:
-        """Run one unit; a busy lock becomes a skipped run, an error is logged and the loop goes on."""
+    def _guarded(self, spec: JobSpec, collection: str | None, call: Callable[[], object]) -> str:
+        """Run one unit and return its result word; an error is logged and the loop goes on."""
         where = f"{spec.job_id}" + (f" collection={collection}" if collection and spec.kind != "timeline" else "")
         try:
             result = call()
-        except LockBusyError as busy:
+        except WaitStopped as stopped:
+            log.info("%s not run: %s", where, stopped)
+            return "stopped"
+        except LockBusyError as busy:  # a job that takes its lock without waiting (account syncs)
             for name in ([collection] if collection else spec.collections):
                 self.store.record_skipped_run(spec.run_name, name, f"skipped: {busy}")
             log.warning("%s skipped: %s", where, busy)
             self._last_result = f"{where} skipped (locked)"
-            return
+            return "skipped"
         except Exception as error:  # noqa: BLE001 - one failing collection must not stop the daemon
             log.error("%s failed: %s", where, error, exc_info=not _is_expected(error))
             self._last_result = f"{where} failed"
-            return
-        self._last_result = f"{where} {_result_word(result)} at {self.clock().strftime('%H:%M:%S')}"
+            return "failed"
+        word = _result_word(result)
+        self._last_result = f"{where} {word} at {self.clock().strftime('%H:%M:%S')}"
+        return word
 
     def _on_scheduler_event(self, event) -> None:
-        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES
+        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES
 
         spec = self.specs.get(event.job_id)
         if spec is None:
             return
         if event.code == EVENT_JOB_ERROR:
             log.error("job %s crashed: %s", event.job_id, event.exception)
+        if event.code in (EVENT_JOB_ERROR, EVENT_JOB_EXECUTED):
+            self._reschedule(event.job_id)  # sent once the run no longer counts as an instance
             return
         reason = (
-            "skipped: the previous run was still running"
+            "skipped: the previous run was still running or waiting for its lock"
             if event.code == EVENT_JOB_MAX_INSTANCES
             else "skipped: the run was missed (the daemon was busy or suspended)"
         )
@@ -569,9 +609,9 @@ class Daemon:
             log.error("cannot write the heartbeat to the state database: %s", error)
 
     def _next_runs(self) -> dict[str, str | None]:
-        if self.scheduler is None:
+        if self.book is None:
             return {}
-        return {job.id: _iso(job.next_run_time) for job in self.scheduler.get_jobs()}
+        return {job_id: _iso(due) for job_id, due in self.book.next_runs().items() if job_id in self.specs}
 
     def summary(self) -> str:
         """The one-line STATUS= text."""
@@ -627,6 +667,14 @@ def _lock_holder(path: Path) -> str:
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat(timespec="milliseconds")
+
+
+def _job_result(words: list[str]) -> str:
+    """One word for a run over several collections: the worst of theirs."""
+    for word in ("failed", "stopped", "interrupted", "skipped", "warning"):
+        if word in words:
+            return word
+    return "ok" if words else "skipped"
 
 
 def _result_word(result: object) -> str:

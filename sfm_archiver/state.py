@@ -154,6 +154,23 @@ MIGRATIONS: list[str] = [
     CREATE INDEX stream_counts_by_collection ON stream_counts (collection, minute);
     CREATE INDEX collection_accounts_by_account ON collection_accounts (account_id);
     """,
+    # 4: schedules that survive restarts: each daemon job's schedule, last start/end, pending wait
+    """
+    CREATE TABLE job_schedules (
+        job_id TEXT PRIMARY KEY,
+        schedule TEXT NOT NULL,
+        interval_seconds REAL,
+        catch_up INTEGER NOT NULL DEFAULT 1,
+        scheduled_since TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 1,
+        pending_since TEXT,
+        last_start TEXT,
+        last_end TEXT,
+        last_result TEXT,
+        last_waited REAL,
+        pid INTEGER
+    );
+    """,
 ]
 
 
@@ -462,6 +479,42 @@ class StateStore:
             query = f"SELECT * FROM ({query} DESC LIMIT {int(limit)}) ORDER BY started_at"
         return [_run_row(row) for row in self.db.execute(query, params)]
 
+    # -- job schedules (the daemon's memory of when each job last ran; see scheduling.py) -----
+
+    def set_job_schedule(self, job_id: str, schedule: str, interval_seconds: float | None, catch_up: bool,
+                         now: datetime) -> None:
+        """Record a job the daemon schedules (at `now`); a new schedule text restarts `scheduled_since`."""
+        self.db.execute(
+            """
+            INSERT INTO job_schedules (job_id, schedule, interval_seconds, catch_up, scheduled_since, active)
+            VALUES (?, ?, ?, ?, ?, 1)
+            ON CONFLICT (job_id) DO UPDATE SET
+                scheduled_since = CASE WHEN job_schedules.schedule = excluded.schedule
+                                       THEN job_schedules.scheduled_since ELSE excluded.scheduled_since END,
+                schedule = excluded.schedule, interval_seconds = excluded.interval_seconds,
+                catch_up = excluded.catch_up, active = 1
+            """,
+            (job_id, schedule, interval_seconds, int(catch_up), _iso(now)),
+        )
+
+    def update_job_schedule(self, job_id: str, **fields: Any) -> None:
+        """Set run facts of a job: pending_since, last_start, last_end, last_result, last_waited, pid, active."""
+        allowed = {"pending_since", "last_start", "last_end", "last_result", "last_waited", "pid", "active"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"unknown job schedule fields: {sorted(unknown)}")
+        values = [_iso(v) if isinstance(v, datetime) else v for v in fields.values()]
+        assignments = ", ".join(f"{key} = ?" for key in fields)
+        self.db.execute(f"UPDATE job_schedules SET {assignments} WHERE job_id = ?", (*values, job_id))
+
+    def job_schedules(self, active_only: bool = True) -> list[dict]:
+        query = "SELECT * FROM job_schedules" + (" WHERE active = 1" if active_only else "")
+        return [_job_schedule_row(row) for row in self.db.execute(query + " ORDER BY job_id")]
+
+    def job_schedule(self, job_id: str) -> dict | None:
+        row = self.db.execute("SELECT * FROM job_schedules WHERE job_id = ?", (job_id,)).fetchone()
+        return _job_schedule_row(row) if row else None
+
     # -- URL cache -------------------------------------------------------------------------
 
     def cached_url(self, url: str) -> dict | None:
@@ -726,6 +779,13 @@ def _run_row(row: sqlite3.Row) -> dict:
     record["counts"] = _loads(record["counts"], {})
     record["warnings"] = _loads(record["warnings"], [])
     record["errors"] = _loads(record["errors"], [])
+    return record
+
+
+def _job_schedule_row(row: sqlite3.Row) -> dict:
+    record = dict(row)
+    record["catch_up"] = bool(record["catch_up"])
+    record["active"] = bool(record["active"])
     return record
 
 

@@ -6,7 +6,7 @@ comes from statvfs; pending periods and the outbox from folder listings. So it a
 under half a second however large the archive is (benchmarks/status.py).
 
 The JSON form is a contract: top-level keys `overall` (ok | warning | critical), `daemon`,
-`collections`, `accounts`, `disk`, `bags`, plus `api`, `problems` and `generated_at`.
+`collections`, `accounts`, `disk`, `bags`, plus `api`, `jobs`, `problems` and `generated_at`.
 The exit code follows the monitoring-plugin convention: 0 ok, 1 warning, 2 critical.
 """
 
@@ -25,6 +25,7 @@ from sfm_archiver import diskguard
 from sfm_archiver.config import Bagging, Config, Disk, Paths, Schedule, load_config_text
 from sfm_archiver.errors import ConfigError
 from sfm_archiver.jobs.stream_status import unrouted_status
+from sfm_archiver.scheduling import due_of
 from sfm_archiver.state import STATE_FILE, StateStore, pid_alive
 from sfm_archiver.storage import layout
 from sfm_archiver.timeutil import parse_timestamp, utcnow
@@ -243,16 +244,18 @@ def collect(
     try:
         daemon = _daemon(store, now, problems)
         members = store.membership_counts() if store is not None else {}
+        jobs = _jobs(store, daemon, now)
         report = {
             "overall": OK,
             "generated_at": _iso(now),
             "daemon": daemon,
-            "collections": [_collection(store, c, members, daemon, now, problems) for c in config.collections],
+            "collections": [_collection(store, c, members, daemon, now, problems, jobs) for c in config.collections],
             "accounts": _accounts(store, problems),
             "api": _api(store, now, problems),
             "disk": _disk(config, statvfs, problems),
             "bags": _bags(store, config, now, problems),
             "unrouted": unrouted_status(store, now),  # stream messages of no collection being captured
+            "jobs": jobs,
         }
         if report["unrouted"]["messages_last_24h"]:
             problems.add(WARNING, f"{report['unrouted']['messages_last_24h']} stream messages in the last 24 h matched no "
@@ -323,6 +326,7 @@ def _collection(
     daemon: dict,
     now: datetime,
     problems: _Problems,
+    scheduled: list[dict] = (),
 ) -> dict:
     jobs = {}
     if store is not None:
@@ -337,7 +341,7 @@ def _collection(
         "type": collection.type,
         "schedule": collection.schedule.text if collection.schedule else None,
         "last_run": main,
-        "next_run": _next_run(collection, daemon, main, now) if collection.type == "timeline" else None,
+        "next_run": _next_run(collection, scheduled) if collection.type == "timeline" else None,
         "jobs": jobs,
     }
     if collection.type == "timeline":
@@ -377,19 +381,42 @@ def _latest(runs) -> dict | None:
     return max(runs, key=lambda run: run["started_at"]) if runs else None
 
 
-def _next_run(collection: CollectionView, daemon: dict, last: dict | None, now: datetime) -> str | None:
-    """The scheduler's own next fire time when the daemon runs; else computed from the trigger."""
-    planned = daemon.get("next_runs", {}).get(f"timeline:{collection.name}")
-    if planned:
-        return planned
-    if collection.schedule is None or not daemon.get("alive"):
-        return None
-    if collection.schedule.is_interval:
-        if last is None:
-            return None
-        start = _parse(last["started_at"])
-        return _iso(max(start + collection.schedule.interval, now)) if start else None
-    return _iso(collection.schedule.trigger().get_next_fire_time(None, now))
+def _next_run(collection: CollectionView, scheduled: list[dict]) -> str | None:
+    """When the daemon runs the collection's timeline job next (the `jobs` entry of that job)."""
+    job = next((job for job in scheduled if job["job_id"] == f"timeline:{collection.name}"), None)
+    return job["next_run"] if job else None
+
+
+def _jobs(store: StateStore | None, daemon: dict, now: datetime) -> list[dict]:
+    """Each scheduled job's last run and next run, from the daemon's record (scheduling.py).
+
+    The next run is computed by the function the daemon schedules with, so it reads the same
+    before and after a restart; a job the daemon owes (overdue, or missed while it was down)
+    shows as due now.
+    """
+    if store is None:
+        return []
+    jobs = []
+    for record in store.job_schedules():
+        mine = daemon.get("alive") and record["pid"] == daemon.get("pid")
+        state, result = "idle", record["last_result"]
+        if mine and record["pending_since"]:
+            state = "waiting"
+        elif result == "running":
+            state, result = ("running", result) if mine else ("idle", "interrupted")
+        jobs.append({
+            "job_id": record["job_id"],
+            "schedule": record["schedule"],
+            "catch_up": record["catch_up"],
+            "state": state,
+            "waiting_since": record["pending_since"] if state == "waiting" else None,
+            "last_start": record["last_start"],
+            "last_end": record["last_end"],
+            "last_result": result,
+            "last_waited_seconds": record["last_waited"],
+            "next_run": _iso(due_of(record, now)),
+        })
+    return jobs
 
 
 def _stream(store: StateStore | None, collection: CollectionView, now: datetime, daemon: dict, problems: _Problems) -> dict:
@@ -575,6 +602,7 @@ def render_text(report: dict) -> str:
     lines.append("")
     lines += _render_collections(report["collections"])
     lines.append("")
+    lines += _render_jobs(report.get("jobs", []))
     lines += _render_accounts(report["accounts"])
     lines += _render_api(report["api"])
     lines += _render_disk(report["disk"])
@@ -630,6 +658,22 @@ def _render_collections(collections: list[dict]) -> list[str]:
         started = _short_time(run["started_at"]) if run else "never"
         rows.append((entry["name"], entry["type"], schedule, started, result, counts, _short_time(entry["next_run"])))
     return _table(rows)
+
+
+def _render_jobs(jobs: list[dict]) -> list[str]:
+    if not jobs:
+        return []
+    rows = [("JOB", "SCHEDULE", "LAST START", "LAST END", "RESULT", "WAITED", "NEXT RUN")]
+    for job in jobs:
+        result = job["last_result"] or "-"
+        if job["state"] == "waiting":
+            result = f"waiting for its lock since {_short_time(job['waiting_since'])}"
+        waited = job["last_waited_seconds"]
+        rows.append((
+            job["job_id"], job["schedule"], _short_time(job["last_start"]), _short_time(job["last_end"]), result,
+            _age(waited) if waited else "-", _short_time(job["next_run"]),
+        ))
+    return _table(rows) + [""]
 
 
 def _render_accounts(accounts: dict) -> list[str]:

@@ -297,6 +297,9 @@ def test_rules(tmp_path):
         ('"61 * * * *"', "invalid crontab '61 * * * *'"),
         ('"* * *"', "crontab line of five fields"),
         ('"0 3 * * mon-funday"', "invalid crontab"),
+        ('"0 3 * * 8"', "day of week '8' is not one of 0-7 (0 and 7: Sunday) or sun-sat"),
+        ('"0 3 * * 5-1"', "day-of-week range '5-1' runs backwards"),
+        ('"0 3 * * */0"', "day-of-week step '0' must be a whole number of at least 1"),
         ("every 5x", "write 'every <number><s|m|h|d>'"),
         ("every", "write 'every <number><s|m|h|d>'"),
         ("every 0s", "must be longer than zero"),
@@ -645,3 +648,43 @@ def test_the_example_documents_every_key():
     assert missing == []
     assert "bearer_token: ${SFM_X_BEARER_TOKEN}" in text
     assert "CREDENTIALS_DIRECTORY" in text and "LoadCredential" in text
+
+
+def test_catch_up_globally_per_job_and_per_collection(tmp_path):
+    def catch_ups(jobs: str, collection: str = "") -> tuple:
+        path = write(tmp_path / "config.yaml", base_config(tmp_path, f"""
+            collections:
+              - {{name: news, type: timeline, accounts: [a]{collection}}}
+              - {{name: other, type: timeline, accounts: [b]}}
+            {jobs}
+            """))
+        config = load_config(path, environ={})
+        jobs_ = config.jobs
+        return (jobs_.catch_up_of("timeline", config.collection("news")), jobs_.catch_up_of("timeline", config.collection("other")),
+                jobs_.catch_up_of("update_usernames"), jobs_.catch_up_of("bag"))
+
+    assert catch_ups("") == (True, True, True, True)  # default: a missed time runs once at start
+    assert catch_ups("jobs: {catch_up: false}") == (False, False, False, False)
+    assert catch_ups("jobs: {catch_up: {default: false, bag: true}}") == (False, False, False, True)
+    assert catch_ups("jobs: {catch_up: {update_usernames: false}}", ", catch_up: false") == (False, True, False, True)
+    assert catch_ups("jobs: {catch_up: false}", ", catch_up: true") == (True, False, False, False)
+
+
+def test_catch_up_mistakes_name_their_line(tmp_path):
+    path = write(tmp_path / "config.yaml", base_config(tmp_path, """
+        collections:
+          - {name: news, type: timeline, accounts: [a], catch_up: sometimes}
+          - {name: live, type: sample_stream, catch_up: true}
+        jobs:
+          catch_up:
+            bags: false
+            fetch_urls: "no"
+        """))
+    problems = problems_of(path)
+    assert lines_of(problems, path) == [4, 5, 8, 9]
+    assert "'catch_up'" in problems[0] and "true or false" in problems[0]
+    assert "only timeline collections" in problems[1]
+    assert "unknown job 'bags' in jobs.catch_up" in problems[2] and "bag" in problems[2]
+    assert "jobs.catch_up.fetch_urls: expected true or false" in problems[3]
+    path = write(tmp_path / "config.yaml", base_config(tmp_path, "jobs: {catch_up: [bag]}\n"))
+    assert lines_of(problems_of(path), path) == [3] and "jobs.catch_up must be true, false or a mapping" in problems_of(path)[0]

@@ -128,7 +128,7 @@ def bag_completed_periods(
                 results.extend(_dry_run(ctx, name, before))
                 continue
             try:
-                with collection_lock(config.paths.state, name, JOB):
+                with collection_lock(config.paths.state, name, JOB, ctx.lock_wait):
                     results.extend(_bag_collection(ctx, name, before, pool, pause))
             except LockBusyError as error:
                 ctx.store.record_skipped_run(JOB, name, str(error))

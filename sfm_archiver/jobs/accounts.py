@@ -615,7 +615,7 @@ def sync_accounts(ctx: JobContext, collection_name: str, *, client: XClient | No
 def update_usernames(ctx: JobContext, collection_name: str, *, client: XClient | None = None) -> dict:
     """One account-state pass: lookups of every account, captured, with every change in the ledger."""
     collection = timeline_collection(ctx.config, collection_name)
-    with collection_lock(ctx.config.paths.state, collection_name, "harvest"):
+    with collection_lock(ctx.config.paths.state, collection_name, "harvest", ctx.lock_wait):
         ctx.store.close_abandoned_runs()
         run = RunRecorder(ctx.store, "update_usernames", collection_name)
         try:

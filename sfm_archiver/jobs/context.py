@@ -12,6 +12,7 @@ from sfm_archiver.state import StateStore
 from sfm_archiver.timeutil import Clock, utcnow
 
 if TYPE_CHECKING:
+    from sfm_archiver.locks import LockWait
     from sfm_archiver.ratelimit import RateLimiter
 
 
@@ -27,7 +28,8 @@ class JobContext:
     and return at the next safe point. `disk_ok` turns False when free space is below the
     configured minimum: writers pause instead of filling the disk. `rate_limiter` is shared by
     every job of the process (created on first use), so concurrent jobs share each budget. `progress` is a terminal
-    status line for one-shot commands (a no-op in the daemon, which logs instead).
+    status line for one-shot commands (a no-op in the daemon, which logs instead). `lock_wait`
+    (daemon jobs only) makes a job wait for a busy collection lock instead of refusing it.
     """
 
     config: Config
@@ -38,6 +40,7 @@ class JobContext:
     clock: Clock = utcnow
     disk_ok: Callable[[], bool] = _always_ok
     rate_limiter: RateLimiter | None = None
+    lock_wait: LockWait | None = None
 
     @classmethod
     def open(cls, config: Config, **kwargs) -> JobContext:

@@ -76,7 +76,7 @@ def harvest_timelines(
     or account; every other failure is recorded in the run (result `failed`).
     """
     collection = timeline_collection(ctx.config, collection_name)
-    with collection_lock(ctx.config.paths.state, collection_name, "harvest"):
+    with collection_lock(ctx.config.paths.state, collection_name, "harvest", ctx.lock_wait):
         ctx.store.close_abandoned_runs()  # a killed one-shot run would otherwise stay "running"
         run = RunRecorder(ctx.store, JOB, collection_name)
         try:

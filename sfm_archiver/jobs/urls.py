@@ -68,7 +68,7 @@ def fetch_urls(ctx: JobContext, collection_name: str, start: date, end: date, re
         raise UsageError(f"unknown collection {collection_name!r} (configured: {known})") from None
     if end < start:
         raise UsageError(f"the range ends ({end}) before it starts ({start})")
-    with collection_lock(config.paths.state, collection_name, "urls"):
+    with collection_lock(config.paths.state, collection_name, "urls", ctx.lock_wait):
         with RunRecorder(ctx.store, JOB, collection_name) as run:
             _UrlRun(ctx, run, collection_name, start, end, refetch).execute()
     return ctx.store.run(run.run_id)

@@ -32,8 +32,10 @@ def config(tmp_path):
 
 def _running_daemon(store: StateStore, heartbeat: datetime = NOW) -> None:
     store.set_daemon_values(pid=os.getpid(), state="running", started_at=_iso(NOW - timedelta(hours=2)),
-                            heartbeat_at=_iso(heartbeat), config_loaded_at=_iso(NOW - timedelta(hours=2)),
-                            next_runs={"timeline:news": _iso(NOW + timedelta(minutes=30))})
+                            heartbeat_at=_iso(heartbeat), config_loaded_at=_iso(NOW - timedelta(hours=2)))
+    store.set_job_schedule("timeline:news", "0 */6 * * *", None, True, NOW - timedelta(hours=2))
+    store.update_job_schedule("timeline:news", last_start=NOW - timedelta(minutes=90), last_end=NOW - timedelta(minutes=89),
+                              last_result="ok", pid=os.getpid())
 
 
 def test_never_started_is_critical(config):
@@ -64,7 +66,9 @@ def test_a_healthy_daemon_is_ok_and_shows_runs_accounts_and_streams(config):
     news, climate = report["collections"]
     assert news["last_run"]["result"] == "ok" and news["last_run"]["counts"]["posts"] == 40
     assert news["last_skipped"]["result"] == "skipped"
-    assert news["next_run"] == _iso(NOW + timedelta(minutes=30))
+    assert news["next_run"] == _iso(NOW.replace(hour=18, minute=0))  # "0 */6 * * *" after the 12:00 run
+    assert [(job["job_id"], job["last_result"], job["next_run"]) for job in report["jobs"]] == [
+        ("timeline:news", "ok", news["next_run"])]
     assert news["accounts"]["tracked"] == 2
     assert climate["stream"]["connected"] is True
     assert climate["stream"]["messages_last_hour"] == 120
@@ -74,6 +78,7 @@ def test_a_healthy_daemon_is_ok_and_shows_runs_accounts_and_streams(config):
     assert [a["reason"] for a in report["accounts"]["attention"]] == ["suspended"]
     text = render_text(report)
     assert "sfm_banned" in text and "connected, 120 msg/h" in text and "posts=40" in text
+    assert "timeline:news  0 */6 * * *  11-27 12:00:00  11-27 12:01:00  ok" in text
     json.dumps(report)
 
 
@@ -164,3 +169,22 @@ def test_the_view_the_daemon_records_spares_parsing_the_yaml(tmp_path):
     os.utime(path)  # edited since: parsed, found invalid, and no running copy to fall back on
     with pytest.raises(ConfigError):
         load_for_reading(path)
+
+
+def test_jobs_show_waiting_running_and_a_run_a_dead_daemon_left(config):
+    store = StateStore(config.paths.state)
+    _running_daemon(store)
+    for job_id in ("timeline:news", "update-usernames", "bag"):
+        store.set_job_schedule(job_id, "every 1h", 3600.0, True, NOW - timedelta(days=1))
+    store.update_job_schedule("timeline:news", pending_since=NOW - timedelta(minutes=3), pid=os.getpid(),
+                              last_start=NOW - timedelta(minutes=63), last_result="ok")
+    store.update_job_schedule("update-usernames", last_start=NOW - timedelta(minutes=1), last_result="running", pid=os.getpid())
+    store.update_job_schedule("bag", last_start=NOW - timedelta(minutes=2), last_result="running", pid=2**22 + 12345)
+    jobs = {job["job_id"]: job for job in collect(config, now=NOW)["jobs"]}
+    assert (jobs["timeline:news"]["state"], jobs["timeline:news"]["waiting_since"]) == ("waiting", _iso(NOW - timedelta(minutes=3)))
+    assert jobs["timeline:news"]["next_run"] == _iso(NOW)  # overdue: due now
+    assert (jobs["update-usernames"]["state"], jobs["update-usernames"]["last_result"]) == ("running", "running")
+    assert (jobs["bag"]["state"], jobs["bag"]["last_result"]) == ("idle", "interrupted")  # its process is gone
+    assert jobs["bag"]["next_run"] == _iso(NOW + timedelta(minutes=58))
+    text = render_text(collect(config, now=NOW))
+    assert "waiting for its lock since 11-27 13:27:00" in text
