@@ -57,15 +57,15 @@ def test_every_transition_once_and_harvesting_follows(tmp_path, make_simulator):
     for account in ("201", "202"):
         sim.apply_event({"action": "post", "account": account, "count": 3})
 
-    # the timeline run itself notices the unreadable accounts (200 with errors) and skips them
+    # the timeline run itself notices the unreadable accounts (200 with errors) and skips them,
+    # and records the rename its pages show (includes.users)
     ctx, record = run("timeline", config)
     expected += [("202", "protected", "active", "protected"), ("203", "suspended", "active", "suspended"),
-                 ("204", "deactivated", "active", "deactivated")]
+                 ("204", "deactivated", "active", "deactivated"), ("201", "renamed", "lib_one", "Lib_One")]
     assert sorted(events(ctx)) == sorted(expected)
     assert record["counts"]["accounts_skipped"] == 3 and record["counts"]["posts"] == 3
 
     ctx, record = run("usernames", config)
-    expected.append(("201", "renamed", "lib_one", "Lib_One"))
     assert sorted(events(ctx)) == sorted(expected)
     run("usernames", config)
     run("timeline", config)
@@ -231,3 +231,61 @@ def test_a_damaged_lookup_answer_changes_nothing(tmp_path, make_simulator):
     assert record["result"] == "warning" and len(record["errors"]) == 2
     assert all("lookup failed" in error and "invalid JSON" in error for error in record["errors"])
     assert events(ctx) == before and ctx.store.account("201")["status"] == "active"
+
+
+# -- account changes seen by the harvest itself (includes.users), once whichever job sees them first
+
+
+def ledger_events(ctx, account_id: str) -> list[dict]:
+    return [r for r in ctx.ledger.records() if r["account_id"] == account_id and r["event"] != "added"]
+
+
+def test_a_rename_seen_in_a_harvest_is_in_the_ledger_at_once_and_only_once(tmp_path, make_simulator, wire_style):
+    sim = make_simulator(**scenario(), wire=wire_style)
+    config = write_config(tmp_path, sim.base_url, ["lib_one", "lib_two"])
+    run("timeline", config)
+    sim.apply_event({"action": "rename", "account": "201", "username": "lib_uno"})
+    sim.apply_event({"action": "post", "account": "201", "count": 2})
+
+    ctx, record = run("timeline", config)
+    [renamed] = ledger_events(ctx, "201")
+    assert (renamed["event"], renamed["from"], renamed["to"]) == ("renamed", "lib_one", "lib_uno")
+    assert renamed["observed_by"] == {"job": "user_timeline", "run": record["run_id"]}
+    assert ctx.store.account("201")["username"] == "lib_uno"
+    assert ledger_events(ctx, "202") == []
+
+    ctx, _ = run("usernames", config)
+    assert ledger_events(ctx, "201") == [renamed]  # update-usernames sees the same name: nothing twice
+    sim.apply_event({"action": "post", "account": "201", "count": 1})
+    ctx, _ = run("timeline", config)
+    assert ledger_events(ctx, "201") == [renamed]
+
+
+def test_a_rename_seen_first_by_update_usernames_is_not_repeated_by_the_harvest(tmp_path, make_simulator):
+    sim = make_simulator(**scenario())
+    config = write_config(tmp_path, sim.base_url, ["lib_one", "lib_two"])
+    run("timeline", config)
+    sim.apply_event({"action": "rename", "account": "202", "username": "lib_dos"})
+    sim.apply_event({"action": "post", "account": "202", "count": 2})
+    ctx, record = run("usernames", config)
+    [renamed] = ledger_events(ctx, "202")
+    assert renamed["observed_by"] == {"job": "update_usernames", "run": record["run_id"]}
+    ctx, record = run("timeline", config)
+    assert record["counts"]["posts"] == 2 and ledger_events(ctx, "202") == [renamed]
+
+
+def test_a_store_lagging_the_ledger_makes_the_harvest_repeat_nothing(tmp_path, make_simulator):
+    """A crash between the ledger append and the store update: the next harvest compares with the ledger."""
+    sim = make_simulator(**scenario())
+    config = write_config(tmp_path, sim.base_url, ["lib_one"])
+    run("timeline", config)
+    sim.apply_event({"action": "rename", "account": "201", "username": "lib_eins"})
+    sim.apply_event({"action": "post", "account": "201", "count": 2})
+    ctx, _ = run("timeline", config)
+    ctx.store.upsert_account("201", username="lib_one")  # the store as a crash would have left it
+    sim.apply_event({"action": "post", "account": "201", "count": 1})
+    ctx, _ = run("timeline", config)
+    assert [r["event"] for r in ledger_events(ctx, "201")] == ["renamed"]
+    assert ctx.store.account("201")["username"] == "lib_eins"
+    ctx, _ = run("usernames", config)
+    assert [r["event"] for r in ledger_events(ctx, "201")] == ["renamed"]
