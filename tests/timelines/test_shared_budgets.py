@@ -87,3 +87,17 @@ def test_a_one_shot_started_in_a_spent_window_waits_instead_of_a_429(tmp_path, m
     assert "user_timeline ok" in out and "rate_limit_waits=" in out, out
     assert sim.counters()["rate_limited"] == 0
     check_archive(tmp_path, sim, collections)
+
+
+def test_a_call_that_raises_gives_its_permit_back(tmp_path, simulator):
+    config = config_file(tmp_path, simulator.base_url, {"tl": accounts("lib", 700, 1)})
+    loaded = load_config_text(config.read_text(), config)
+    client = XClient(loaded.x, limiter=RateLimiter(store=StateStore(loaded.paths.state)))
+
+    def broken() -> None:
+        raise RuntimeError("a bug below the client")
+
+    with pytest.raises(RuntimeError):
+        client._call("GET /2/users/:id/tweets", None, None, broken, ("meta",))
+    # a permit kept would make every process sharing the budget wait for an answer that never comes
+    assert client.limiter.budget(client.credential, "GET /2/users/:id/tweets")["in_flight"] == 0
