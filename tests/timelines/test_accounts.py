@@ -240,13 +240,18 @@ def ledger_events(ctx, account_id: str) -> list[dict]:
     return [r for r in ctx.ledger.records() if r["account_id"] == account_id and r["event"] != "added"]
 
 
+def renamed_after_a_harvest(tmp_path, sim, account_id: str, username: str, members=("lib_one", "lib_two")):
+    """A first harvest, then the simulator's lifecycle renames an account, which posts twice."""
+    config = write_config(tmp_path, sim.base_url, list(members))
+    run("timeline", config)
+    sim.apply_event({"action": "rename", "account": account_id, "username": username})
+    sim.apply_event({"action": "post", "account": account_id, "count": 2})
+    return config
+
+
 def test_a_rename_seen_in_a_harvest_is_in_the_ledger_at_once_and_only_once(tmp_path, make_simulator, wire_style):
     sim = make_simulator(**scenario(), wire=wire_style)
-    config = write_config(tmp_path, sim.base_url, ["lib_one", "lib_two"])
-    run("timeline", config)
-    sim.apply_event({"action": "rename", "account": "201", "username": "lib_uno"})
-    sim.apply_event({"action": "post", "account": "201", "count": 2})
-
+    config = renamed_after_a_harvest(tmp_path, sim, "201", "lib_uno")
     ctx, record = run("timeline", config)
     [renamed] = ledger_events(ctx, "201")
     assert (renamed["event"], renamed["from"], renamed["to"]) == ("renamed", "lib_one", "lib_uno")
@@ -263,10 +268,7 @@ def test_a_rename_seen_in_a_harvest_is_in_the_ledger_at_once_and_only_once(tmp_p
 
 def test_a_rename_seen_first_by_update_usernames_is_not_repeated_by_the_harvest(tmp_path, make_simulator):
     sim = make_simulator(**scenario())
-    config = write_config(tmp_path, sim.base_url, ["lib_one", "lib_two"])
-    run("timeline", config)
-    sim.apply_event({"action": "rename", "account": "202", "username": "lib_dos"})
-    sim.apply_event({"action": "post", "account": "202", "count": 2})
+    config = renamed_after_a_harvest(tmp_path, sim, "202", "lib_dos")
     ctx, record = run("usernames", config)
     [renamed] = ledger_events(ctx, "202")
     assert renamed["observed_by"] == {"job": "update_usernames", "run": record["run_id"]}
@@ -277,10 +279,7 @@ def test_a_rename_seen_first_by_update_usernames_is_not_repeated_by_the_harvest(
 def test_a_store_lagging_the_ledger_makes_the_harvest_repeat_nothing(tmp_path, make_simulator):
     """A crash between the ledger append and the store update: the next harvest compares with the ledger."""
     sim = make_simulator(**scenario())
-    config = write_config(tmp_path, sim.base_url, ["lib_one"])
-    run("timeline", config)
-    sim.apply_event({"action": "rename", "account": "201", "username": "lib_eins"})
-    sim.apply_event({"action": "post", "account": "201", "count": 2})
+    config = renamed_after_a_harvest(tmp_path, sim, "201", "lib_eins", members=("lib_one",))
     ctx, _ = run("timeline", config)
     ctx.store.upsert_account("201", username="lib_one")  # the store as a crash would have left it
     sim.apply_event({"action": "post", "account": "201", "count": 1})
