@@ -72,9 +72,12 @@ class FakeWindow:
             return status, headers
 
 
-def call_through(limiter: RateLimiter, server: FakeWindow, endpoint: str = "tweets", wait=None) -> int:
+def call_through(limiter: RateLimiter, server: FakeWindow, endpoint: str = "tweets", wait=None,
+                 latency: float = 0.0) -> int:
     permit = limiter.acquire("cred", endpoint, wait)
     assert permit is not None
+    if latency:
+        server.time.sleep(latency)  # the call reaches the server later (maybe in another window)
     status, headers = server.call()
     limiter.observe(permit, status, headers)
     return status
@@ -191,13 +194,14 @@ def test_skew_is_an_upper_bound_from_truncated_dates():
 # -- budgets shared through the state store (each limiter stands for one process) -----------------
 
 
-def run_workers(limiters: list[RateLimiter], server: FakeWindow, calls: int, threads_each: int = 3) -> list[int]:
+def run_workers(limiters: list[RateLimiter], server: FakeWindow, calls: int, threads_each: int = 3,
+                latency: float = 0.0) -> list[int]:
     """`calls` calls per thread, `threads_each` threads per limiter, all at once."""
     done: list[int] = []
 
     def worker(limiter: RateLimiter) -> None:
         for _ in range(calls):
-            done.append(call_through(limiter, server))
+            done.append(call_through(limiter, server, latency=latency))
 
     threads = [threading.Thread(target=worker, args=(limiter,)) for limiter in limiters for _ in range(threads_each)]
     for thread in threads:
@@ -247,13 +251,14 @@ def test_a_permit_of_a_killed_process_is_not_waited_for(tmp_path):
 
 @settings(max_examples=25, deadline=None)
 @given(limit=st.integers(1, 6), window=st.integers(1, 8), fixed=st.booleans(),
-       early=st.sampled_from([0.0, 0.3, 1.0]), processes=st.integers(1, 3), skew=st.sampled_from([0.0, -40.0, 7.0]))
-def test_no_429_whatever_the_window_shape(limit, window, fixed, early, processes, skew):
+       early=st.sampled_from([0.0, 0.3, 1.0]), processes=st.integers(1, 3), skew=st.sampled_from([0.0, -40.0, 7.0]),
+       latency=st.sampled_from([0.0, 0.05, 0.4]))
+def test_no_429_whatever_the_window_shape(limit, window, fixed, early, processes, skew, latency):
     early = min(early, window / 2)
     with tempfile.TemporaryDirectory() as folder:
         time = FakeTime()
         server = FakeWindow(time, limit=limit, window=window, skew=skew, fixed=fixed, early=early)
         limiters = [RateLimiter(clock=time.clock, sleep=time.sleep, store=StateStore(Path(folder)))
                     for _ in range(processes)]
-        done = run_workers(limiters, server, calls=4, threads_each=2)
+        done = run_workers(limiters, server, calls=4, threads_each=2, latency=latency)
     assert server.rejected == 0 and len(done) == processes * 8
