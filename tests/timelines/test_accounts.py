@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import yaml
 
+from sfm_archiver.jobs.account_events import author_observation, differs
 from sfm_archiver.jobs.accounts import check_accounts_online, sync_accounts, update_usernames
 from sfm_archiver.jobs.timeline import harvest_timelines
 
@@ -288,3 +289,16 @@ def test_a_store_lagging_the_ledger_makes_the_harvest_repeat_nothing(tmp_path, m
     assert ctx.store.account("201")["username"] == "lib_eins"
     ctx, _ = run("usernames", config)
     assert [r["event"] for r in ledger_events(ctx, "201")] == ["renamed"]
+
+
+def test_only_the_author_and_only_what_the_page_says_is_observed():
+    page = {"data": [{"id": "1", "author_id": "201"}], "includes": {"users": [
+        {"id": "999", "username": "someone_mentioned", "protected": True},
+        {"id": "201", "username": "lib_uno", "name": "Library One"}]}}
+    seen = author_observation(page, "201")
+    assert (seen.account_id, seen.username, seen.status) == ("201", "lib_uno", None)  # no `protected`: unknown
+    assert not differs(seen, {"username": "lib_uno", "status": "protected"})  # so no false `unprotected`
+    page["includes"]["users"][1]["protected"] = False
+    assert author_observation(page, "201").status == "active"
+    assert author_observation({"data": []}, "201") is None
+    assert author_observation({"includes": {"users": [{"id": "201", "username": ""}]}}, "201") is None
