@@ -18,7 +18,7 @@ from sfm_archiver.platforms.x import XClient
 from sfm_archiver.ratelimit import RateLimiter
 from sfm_archiver.state import StateStore
 
-from .helpers import TOKEN, captured_by_account, published_ids
+from .helpers import TOKEN, captured_by_account, published_ids, wait_for
 
 WINDOWS = {"windows": "rolling", "early_reset_seconds": 1}
 
@@ -101,3 +101,35 @@ def test_a_call_that_raises_gives_its_permit_back(tmp_path, simulator):
         client._call("GET /2/users/:id/tweets", None, None, broken, ("meta",))
     # a permit kept would make every process sharing the budget wait for an answer that never comes
     assert client.limiter.budget(client.credential, "GET /2/users/:id/tweets")["in_flight"] == 0
+
+
+def test_a_one_shot_beside_the_daemon_shares_its_window(tmp_path, make_simulator):
+    """The daemon harvests one collection every second, spending the window; a one-shot of another
+    collection on the same token waits its turn instead of drawing 429s."""
+    daemon_accounts = accounts("live", 800, 4, tweets=20)
+    collections = {"live": daemon_accounts, "extra": accounts("extra", 900, 4)}
+    sim = make_simulator(tokens=[TOKEN], accounts=[{**a, "posts_per_second": 0.5} for a in daemon_accounts]
+                         + collections["extra"],
+                         rate_limits={**WINDOWS, "window_seconds": 3, "user_tweets": 6})
+    config = config_file(tmp_path, sim.base_url, collections)
+    document = yaml.safe_load(config.read_text())
+    document["collections"][0]["schedule"] = "every 1s"
+    document["collections"][1]["schedule"] = "off"
+    document["jobs"] = {"update_usernames": "off", "fetch_urls": "off", "bag": "off"}
+    config.write_text(yaml.safe_dump(document, sort_keys=False))
+    log = tmp_path / "daemon.log"
+    with open(log, "wb") as stderr:
+        daemon = subprocess.Popen([sys.executable, "-m", "sfm_archiver", "--config", str(config), "run"],
+                                  stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        wait_for(lambda: sim.counters()["calls"].get("user_tweets", 0) >= 8 or daemon.poll() is not None,
+                 timeout=60, what="the daemon harvesting")
+        assert daemon.poll() is None, log.read_text()
+        out = finish(one_shot(config, "extra"))
+        assert "user_timeline ok" in out
+        assert daemon.poll() is None, log.read_text()
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
+    assert sim.counters()["rate_limited"] == 0
+    check_archive(tmp_path, sim, {"extra": collections["extra"]})
