@@ -590,12 +590,6 @@ class StateStore:
 
     # -- rate limits and usage caps --------------------------------------------------------
 
-    def record_rate_limit(self, credential: str, endpoint: str, limit: int, remaining: int, reset: float) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO rate_limits VALUES (?, ?, ?, ?, ?, ?)",
-            (credential, endpoint, limit, remaining, reset, _now()),
-        )
-
     def rate_limits(self) -> list[dict]:
         return [dict(row) for row in self.db.execute(
             "SELECT credential, endpoint, rate_limit, remaining, reset, observed_at FROM rate_limits "
