@@ -114,7 +114,7 @@ class SharedBudgets:
         self.store = store
 
     def change(self, credential: str, endpoint: str, change: Callable[[_Budget], T]) -> T:
-        def in_transaction(row: dict | None, permits: dict[str, dict]) -> tuple[dict, dict[str, dict], T]:
+        def in_transaction(row: dict | None, permits: dict[str, dict]) -> tuple[dict | None, dict[str, dict], T]:
             budget = _Budget(permits=permits)
             if row is not None:
                 budget.limit, budget.remaining, budget.reset, budget.skew = (
