@@ -41,7 +41,7 @@ WaitFn = Callable[[float], bool]
 SKEW_SAMPLES = 64
 SAFETY_MARGIN = 0.05
 FALLBACK_RETRY_SECONDS = 60.0
-PERMIT_LEASE = 300.0  # a call in flight longer than this is forgotten (its process hung or its pid was reused)
+PERMIT_LEASE = 120.0  # a call in flight longer than this is forgotten (its process hung, or died and its pid was reused)
 LOCAL_POLL = 0.25  # how often a thread waiting on other calls' answers looks again (they also wake it)
 SHARED_POLL = 0.02  # the same when the answers may come to other processes
 
