@@ -22,9 +22,18 @@ real `harvest_timelines` run through tweepy's HTTP stack. Three measurements:
 3. Latency-bound pass: no rate limit to speak of, 100 ms latency added to every call. The
    speed-up of N workers over one (target >= 3.5x with 4 or more).
 
+4. One token, several processes (about a minute). The simulator's windows begin at the first
+   call after the last one ended and end a second before the reset they announce. (a) A long
+   `user-timeline` run and, once it is under way, a concurrent one-shot of another collection;
+   (b) a one-shot started in a window another process has just spent. Printed: the 429s
+   (target 0) and the combined timeline calls as a ratio to the rate bound (target >= 0.95):
+   limit x the windows that fit between the first and the last call (floor(span / window) + 1,
+   the most windows a server could open in that span).
+
     python benchmarks/timelines.py                       # 480 accounts, 120 calls / 30 s (~12 min)
     python benchmarks/timelines.py --limit 60 --window 10 --accounts 360
     python benchmarks/timelines.py --quick               # 72 accounts, 24 calls / 5 s (~2 min)
+    python benchmarks/timelines.py --shared-only         # only part 4
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -48,6 +58,7 @@ from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.jobs.timeline import harvest_timelines
 from sfm_archiver.platforms.x import LOOKUP_BATCH, XClient
 from sfm_archiver.ratelimit import Permit, RateLimiter, parse_quota
+from sfm_archiver.state import StateStore
 
 TOKEN = "benchmark-token"
 SFM_SLEEP = 2.0
@@ -184,6 +195,119 @@ def latency_bound(accounts: int, workers: list[int], latency_ms: float) -> dict[
     return elapsed
 
 
+# -- part 4: one token, several processes ---------------------------------------------------------
+
+SHARED_LIMIT, SHARED_WINDOW = 30, 8.0
+
+
+def shared_scenario(collections: dict[str, int]) -> dict:
+    document = scenario(sum(collections.values()), SHARED_LIMIT, SHARED_WINDOW, 5.0)
+    document["rate_limits"].update({"windows": "rolling", "early_reset_seconds": 1})
+    return document
+
+
+def shared_config(folder: Path, base_url: str, collections: dict[str, int]) -> Path:
+    """One token and one state folder for every process; a collection per process."""
+    first, blocks = 0, []
+    for name, count in collections.items():
+        blocks.append({"name": name, "type": "timeline", "accounts": [f"bench_{n}" for n in range(first, first + count)]})
+        first += count
+    document = {
+        "paths": {name: str(folder / name) for name in ("archive", "state", "outbox")},
+        "x": {"bearer_token": TOKEN, "api_base_url": base_url, "workers": 4},
+        "collections": blocks, "log_level": "WARNING",
+    }
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+class CallWatch:
+    """Polls the simulator's counters: when timeline calls were first and last seen to grow."""
+
+    def __init__(self, sim: SimulatorProcess):
+        self.sim = sim
+        self.first = self.last = None
+        self.calls = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> CallWatch:
+        self.start_calls = self.calls = self.sim.counters()["calls"].get("user_tweets", 0)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            calls = self.sim.counters()["calls"].get("user_tweets", 0)
+            if calls != self.calls:
+                now = time.monotonic()
+                self.first = self.first or now
+                self.last, self.calls = now, calls
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def figures(self, rate_limited: int) -> dict:
+        calls = self.calls - self.start_calls
+        span = (self.last or 0) - (self.first or 0)
+        windows = math.floor(span / SHARED_WINDOW) + 1
+        return {"calls": calls, "span": span, "windows": windows, "rate_limited": rate_limited,
+                "ratio": calls / (SHARED_LIMIT * windows)}
+
+
+def one_shot(config: Path, collection: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "sfm_archiver", "user-timeline", collection, "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finished(process: subprocess.Popen) -> None:
+    out, err = process.communicate(timeout=600)
+    if process.returncode != 0 or "user_timeline ok" not in out:
+        raise RuntimeError(f"a one-shot failed ({process.returncode}): {out}{err}")
+
+
+def concurrent_one_shot() -> dict:
+    """(a) a long run (3 windows of calls) and, once it is under way, a one-shot (1 window) on one token."""
+    collections = {"long": 3 * SHARED_LIMIT, "short": SHARED_LIMIT}
+    with SimulatorProcess(shared_scenario(collections)) as sim, _folder() as folder:
+        config = shared_config(folder, sim.base_url, collections)
+        with CallWatch(sim) as watch:
+            long_run = one_shot(config, "long")
+            while watch.calls < SHARED_LIMIT // 2 and long_run.poll() is None:
+                time.sleep(0.05)
+            short_run = one_shot(config, "short")
+            finished(short_run)
+            finished(long_run)
+        return watch.figures(sim.counters()["rate_limited"])
+
+
+def spent_window_one_shot() -> dict:
+    """(b) this process spends a window, then a one-shot (2 windows of calls) starts in it."""
+    collections = {"spender": 1, "later": 2 * SHARED_LIMIT}
+    with SimulatorProcess(shared_scenario(collections)) as sim, _folder() as folder:
+        config = shared_config(folder, sim.base_url, collections)
+        settings = load_config_text(config.read_text(), config)
+        with CallWatch(sim) as watch:
+            spender = XClient(settings.x, limiter=RateLimiter(store=StateStore(settings.paths.state)))
+            for _ in range(SHARED_LIMIT):
+                spender.user_timeline("10000", max_results=5)
+            finished(one_shot(config, "later"))
+        return watch.figures(sim.counters()["rate_limited"])
+
+
+def print_shared() -> None:
+    print(f"one token, several processes: {SHARED_LIMIT} timeline calls / {SHARED_WINDOW:g} s windows, "
+          "rolling, ending 1 s before the announced reset")
+    for label, measure in (("(a) long run + concurrent one-shot", concurrent_one_shot),
+                           ("(b) one-shot started in a spent window", spent_window_one_shot)):
+        got = measure()
+        print(f"  {label}: 429s = {got['rate_limited']} (target 0); {got['calls']} calls in {got['span']:.1f} s, "
+              f"bound {SHARED_LIMIT} x {got['windows']} windows; calls / rate bound = {got['ratio']:.3f} (target >= 0.95); "
+              f"span / ((windows - 1) x window) = {got['span'] / max(SHARED_WINDOW, (got['windows'] - 1) * SHARED_WINDOW):.3f}")
+
+
 class _folder:
     def __enter__(self) -> Path:
         self.path = Path(tempfile.mkdtemp(prefix="sfm-bench-"))
@@ -202,7 +326,11 @@ def main() -> None:
     parser.add_argument("--sfm-accounts", type=int, help="accounts of the SFM-style pass (default: all)")
     parser.add_argument("--workers", type=int, default=4, help="workers of the rate-bound and parallel passes")
     parser.add_argument("--latency-ms", type=float, default=20.0, help="latency added in the rate-bound passes")
+    parser.add_argument("--shared-only", action="store_true", help="only part 4: several processes on one token")
     args = parser.parse_args()
+    if args.shared_only:
+        print_shared()
+        return
     accounts = args.accounts or (72 if args.quick else 480)
     limit = args.limit or (24 if args.quick else 120)
     window = args.window or (5.0 if args.quick else 30.0)
@@ -231,6 +359,7 @@ def main() -> None:
     for count in counts:
         print(f"    {count} worker(s): {parallel[count]:.1f} s, speed-up over one = {parallel[1] / parallel[count]:.2f}x"
               + (" (target >= 3.5x)" if count >= 4 else ""))
+    print_shared()
 
 
 if __name__ == "__main__":

@@ -15,12 +15,13 @@ import threading
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from sfm_archiver.errors import SfmError
 from sfm_archiver.timeutil import utcnow
 
 STATE_FILE = "state.sqlite3"
+BudgetChange = Callable[[dict | None, dict[str, dict]], tuple[dict | None, dict[str, dict], Any]]
 
 MIGRATIONS: list[str] = [
     # 1: initial schema
@@ -171,6 +172,19 @@ MIGRATIONS: list[str] = [
         pid INTEGER
     );
     """,
+    # 5: rate budgets shared by every process using a credential (ratelimit.SharedBudgets): the
+    # clock skew bound kept with each budget, and the calls in flight (permits) of every process
+    """
+    ALTER TABLE rate_limits ADD COLUMN skew REAL;
+    CREATE TABLE rate_permits (
+        permit_id TEXT PRIMARY KEY,
+        credential TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        taken_at REAL NOT NULL
+    );
+    CREATE INDEX rate_permits_by_budget ON rate_permits (credential, endpoint);
+    """,
 ]
 
 
@@ -206,19 +220,23 @@ class StateStore:
     def db(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn = conn
+            conn = self._local.conn = self._connect("FULL")
+        return conn
+
+    def _connect(self, synchronous: str) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn.execute("PRAGMA busy_timeout=30000")
         return conn
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        for name in ("conn", "budget_conn"):
+            conn = getattr(self._local, name, None)
+            if conn is not None:
+                conn.close()
+                setattr(self._local, name, None)
 
     def _migrate(self) -> None:
         try:
@@ -625,14 +643,43 @@ class StateStore:
 
     # -- rate limits and usage caps --------------------------------------------------------
 
-    def record_rate_limit(self, credential: str, endpoint: str, limit: int, remaining: int, reset: float) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO rate_limits VALUES (?, ?, ?, ?, ?, ?)",
-            (credential, endpoint, limit, remaining, reset, _now()),
-        )
-
     def rate_limits(self) -> list[dict]:
-        return [dict(row) for row in self.db.execute("SELECT * FROM rate_limits ORDER BY credential, endpoint")]
+        return [dict(row) for row in self.db.execute(
+            "SELECT credential, endpoint, rate_limit, remaining, reset, observed_at FROM rate_limits "
+            "ORDER BY credential, endpoint")]
+
+    def change_rate_budget(self, credential: str, endpoint: str, change: BudgetChange) -> Any:
+        """Run `change(budget, permits)` on one rate budget in one IMMEDIATE transaction.
+
+        `budget` is the rate_limits row (None when there is none), `permits` the calls in flight
+        by id; `change` returns (budget, permits, result) and the differences are written before
+        the commit, so two processes never both spend the last call of a window.
+        """
+        db, key = self._budget_db, (credential, endpoint)
+        with _Transaction(db):
+            row = db.execute("SELECT rate_limit, remaining, reset, skew FROM rate_limits "
+                             "WHERE credential = ? AND endpoint = ?", key).fetchone()
+            before = dict(row) if row else None
+            permits = {r["permit_id"]: dict(r) for r in db.execute(
+                "SELECT permit_id, pid, taken_at FROM rate_permits WHERE credential = ? AND endpoint = ?", key)}
+            budget, kept, result = change(before, dict(permits))
+            if budget is not None and budget != before:
+                db.execute("INSERT OR REPLACE INTO rate_limits (credential, endpoint, rate_limit, remaining, reset, "
+                           "observed_at, skew) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           (*key, budget["rate_limit"], budget["remaining"], budget["reset"], _now(), budget["skew"]))
+            db.executemany("DELETE FROM rate_permits WHERE permit_id = ?", [(p,) for p in permits.keys() - kept.keys()])
+            db.executemany("INSERT INTO rate_permits VALUES (?, ?, ?, ?, ?)",
+                           [(p, *key, kept[p]["pid"], kept[p]["taken_at"]) for p in kept.keys() - permits.keys()])
+        return result
+
+    @property
+    def _budget_db(self) -> sqlite3.Connection:
+        """This thread's connection for rate budgets: committed without fsync (synchronous=NORMAL
+        under WAL), since a budget lost in a power cut is learnt again from the next answer."""
+        conn = getattr(self._local, "budget_conn", None)
+        if conn is None:
+            conn = self._local.budget_conn = self._connect("NORMAL")
+        return conn
 
     def set_usage_cap(self, scope: str, resume_at: datetime | None, detail: str) -> None:
         self.db.execute(

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+import tempfile
 import threading
 from email.utils import formatdate
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sfm_archiver.ratelimit import RateLimiter, SkewEstimator, parse_quota
 from sfm_archiver.state import StateStore
@@ -26,10 +33,16 @@ class FakeTime:
 
 
 class FakeWindow:
-    """An endpoint budget like X's: the window starts with the first call and ends on a whole second."""
+    """An endpoint budget like X's: the window starts with the first call and ends on a whole second.
 
-    def __init__(self, time: FakeTime, limit: int, window: float, skew: float = 0.0, headers: bool = True):
+    `fixed`: windows on a grid of `window` seconds instead; `early`: a window really ends that
+    long before the reset it announces.
+    """
+
+    def __init__(self, time: FakeTime, limit: int, window: float, skew: float = 0.0, headers: bool = True,
+                 fixed: bool = False, early: float = 0.0):
         self.time, self.limit, self.window, self.skew, self.headers = time, limit, window, skew, headers
+        self.fixed, self.early = fixed, early
         self.reset: float | None = None
         self.used = 0
         self.calls = 0
@@ -40,8 +53,12 @@ class FakeWindow:
         with self._lock:
             now = self.time.clock()
             self.calls += 1
-            if self.reset is None or now >= self.reset:
-                self.reset, self.used = math.ceil(now + self.window), 0
+            if self.reset is None or now >= self.reset - self.early:
+                if self.fixed:
+                    self.reset = math.ceil((math.floor((now + self.early) / self.window) + 1) * self.window)
+                else:
+                    self.reset = math.ceil(now + self.window)
+                self.used = 0
             status = 200 if self.used < self.limit else 429
             if status == 200:
                 self.used += 1
@@ -55,9 +72,12 @@ class FakeWindow:
             return status, headers
 
 
-def call_through(limiter: RateLimiter, server: FakeWindow, endpoint: str = "tweets") -> int:
-    permit = limiter.acquire("cred", endpoint)
+def call_through(limiter: RateLimiter, server: FakeWindow, endpoint: str = "tweets", wait=None,
+                 latency: float = 0.0) -> int:
+    permit = limiter.acquire("cred", endpoint, wait)
     assert permit is not None
+    if latency:
+        server.time.sleep(latency)  # the call reaches the server later (maybe in another window)
     status, headers = server.call()
     limiter.observe(permit, status, headers)
     return status
@@ -169,3 +189,76 @@ def test_skew_is_an_upper_bound_from_truncated_dates():
     skew.add(received_at=1002.1, server_date=992.0)
     assert abs(skew.skew - 10.1) < 1e-9
     assert parse_quota({"x-rate-limit-limit": "5"}) is None
+
+
+# -- budgets shared through the state store (each limiter stands for one process) -----------------
+
+
+def run_workers(limiters: list[RateLimiter], server: FakeWindow, calls: int, threads_each: int = 3,
+                latency: float = 0.0) -> list[int]:
+    """`calls` calls per thread, `threads_each` threads per limiter, all at once."""
+    done: list[int] = []
+
+    def worker(limiter: RateLimiter) -> None:
+        for _ in range(calls):
+            done.append(call_through(limiter, server, latency=latency))
+
+    threads = [threading.Thread(target=worker, args=(limiter,)) for limiter in limiters for _ in range(threads_each)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return done
+
+
+def test_processes_sharing_the_state_store_never_overshoot(tmp_path):
+    time = FakeTime()
+    server = FakeWindow(time, limit=6, window=3)
+    limiters = [RateLimiter(clock=time.clock, sleep=time.sleep, store=StateStore(tmp_path)) for _ in range(3)]
+    done = run_workers(limiters, server, calls=8)
+    assert len(done) == 72 and server.rejected == 0 and server.calls == 72
+    assert not StateStore(tmp_path).change_rate_budget("cred", "tweets", lambda row, permits: (row, permits, permits))
+
+
+def test_a_process_started_in_a_spent_window_waits_for_its_reset(tmp_path):
+    time = FakeTime()
+    server = FakeWindow(time, limit=4, window=30)
+    first = RateLimiter(clock=time.clock, sleep=time.sleep, store=StateStore(tmp_path))
+    assert [call_through(first, server) for _ in range(4)] == [200] * 4
+    spent_until = server.reset
+    waited: list[float] = []
+
+    def wait(seconds: float) -> bool:
+        waited.append(seconds)
+        time.sleep(seconds)
+        return False
+
+    later = RateLimiter(clock=time.clock, sleep=time.sleep, store=StateStore(tmp_path))  # a restart
+    assert call_through(later, server, wait=wait) == 200
+    assert server.rejected == 0 and time.now >= spent_until  # it waited for the new window
+    assert 25 <= sum(waited) <= 32  # until the reset plus the skew bound and margin, not a fallback
+
+
+def test_a_permit_of_a_killed_process_is_not_waited_for(tmp_path):
+    store = StateStore(tmp_path)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    held = {"lost": {"pid": int(dead.stdout), "taken_at": 1_800_000_000.0}}
+    store.change_rate_budget("cred", "tweets", lambda row, permits: (row, held, None))
+    time = FakeTime()
+    limiter = RateLimiter(clock=time.clock, sleep=time.sleep, store=store)
+    assert call_through(limiter, FakeWindow(time, limit=2, window=5)) == 200  # an unknown budget: one probe
+
+
+@settings(max_examples=25, deadline=None)
+@given(limit=st.integers(1, 6), window=st.integers(1, 8), fixed=st.booleans(),
+       early=st.sampled_from([0.0, 0.3, 1.0]), processes=st.integers(1, 3), skew=st.sampled_from([0.0, -40.0, 7.0]),
+       latency=st.sampled_from([0.0, 0.05, 0.4]))
+def test_no_429_whatever_the_window_shape(limit, window, fixed, early, processes, skew, latency):
+    early = min(early, window / 2)
+    with tempfile.TemporaryDirectory() as folder:
+        time = FakeTime()
+        server = FakeWindow(time, limit=limit, window=window, skew=skew, fixed=fixed, early=early)
+        limiters = [RateLimiter(clock=time.clock, sleep=time.sleep, store=StateStore(Path(folder)))
+                    for _ in range(processes)]
+        done = run_workers(limiters, server, calls=4, threads_each=2, latency=latency)
+    assert server.rejected == 0 and len(done) == processes * 8

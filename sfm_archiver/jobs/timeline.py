@@ -24,7 +24,8 @@ from pathlib import Path
 
 from sfm_archiver.config import Collection
 from sfm_archiver.errors import AuthError, BadResponseError, LockBusyError, PlatformError, SfmError, StorageError, UsageCappedError, UsageError
-from sfm_archiver.jobs.accounts import AccountSync, Observation, UsageCapGate, announcer, open_client, stop_wait, timeline_collection
+from sfm_archiver.jobs.account_events import Observation, author_observation, differs
+from sfm_archiver.jobs.accounts import AccountSync, UsageCapGate, announcer, open_client, stop_wait, timeline_collection
 from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.jobs.runs import RunRecorder
 from sfm_archiver.locks import collection_lock
@@ -51,6 +52,7 @@ class Fetched:
     oldest: str | None = None
     gap: bool = False
     status: str | None = None  # protected / suspended / deactivated: the account was not readable
+    author: Observation | None = None  # what the first page with posts showed of the account
 
 
 @dataclass
@@ -248,8 +250,10 @@ class TimelineHarvest:
         try:
             fetched = self._fetch(account_id, username)
             if fetched.status is not None:
-                self.sync.book.observe([Observation(account_id, fetched.status)])
+                self._observe(Observation(account_id, fetched.status))
                 return Outcome(account_id, username, "skipped", fetched, fetched.status)
+            if fetched.author is not None and differs(fetched.author, member):
+                self._observe(fetched.author)
             self._write(account_id, fetched)
             if member["failures"]:
                 self.ctx.store.record_account_failure(account_id, None)
@@ -275,7 +279,7 @@ class TimelineHarvest:
             page = self._page(account_id, None, None, BACKFILL_PROBE)
             status = account_problem(page, account_id)
             meta = page_meta(page) if status is None else {}
-            return Fetched(newest=meta.get("newest_id"), status=status)
+            return Fetched(newest=meta.get("newest_id"), status=status, author=author_observation(page.body, account_id))
         fetched = Fetched()
         token: str | None = None
         while True:
@@ -296,11 +300,17 @@ class TimelineHarvest:
                 fetched.posts += count
                 fetched.newest = fetched.newest or meta["newest_id"]
                 fetched.oldest = meta["oldest_id"]
+                fetched.author = fetched.author or author_observation(page.body, account_id)
             token = meta.get("next_token")
             if not token or (since is None and fetched.posts >= backfill):
                 break
         fetched.gap = since is not None and fetched.posts >= TIMELINE_REACH
         return fetched
+
+    def _observe(self, seen: Observation) -> None:
+        """Record at once what this run saw change (renamed, protected, ...), once across jobs."""
+        for event in self.sync.book.observe([seen]):
+            self.run.info(f"{event['event']}: {event['from']} -> {event['to']}", account=event["account_id"])
 
     def _page(self, account_id: str, since: str | None, token: str | None, want: int) -> ApiPage:
         return self.client.user_timeline(account_id, since_id=since, pagination_token=token, max_results=want,

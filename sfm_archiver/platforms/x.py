@@ -244,6 +244,9 @@ class XClient:
             except requests.RequestException as error:
                 self.limiter.release(permit)
                 problem: Exception = TransientError(f"network error: {type(error).__name__}: {error}")
+            except BaseException:
+                self.limiter.release(permit)  # a permit kept would hold up every process sharing the budget
+                raise
             else:
                 self.limiter.observe(permit, response.status_code, response.headers)
                 try:

@@ -21,13 +21,20 @@ class Quota:
 
 
 class RateLimiter:
-    """Fixed windows that start with the first call and end at a whole second (the reset)."""
+    """Windows per (endpoint, token), shaped as the scenario says (EndpointLimit).
+
+    `rolling` (the default): a window starts with the first call after the previous one ended and
+    is announced to end at the first whole second `window_seconds` later. `fixed`: windows follow
+    a grid of `window_seconds` from the Unix epoch. Either way the window really ends
+    `early_reset_seconds` before the reset it announces: a client must learn each new window from
+    the headers, not assume where it begins.
+    """
 
     def __init__(self, limits: Mapping[str, EndpointLimit], clock: Callable[[], float]):
         self._limits = dict(limits)
         self._clock = clock
         self._lock = threading.Lock()
-        self._windows: dict[tuple[str, str], list[float]] = {}  # key -> [reset, used]
+        self._windows: dict[tuple[str, str], list[float]] = {}  # key -> [real end, used, announced reset]
 
     def take(self, endpoint: str, token: str, consume: bool = True) -> Quota:
         """Count one call (unless `consume` is False) and report the window it fell in."""
@@ -36,12 +43,27 @@ class RateLimiter:
         with self._lock:
             window = self._windows.get((endpoint, token))
             if window is None or now >= window[0]:
-                window = [math.ceil(now + spec.window_seconds), 0]
+                end, announced = window_end(spec, now)
+                window = [end, 0, announced]
                 self._windows[(endpoint, token)] = window
             allowed = window[1] < spec.limit
             if allowed and consume:
                 window[1] += 1
-            return Quota(allowed, spec.limit, spec.limit - int(window[1]), int(window[0]))
+            return Quota(allowed, spec.limit, spec.limit - int(window[1]), int(window[2]))
+
+
+def window_end(spec: EndpointLimit, now: float) -> tuple[float, int]:
+    """(when it really ends, the reset it announces) of the window a call at `now` opens."""
+    early = _early(spec)
+    if spec.windows == "fixed":
+        grid_end = (math.floor((now + early) / spec.window_seconds) + 1) * spec.window_seconds
+        return grid_end - early, math.ceil(grid_end)
+    announced = math.ceil(now + spec.window_seconds)
+    return announced - early, announced
+
+
+def _early(spec: EndpointLimit) -> float:
+    return min(spec.early_reset_seconds, spec.window_seconds / 2)
 
 
 class UsageCap:

@@ -26,6 +26,7 @@ DEFAULT_LIMITS = {
 ENDPOINTS = tuple(DEFAULT_LIMITS)
 LIMIT_ALIASES = {"users_lookup": ("users_by_username", "users_by", "users_id", "users")}
 DEFAULT_WINDOW_SECONDS = 900.0
+WINDOW_KINDS = ("rolling", "fixed")  # rolling: a window starts with the first call after the last one ended
 LINK_BEHAVIOURS = ("chain", "end", "loop", "head405", "slow", "hang")
 STREAM_KINDS = ("search", "sample")
 
@@ -77,6 +78,8 @@ class AccountSpec:
 class EndpointLimit:
     limit: int
     window_seconds: float
+    windows: str = "rolling"  # or "fixed": windows on a grid of window_seconds from the Unix epoch
+    early_reset_seconds: float = 0.0  # a window really ends this long before the reset it announces
 
 
 @dataclass(frozen=True)
@@ -380,34 +383,54 @@ class _Parser:
         if not _is_positive(window):
             self.problem(data, "window_seconds", "rate_limits.window_seconds must be a number above 0")
             window = DEFAULT_WINDOW_SECONDS
-        limits = {name: EndpointLimit(limit, float(window)) for name, limit in DEFAULT_LIMITS.items()}
+        base = self.window_shape(data, EndpointLimit(1, float(window)), "rate_limits")
+        limits = {name: dataclasses.replace(base, limit=limit) for name, limit in DEFAULT_LIMITS.items()}
         for key in data:
-            if key == "window_seconds":
+            if key in _SHAPE_KEYS:
                 continue
             targets = LIMIT_ALIASES.get(key, (key,) if key in DEFAULT_LIMITS else ())
             if not targets:
-                known = ", ".join(("window_seconds", *LIMIT_ALIASES, *DEFAULT_LIMITS))
+                known = ", ".join((*_SHAPE_KEYS, *LIMIT_ALIASES, *DEFAULT_LIMITS))
                 self.problem(data, key, f"unknown key {key!r} in rate_limits (known: {known})")
                 continue
-            limit = self.endpoint_limit(data, key, float(window))
+            limit = self.endpoint_limit(data, key, base)
             for target in targets:
                 if limit is not None:
                     limits[target] = limit
         return limits
 
-    def endpoint_limit(self, data: Mapping[str, Any], key: str, window: float) -> EndpointLimit | None:
-        value = data[key]
+    def window_shape(self, data: Mapping[str, Any], base: EndpointLimit, where: str) -> EndpointLimit:
+        """`windows` and `early_reset_seconds` of a rate_limits mapping, over `base`."""
+        shape = {}
+        if "windows" in data:
+            if data["windows"] in WINDOW_KINDS:
+                shape["windows"] = data["windows"]
+            else:
+                self.problem(data, "windows", f"{where}.windows must be one of {', '.join(WINDOW_KINDS)}, "
+                                              f"not {data['windows']!r}")
+        if "early_reset_seconds" in data:
+            early = data["early_reset_seconds"]
+            if isinstance(early, (int, float)) and not isinstance(early, bool) and 0 <= early < base.window_seconds:
+                shape["early_reset_seconds"] = float(early)
+            else:
+                self.problem(data, "early_reset_seconds",
+                             f"{where}.early_reset_seconds must be a number from 0 to below the window")
+        return dataclasses.replace(base, **shape)
+
+    def endpoint_limit(self, data: Mapping[str, Any], key: str, base: EndpointLimit) -> EndpointLimit | None:
+        value, window = data[key], base.window_seconds
         if isinstance(value, dict):
-            unknown = set(value) - {"limit", "window_seconds"}
-            for name in sorted(unknown):
-                self.problem(value, name, f"unknown key {name!r} in rate_limits.{key} (known: limit, window_seconds)")
+            known = ("limit", *_SHAPE_KEYS)
+            for name in sorted(set(value) - set(known)):
+                self.problem(value, name, f"unknown key {name!r} in rate_limits.{key} (known: {', '.join(known)})")
             limit, window = value.get("limit"), value.get("window_seconds", window)
         else:
             limit = value
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1 or not _is_positive(window):
             self.problem(data, key, f"rate_limits.{key} needs a limit of at least 1 and a window above 0")
             return None
-        return EndpointLimit(limit, float(window))
+        sized = dataclasses.replace(base, limit=limit, window_seconds=float(window))
+        return self.window_shape(value, sized, f"rate_limits.{key}") if isinstance(value, dict) else sized
 
     def check_endpoints(self, names: Any, label: str) -> None:
         for name in names:
@@ -444,6 +467,7 @@ class _Parser:
         return tuple(sorted(events, key=lambda event: event.at))
 
 
+_SHAPE_KEYS = ("window_seconds", "windows", "early_reset_seconds")
 _SCALARS = {"str", "bool", "int", "float", "int | None", "float | None"}
 _TYPE_NAMES = {"str": "a string", "bool": "true or false", "int": "a whole number", "float": "a number"}
 _INVALID = object()

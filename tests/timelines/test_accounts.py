@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import yaml
 
+from sfm_archiver.jobs.account_events import author_observation, differs
 from sfm_archiver.jobs.accounts import check_accounts_online, sync_accounts, update_usernames
 from sfm_archiver.jobs.timeline import harvest_timelines
 
@@ -57,15 +58,15 @@ def test_every_transition_once_and_harvesting_follows(tmp_path, make_simulator):
     for account in ("201", "202"):
         sim.apply_event({"action": "post", "account": account, "count": 3})
 
-    # the timeline run itself notices the unreadable accounts (200 with errors) and skips them
+    # the timeline run itself notices the unreadable accounts (200 with errors) and skips them,
+    # and records the rename its pages show (includes.users)
     ctx, record = run("timeline", config)
     expected += [("202", "protected", "active", "protected"), ("203", "suspended", "active", "suspended"),
-                 ("204", "deactivated", "active", "deactivated")]
+                 ("204", "deactivated", "active", "deactivated"), ("201", "renamed", "lib_one", "Lib_One")]
     assert sorted(events(ctx)) == sorted(expected)
     assert record["counts"]["accounts_skipped"] == 3 and record["counts"]["posts"] == 3
 
     ctx, record = run("usernames", config)
-    expected.append(("201", "renamed", "lib_one", "Lib_One"))
     assert sorted(events(ctx)) == sorted(expected)
     run("usernames", config)
     run("timeline", config)
@@ -231,3 +232,73 @@ def test_a_damaged_lookup_answer_changes_nothing(tmp_path, make_simulator):
     assert record["result"] == "warning" and len(record["errors"]) == 2
     assert all("lookup failed" in error and "invalid JSON" in error for error in record["errors"])
     assert events(ctx) == before and ctx.store.account("201")["status"] == "active"
+
+
+# -- account changes seen by the harvest itself (includes.users), once whichever job sees them first
+
+
+def ledger_events(ctx, account_id: str) -> list[dict]:
+    return [r for r in ctx.ledger.records() if r["account_id"] == account_id and r["event"] != "added"]
+
+
+def renamed_after_a_harvest(tmp_path, sim, account_id: str, username: str, members=("lib_one", "lib_two")):
+    """A first harvest, then the simulator's lifecycle renames an account, which posts twice."""
+    config = write_config(tmp_path, sim.base_url, list(members))
+    run("timeline", config)
+    sim.apply_event({"action": "rename", "account": account_id, "username": username})
+    sim.apply_event({"action": "post", "account": account_id, "count": 2})
+    return config
+
+
+def test_a_rename_seen_in_a_harvest_is_in_the_ledger_at_once_and_only_once(tmp_path, make_simulator, wire_style):
+    sim = make_simulator(**scenario(), wire=wire_style)
+    config = renamed_after_a_harvest(tmp_path, sim, "201", "lib_uno")
+    ctx, record = run("timeline", config)
+    [renamed] = ledger_events(ctx, "201")
+    assert (renamed["event"], renamed["from"], renamed["to"]) == ("renamed", "lib_one", "lib_uno")
+    assert renamed["observed_by"] == {"job": "user_timeline", "run": record["run_id"]}
+    assert ctx.store.account("201")["username"] == "lib_uno"
+    assert ledger_events(ctx, "202") == []
+
+    ctx, _ = run("usernames", config)
+    assert ledger_events(ctx, "201") == [renamed]  # update-usernames sees the same name: nothing twice
+    sim.apply_event({"action": "post", "account": "201", "count": 1})
+    ctx, _ = run("timeline", config)
+    assert ledger_events(ctx, "201") == [renamed]
+
+
+def test_a_rename_seen_first_by_update_usernames_is_not_repeated_by_the_harvest(tmp_path, make_simulator):
+    sim = make_simulator(**scenario())
+    config = renamed_after_a_harvest(tmp_path, sim, "202", "lib_dos")
+    ctx, record = run("usernames", config)
+    [renamed] = ledger_events(ctx, "202")
+    assert renamed["observed_by"] == {"job": "update_usernames", "run": record["run_id"]}
+    ctx, record = run("timeline", config)
+    assert record["counts"]["posts"] == 2 and ledger_events(ctx, "202") == [renamed]
+
+
+def test_a_store_lagging_the_ledger_makes_the_harvest_repeat_nothing(tmp_path, make_simulator):
+    """A crash between the ledger append and the store update: the next harvest compares with the ledger."""
+    sim = make_simulator(**scenario())
+    config = renamed_after_a_harvest(tmp_path, sim, "201", "lib_eins", members=("lib_one",))
+    ctx, _ = run("timeline", config)
+    ctx.store.upsert_account("201", username="lib_one")  # the store as a crash would have left it
+    sim.apply_event({"action": "post", "account": "201", "count": 1})
+    ctx, _ = run("timeline", config)
+    assert [r["event"] for r in ledger_events(ctx, "201")] == ["renamed"]
+    assert ctx.store.account("201")["username"] == "lib_eins"
+    ctx, _ = run("usernames", config)
+    assert [r["event"] for r in ledger_events(ctx, "201")] == ["renamed"]
+
+
+def test_only_the_author_and_only_what_the_page_says_is_observed():
+    page = {"data": [{"id": "1", "author_id": "201"}], "includes": {"users": [
+        {"id": "999", "username": "someone_mentioned", "protected": True},
+        {"id": "201", "username": "lib_uno", "name": "Library One"}]}}
+    seen = author_observation(page, "201")
+    assert (seen.account_id, seen.username, seen.status) == ("201", "lib_uno", None)  # no `protected`: unknown
+    assert not differs(seen, {"username": "lib_uno", "status": "protected"})  # so no false `unprotected`
+    page["includes"]["users"][1]["protected"] = False
+    assert author_observation(page, "201").status == "active"
+    assert author_observation({"data": []}, "201") is None
+    assert author_observation({"includes": {"users": [{"id": "201", "username": ""}]}}, "201") is None
