@@ -18,9 +18,12 @@ setup(
         "warcio>=1.7",
         "pyyaml>=6.0",
         "requests>=2.31",
+        "apprise>=1.6",
+        "prometheus_client>=0.17",
+        "matplotlib>=3.7",
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5"],
+        "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "aiosmtpd>=1.4"],
     },
     entry_points={"console_scripts": ["sfm-archiver=sfm_archiver.cli:main"]},
     classifiers=[

@@ -154,6 +154,45 @@ MIGRATIONS: list[str] = [
     CREATE INDEX stream_counts_by_collection ON stream_counts (collection, minute);
     CREATE INDEX collection_accounts_by_account ON collection_accounts (account_id);
     """,
+    # notify: alert conditions (start/end kept across restarts), the outgoing message queue,
+    # notify cursors (ledger offset, last digest) and hourly disk samples for growth projections
+    """
+    CREATE TABLE alerts (
+        key TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        title TEXT NOT NULL,
+        detail TEXT,
+        started_at TEXT NOT NULL,
+        last_sent_at TEXT,
+        clear_since TEXT,
+        ended_at TEXT,
+        occurrences INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE TABLE notify_outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created_at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        text TEXT NOT NULL,
+        html TEXT,
+        pending TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT
+    );
+    CREATE TABLE notify_values (
+        key TEXT PRIMARY KEY,
+        value TEXT
+    );
+    CREATE TABLE disk_samples (
+        path TEXT NOT NULL,
+        at TEXT NOT NULL,
+        free INTEGER NOT NULL,
+        total INTEGER NOT NULL,
+        PRIMARY KEY (path, at)
+    );
+    CREATE INDEX runs_by_job ON runs (job, collection, result, started_at);
+    """,
 ]
 
 
