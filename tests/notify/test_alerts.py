@@ -60,7 +60,7 @@ def test_a_flapping_stream_sends_one_alert_with_a_count(tmp_path):
         store = StateStore(config.paths.state)
         store.record_stream_event("live", "connect", at=T0)
         moment = T0
-        for flap in range(4):  # down 90 s (> stream_down_after), up 30 s (< the 60 s hold), four times
+        for _flap in range(4):  # down 90 s (> stream_down_after), up 30 s (< the 60 s hold), four times
             store.record_stream_event("live", "disconnect", "operational-disconnect", at=moment + timedelta(seconds=1))
             for seconds in (30, 91):
                 evaluate(store, config, moment + timedelta(seconds=seconds), [])
