@@ -41,7 +41,7 @@ def _svg(plt, figure) -> str:
 
 
 def _empty(plt, figure, axes, what: str) -> str:
-    axes.text(0.5, 0.5, f"no {what} in this period", ha="center", va="center", transform=axes.transAxes)
+    axes.text(0.5, 0.5, f"no data: no {what} in this period", ha="center", va="center", transform=axes.transAxes)
     axes.set_xticks([])
     axes.set_yticks([])
     return _svg(plt, figure)
