@@ -108,10 +108,10 @@ def send_smtp(settings: Smtp, message: dict, fallback_sender: str = "") -> None:
         raise DeliveryError(f"smtp://{settings.host}:{settings.port}: {error}") from None
 
 
-def deliver_due(store: NotifyStore, config: Config, now: datetime, sender: Callable = send) -> int:
-    """One pass over the due messages; returns how many were fully delivered."""
+def deliver_due(store: NotifyStore, config: Config, now: datetime, sender: Callable = send, target: str | None = None) -> int:
+    """One pass over the due messages (of one target, when given); returns how many were delivered."""
     done = 0
-    for message in store.due(now):
+    for message in store.due(now, target):
         if _deliver_one(store, config, message, now, sender):
             done += 1
     return done
@@ -142,40 +142,59 @@ def _deliver_one(store: NotifyStore, config: Config, message: Outgoing, now: dat
 
 
 class Deliverer:
-    """The background thread: wakes when a message is queued or a retry is due."""
+    """One background thread per target, so a hung server delays only its own messages.
+
+    Each thread wakes when a message is queued (`wake`) or its next retry is due.
+    """
 
     def __init__(self, state: StateStore, config: Callable[[], Config], clock: Clock = utcnow, sender: Callable = send):
         self._state = state
         self._config = config
         self._clock = clock
         self._sender = sender
-        self._wake = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="notify-delivery", daemon=True)
+        self._workers: dict[str, tuple[threading.Thread, threading.Event]] = {}
+        self._lock = threading.Lock()
 
     def start(self) -> None:
-        self._thread.start()
+        self.wake()
 
     def wake(self) -> None:
-        self._wake.set()
+        """Wake every target's thread (starting threads for targets added by a reload)."""
+        with self._lock:
+            if self._stop.is_set():
+                return
+            for target in target_ids(self._config()):
+                if target not in self._workers:
+                    event = threading.Event()
+                    thread = threading.Thread(target=self._run, args=(target, event), name=f"notify-{target}", daemon=True)
+                    self._workers[target] = (thread, event)
+                    thread.start()
+            for _thread, event in self._workers.values():
+                event.set()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        self._thread.join(timeout)
+        """Stop the threads; one stuck in a hung connection is left behind (a daemon thread)."""
+        with self._lock:
+            self._stop.set()
+            workers = list(self._workers.values())
+        for _thread, event in workers:
+            event.set()
+        for thread, _event in workers:
+            thread.join(timeout / max(1, len(workers)))
 
-    def _run(self) -> None:
+    def _run(self, target: str, wake: threading.Event) -> None:
         store = NotifyStore(self._state)
         while not self._stop.is_set():
+            wake.clear()
             try:
-                deliver_due(store, self._config(), self._clock(), self._sender)
-                upcoming = store.next_due()
+                deliver_due(store, self._config(), self._clock(), self._sender, target)
+                upcoming = store.next_due(target)
             except Exception as error:  # noqa: BLE001 - the delivery thread must outlive any one failure
-                log.error("notification delivery: %s", error)
+                log.error("notification delivery to %s: %s", describe(self._config(), target), error)
                 upcoming = None
             wait = 60.0 if upcoming is None else max(0.05, (upcoming - self._clock()).total_seconds())
-            self._wake.wait(min(wait, 60.0))
-            self._wake.clear()
+            wake.wait(min(wait, 60.0))
         self._state.close()
 
 

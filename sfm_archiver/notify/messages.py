@@ -7,6 +7,7 @@ import socket
 from datetime import datetime
 
 from sfm_archiver.notify.alerts import END, REMIND, START, Notice
+from sfm_archiver.status import _age
 
 LABELS = {START: "PROBLEM", REMIND: "STILL A PROBLEM", END: "RESOLVED", "event": "ACCOUNTS"}
 
@@ -42,21 +43,10 @@ def compose(notices: list[Notice], now: datetime, organization: str) -> dict | N
 def _timing(notice: Notice, now: datetime) -> str:
     parts = []
     if notice.kind in (REMIND, END) and notice.started_at:
-        parts.append(f"since {notice.started_at.strftime('%Y-%m-%d %H:%M:%S')} UTC, {_duration((now - notice.started_at).total_seconds())}")
+        parts.append(f"since {notice.started_at.strftime('%Y-%m-%d %H:%M:%S')} UTC, lasted {_age((now - notice.started_at).total_seconds())}")
     if notice.occurrences > 1:
         parts.append(f"happened {notice.occurrences} times")
     return "; ".join(parts)
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    if seconds < 172800:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    return f"{seconds // 86400} days"
 
 
 def test_message(now: datetime, organization: str) -> dict:

@@ -107,18 +107,23 @@ class NotifyStore:
 
     @staticmethod
     def _enqueue(db, message: dict, targets: list[str], now: datetime) -> None:
-        db.execute(
-            "INSERT INTO notify_outbox (created_at, kind, subject, text, html, pending, next_attempt_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (iso(now), message["kind"], message["subject"], message["text"], message.get("html"),
-             json.dumps(targets), iso(now)),
-        )
+        """One row per target: each target's deliveries and retries go at their own pace."""
+        for target in targets:
+            db.execute(
+                "INSERT INTO notify_outbox (created_at, kind, subject, text, html, pending, next_attempt_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (iso(now), message["kind"], message["subject"], message["text"], message.get("html"),
+                 json.dumps([target]), iso(now)),
+            )
 
     # -- the outgoing queue ----------------------------------------------------------------
 
-    def due(self, now: datetime, limit: int = 20) -> list[Outgoing]:
+    def due(self, now: datetime, target: str | None = None, limit: int = 20) -> list[Outgoing]:
+        """Messages due by `now` (for one target, when given), oldest first."""
+        mine = "" if target is None else " AND pending = ?"
         rows = self.store.db.execute(
-            "SELECT * FROM notify_outbox WHERE next_attempt_at <= ? ORDER BY id LIMIT ?", (iso(now), limit)
+            f"SELECT * FROM notify_outbox WHERE next_attempt_at <= ?{mine} ORDER BY id LIMIT ?",
+            (iso(now), *(() if target is None else (json.dumps([target]),)), limit),
         )
         return [
             Outgoing(row["id"], row["kind"], row["subject"], row["text"], row["html"], tuple(json.loads(row["pending"])),
@@ -126,8 +131,13 @@ class NotifyStore:
             for row in rows
         ]
 
-    def next_due(self) -> datetime | None:
-        row = self.store.db.execute("SELECT MIN(next_attempt_at) FROM notify_outbox").fetchone()
+    def next_due(self, target: str | None = None) -> datetime | None:
+        if target is None:
+            row = self.store.db.execute("SELECT MIN(next_attempt_at) FROM notify_outbox").fetchone()
+        else:
+            row = self.store.db.execute(
+                "SELECT MIN(next_attempt_at) FROM notify_outbox WHERE pending = ?", (json.dumps([target]),)
+            ).fetchone()
         return _time(row[0])
 
     def delivered(self, message_id: int) -> None:
