@@ -50,6 +50,15 @@ def target_ids(config: Config) -> dict[str, str]:
     return targets
 
 
+def secrets(config: Config) -> list[str]:
+    """The passwords in the notify settings, for the log's secret mask."""
+    found = [config.notify.smtp.password] if config.notify.smtp is not None else []
+    for url in config.notify.targets:
+        userinfo = url.split("://", 1)[-1].split("/", 1)[0].rpartition("@")[0]
+        found.append(userinfo.partition(":")[2])
+    return [secret for secret in found if secret]
+
+
 def describe(config: Config, target_id: str) -> str:
     if target_id == "smtp" and config.notify.smtp is not None:
         smtp = config.notify.smtp
@@ -79,7 +88,8 @@ def send_apprise(url: str, message: dict) -> None:
         raise DeliveryError(f"{redact_url(url)}: not a URL Apprise understands")
     email = url.split("://", 1)[0].lower() in ("mailto", "mailtos")
     body, body_format = (message["html"], apprise.NotifyFormat.HTML) if email and message.get("html") else (message["text"], apprise.NotifyFormat.TEXT)
-    if not notifier.notify(title=message["subject"], body=body, body_format=body_format):
+    kind = {"problem": apprise.NotifyType.FAILURE, "resolved": apprise.NotifyType.SUCCESS}.get(message.get("kind"), apprise.NotifyType.INFO)
+    if not notifier.notify(title=message["subject"], body=body, body_format=body_format, notify_type=kind):
         raise DeliveryError(f"{redact_url(url)} did not accept the message")
 
 
@@ -119,7 +129,7 @@ def deliver_due(store: NotifyStore, config: Config, now: datetime, sender: Calla
 
 def _deliver_one(store: NotifyStore, config: Config, message: Outgoing, now: datetime, sender: Callable) -> bool:
     failed, errors = [], []
-    body = {"subject": message.subject, "text": message.text, "html": message.html}
+    body = {"kind": message.kind, "subject": message.subject, "text": message.text, "html": message.html}
     for target in message.pending:
         try:
             sender(config, target, body)

@@ -37,7 +37,9 @@ def compose(notices: list[Notice], now: datetime, organization: str) -> dict | N
         if notice.detail.strip():
             html_parts.append(f"<pre>{html.escape(notice.detail)}</pre>")
     text_parts.append("Details: sfm-archiver status")
-    return {"kind": "alert", "subject": subject, "text": "\n".join(text_parts), "html": "\n".join(html_parts)}
+    kinds = {notice.kind for notice in notices}
+    kind = "problem" if kinds & {START, REMIND} else "resolved" if kinds == {END} else "info"
+    return {"kind": kind, "subject": subject, "text": "\n".join(text_parts), "html": "\n".join(html_parts)}
 
 
 def _timing(notice: Notice, now: datetime) -> str:

@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 
 from sfm_archiver import diskguard
 from sfm_archiver.config import Config
+from sfm_archiver.logsetup import add_secrets
 from sfm_archiver.notify import conditions, digest, lifecycle
 from sfm_archiver.notify.alerts import step
-from sfm_archiver.notify.delivery import Deliverer, target_ids
+from sfm_archiver.notify.delivery import Deliverer, secrets, target_ids
 from sfm_archiver.notify.messages import compose
 from sfm_archiver.notify.store import NotifyStore, iso
 from sfm_archiver.state import StateStore
@@ -85,6 +86,7 @@ class NotifyService:
         self._next = 0.0
         self.deliverer = Deliverer(store, config, clock)
         self.metrics = None
+        self._masked_for = None
 
     def start(self) -> None:
         from sfm_archiver.metrics import MetricsExporter
@@ -99,6 +101,9 @@ class NotifyService:
         self._next = self._monotonic() + EVALUATE_SECONDS
         try:
             config, now = self._config(), self._clock()
+            if config is not self._masked_for:  # at start and after each reload
+                add_secrets(secrets(config))
+                self._masked_for = config
             spaces = diskguard.measure(config)
             sample_disk(self.store, spaces, now)
             queued = evaluate(self.store, config, now, spaces) is not None

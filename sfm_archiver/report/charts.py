@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 from sfm_archiver.notify import growth
@@ -76,6 +77,8 @@ def posts_per_day(data: ReportData) -> str:
 
 
 def stream_messages(data: ReportData) -> str:
+    from matplotlib import dates
+
     plt, figure, axes = _figure("Stream messages per hour (shaded: disconnected)")
     if not data.messages_per_hour:
         return _empty(plt, figure, axes, "stream collections")
@@ -84,22 +87,39 @@ def stream_messages(data: ReportData) -> str:
         times = [datetime.strptime(k, "%Y-%m-%dT%H").replace(tzinfo=timezone.utc) for k in keys]
         color = PALETTE[index % len(PALETTE)]
         axes.plot(times, [hours[k] for k in keys], label=name, color=color, linewidth=1.0)
-        for start, end in data.down_intervals.get(name, []):
-            axes.axvspan(start, max(end, start + timedelta(minutes=2)), color="#d62728", alpha=0.25, linewidth=0)
+        pixel = (data.end - data.start) / 2000
+        spans = [(dates.date2num(start), max(dates.date2num(end) - dates.date2num(start), 1 / 720))
+                 for start, end in merged(data.down_intervals.get(name, []), pixel)]
+        if spans:  # one collection for all spans: thousands of reconnects draw as fast as one
+            axes.broken_barh(spans, (0, 1), transform=axes.get_xaxis_transform(), color="#d62728", alpha=0.25, linewidth=0)
     axes.set_ylabel("messages / hour")
     axes.legend(fontsize=7, ncol=4, loc="upper left")
     return _svg(plt, figure)
 
 
+def merged(spans: list[tuple[datetime, datetime]], gap: timedelta) -> list[tuple[datetime, datetime]]:
+    """Spans closer than `gap` (less than a pixel apart at the chart's scale) joined into one."""
+    joined: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(spans):
+        if joined and start - joined[-1][1] < gap:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], end))
+        else:
+            joined.append((start, end))
+    return joined
+
+
 def lifecycle(data: ReportData) -> str:
-    plt, figure, axes = _figure("Account lifecycle events")
+    plt, figure, axes = _figure("Account lifecycle events per day (larger: more accounts)")
     events = [e for e in data.lifecycle if e[1] not in ("added",)]
     if not events:
         return _empty(plt, figure, axes, "account changes")
-    kinds = sorted({event for _, event, _ in events})
+    per_day = Counter((at.date(), event) for at, event, _ in events)  # one mark per day and kind, sized by count
+    kinds = sorted({event for _, event in per_day})
     for index, kind in enumerate(kinds):
-        times = [at for at, event, _ in events if event == kind]
-        axes.scatter(times, [index] * len(times), s=14, color=PALETTE[index % len(PALETTE)], label=f"{kind} ({len(times)})")
+        days = sorted(day for day, event in per_day if event == kind)
+        sizes = [min(120, 10 + 4 * per_day[(day, kind)]) for day in days]
+        times = [datetime(day.year, day.month, day.day, 12, tzinfo=timezone.utc) for day in days]
+        axes.scatter(times, [index] * len(times), s=sizes, color=PALETTE[index % len(PALETTE)], alpha=0.7)
     axes.set_yticks(range(len(kinds)))
     axes.set_yticklabels(kinds)
     axes.set_ylim(-0.7, len(kinds) - 0.3)
@@ -112,7 +132,8 @@ def bags_per_day(data: ReportData) -> str:
         return _empty(plt, figure, axes, "bags")
     keys = sorted(data.bags_per_day)
     days = [_day(k) for k in keys]
-    axes.bar(days, [data.bags_per_day[k][0] for k in keys], width=0.8, color="#1f77b4", label="bags")
+    axes.vlines(days, 0, [data.bags_per_day[k][0] for k in keys], color="#1f77b4", linewidth=max(1.0, 300 / len(keys)), label="bags")
+    axes.set_ylim(bottom=0)
     axes.set_ylabel("bags")
     sizes = axes.twinx()
     sizes.plot(days, [data.bags_per_day[k][1] / 1e9 for k in keys], color="#ff7f0e", linewidth=1.2, label="GB")
