@@ -18,7 +18,7 @@ from typing import Callable
 
 from sfm_archiver import status
 from sfm_archiver.config import Config
-from sfm_archiver.ledger import Ledger
+from sfm_archiver.notify.lifecycle import read_new
 from sfm_archiver.notify.store import NotifyStore
 from sfm_archiver.state import StateStore
 from sfm_archiver.timeutil import parse_timestamp
@@ -128,7 +128,8 @@ def _counters(store: StateStore, config: Config, Counter_, Gauge):
         handed_bytes.add_metric([row["collection"]], row["bytes"])
     yield from (handed, handed_bytes)
     events = Counter_("sfm_archiver_ledger_events", "Account ledger events by type", labels=["event"])
-    for event, n in Counter(record.get("event") for record in Ledger(config.paths.state).records()).items():
+    records, _end = read_new(config.paths.state, 0)  # a plain read: no lock taken, nothing repaired
+    for event, n in Counter(record.get("event") for record in records).items():
         events.add_metric([event], n)
     yield events
     alerts = Gauge("sfm_archiver_alerts_active", "Alert conditions active now", labels=["kind"])

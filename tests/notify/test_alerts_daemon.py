@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 import pytest
+import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -22,7 +23,7 @@ from sfm_archiver.config import load_config
 from sfm_archiver.metrics import metrics_text
 from sfm_archiver.simulator import Scenario, Simulator
 from tests import operator
-from tests.notify.receivers import SmtpReceiver, WebhookReceiver
+from tests.notify.receivers import SmtpReceiver, WebhookReceiver, free_port
 from tests.polling import wait_for
 
 GOOD, BAD = "good-token-1f3a9c", "revoked-token-77b2"
@@ -63,13 +64,15 @@ def receivers():
 
 def test_failing_job_one_alert_restart_keeps_it_fix_sends_one_all_clear(tmp_path, receivers):
     smtp, hook = receivers
+    metrics_port = free_port()
     simulator = Simulator(Scenario.from_dict({"tokens": [GOOD], "links": {"probability": 0.0}}))
     api = simulator.start()
     notify = {"targets": [hook.url], "smtp": {"host": "127.0.0.1", "port": smtp.port, "security": "none",
                                               "from": "sfm@example.edu", "to": ["archives@example.edu"]},
               "digest": "off", "stream_down_after": "1s"}
     sections = {"jobs": {"update_usernames": "off", "fetch_urls": "off", "bag": "off", "report": "off"},
-                "notify": notify, "metrics": {"textfile": str(tmp_path / "metrics" / "sfm.prom"), "interval": "1s"}}
+                "notify": notify, "metrics": {"textfile": str(tmp_path / "metrics" / "sfm.prom"), "interval": "1s",
+                                              "listen": f"127.0.0.1:{metrics_port}"}}
     collections = [{"name": "news", "type": "timeline", "schedule": "every 1s", "accounts": ["sfm_alpha"], "backfill": 5}]
     config = operator.write_config(tmp_path / "config.yaml", tmp_path, api, collections, token=BAD, **sections)
     (tmp_path / "metrics").mkdir()
@@ -83,6 +86,9 @@ def test_failing_job_one_alert_restart_keeps_it_fix_sends_one_all_clear(tmp_path
         daemon = start_daemon(config, log)
         wait_for(lambda: failed_runs(tmp_path) >= failed_before + 3, 60, "more failing runs after the restart")
         wait_for(lambda: (tmp_path / "metrics" / "sfm.prom").exists(), 30, "the metrics text file")
+        served = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30)
+        assert served.status_code == 200
+        assert {f.name for f in text_string_to_metric_families(served.text)} >= {"sfm_archiver_daemon_up", "sfm_archiver_alerts_active"}
         assert count(hook.texts(), "PROBLEM") == 1 and count(smtp.texts(), "PROBLEM") == 1, hook.texts()
         assert [key for key, ended in alert_rows(tmp_path) if ended is None] == ["api:auth"]
         document = yaml.safe_load(config.read_text())
