@@ -114,3 +114,32 @@ def test_a_failed_delivery_is_retried_with_backoff(tmp_path):
         assert notify.queued() == 0
     finally:
         hook.stop()
+
+
+def test_account_changes_of_one_run_are_one_message_and_never_repeated(tmp_path):
+    from sfm_archiver.ledger import Ledger
+
+    hook = WebhookReceiver()
+    try:
+        config = config_for(tmp_path, hook)
+        store = StateStore(config.paths.state)
+        evaluate(store, config, T0, [])  # first sight of the ledger: old events are not told
+        ledger = Ledger(config.paths.state)
+        run = {"job": "update_usernames", "run": "abc123"}
+        for n, event in enumerate(("suspended", "protected", "deactivated")):
+            ledger.append(account_id=str(500 + n), event=event, observed_by=run, from_="active", to=event)
+        ledger.append(account_id="600", event="renamed", observed_by={"job": "update_usernames", "run": "def456"},
+                      from_="oldname", to="newname")
+        ledger.append(account_id="700", event="paused", observed_by=run, from_="active", to="paused")
+        evaluate(store, config, T0 + timedelta(seconds=2), [])
+        store.close()
+        store = StateStore(config.paths.state)  # restart: the cursor is in the state store
+        evaluate(store, config, T0 + timedelta(seconds=4), [])
+        deliver_due(NotifyStore(store), config, T0 + timedelta(seconds=5))
+        (text,) = hook.texts()
+        assert "3 account changes seen by update_usernames run abc123" in text
+        assert "500 suspended" in text and "501 protected" in text and "502 deactivated" in text
+        assert "600 renamed @oldname -> @newname" in text
+        assert "700" not in text  # an operator's pause is not news
+    finally:
+        hook.stop()
