@@ -120,7 +120,10 @@ def _counters(store: StateStore, config: Config, Counter_, Gauge):
     success = Gauge("sfm_archiver_last_success_timestamp_seconds", "Start of the last successful run", labels=["job", "collection"])
     for row in notify.last_success():
         success.add_metric([row["job"], row["collection"] or ""], _seconds(row["started_at"]))
-    yield from (posts, messages, failures, success)
+    limited = Counter_("sfm_archiver_rate_limited_responses", "HTTP 429 answers received", labels=["credential", "endpoint"])
+    for row in store.rate_limited_counts():
+        limited.add_metric([row["credential"], row["endpoint"]], row["responses"])
+    yield from (posts, messages, failures, success, limited)
     handed = Counter_("sfm_archiver_bags_handed_off", "Bags built, validated and placed in the outbox", labels=["collection"])
     handed_bytes = Counter_("sfm_archiver_bags_handed_off_bytes", "Bytes of the bags handed off", labels=["collection"])
     for row in notify.bags_handed_off():

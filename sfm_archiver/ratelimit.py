@@ -208,6 +208,8 @@ class RateLimiter:
             self._cond.notify_all()
         if persist and self.store is not None:
             self.store.record_rate_limit(permit.credential, permit.endpoint, *snapshot)
+        if status == 429 and hasattr(self.store, "record_rate_limited"):  # counted for the metrics
+            self.store.record_rate_limited(permit.credential, permit.endpoint)
 
     def release(self, permit: Permit) -> None:
         """Give back a permit whose call got no answer (network error): nothing was learned."""

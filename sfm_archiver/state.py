@@ -192,6 +192,13 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (path, at)
     );
     CREATE INDEX runs_by_job ON runs (job, collection, result, started_at);
+    CREATE TABLE rate_limited (
+        credential TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        responses INTEGER NOT NULL,
+        last_at TEXT NOT NULL,
+        PRIMARY KEY (credential, endpoint)
+    );
     """,
 ]
 
@@ -619,6 +626,17 @@ class StateStore:
 
     def rate_limits(self) -> list[dict]:
         return [dict(row) for row in self.db.execute("SELECT * FROM rate_limits ORDER BY credential, endpoint")]
+
+    def record_rate_limited(self, credential: str, endpoint: str) -> None:
+        """Count one HTTP 429 answer (the metrics export the count)."""
+        self.db.execute(
+            "INSERT INTO rate_limited VALUES (?, ?, 1, ?) ON CONFLICT (credential, endpoint) DO UPDATE SET "
+            "responses = responses + 1, last_at = excluded.last_at",
+            (credential, endpoint, _now()),
+        )
+
+    def rate_limited_counts(self) -> list[dict]:
+        return [dict(row) for row in self.db.execute("SELECT * FROM rate_limited ORDER BY credential, endpoint")]
 
     def set_usage_cap(self, scope: str, resume_at: datetime | None, detail: str) -> None:
         self.db.execute(
