@@ -23,7 +23,10 @@ START, REMIND, END = "start", "remind", "end"
 
 @dataclass(frozen=True)
 class Condition:
-    """Something wrong now. `since`: when it began (for `delay`); `hold`: the quiet time before an all-clear."""
+    """Something wrong now. `since`: when it began; it becomes an alert once it has lasted `delay`.
+
+    (How long it must be gone before its all-clear is a property of its kind: `step`'s `holds`.)
+    """
 
     key: str
     kind: str
@@ -31,7 +34,6 @@ class Condition:
     detail: str = ""
     since: datetime | None = None
     delay: timedelta = timedelta(0)
-    hold: timedelta = timedelta(0)
 
 
 @dataclass(frozen=True)

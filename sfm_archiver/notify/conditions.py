@@ -79,7 +79,6 @@ def stream_conditions(store: StateStore, config: Config) -> list[Condition]:
             title=f"{collection.name}: the stream is disconnected",
             detail=f"not connected since {since_text}; last event {last['event']}: {last['reason'] or '-'}",
             since=parse_timestamp(since_text), delay=config.notify.stream_down_after,
-            hold=config.notify.stream_down_after,
         ))
     return found
 

@@ -37,7 +37,7 @@ def test_one_start_one_end_and_reminders_at_most_every_repeat(observations):
     hold = timedelta(seconds=300)
     for present, seconds in observations:
         now += timedelta(seconds=seconds)
-        conditions = {"k": Condition("k", "stream", "down", hold=hold)} if present else {}
+        conditions = {"k": Condition("k", "stream", "down")} if present else {}
         result = step(active, conditions, now, timedelta(hours=1), {"stream": hold})
         for row in result.saved:
             active[row.key] = row
