@@ -36,12 +36,14 @@ def evaluate(store: StateStore, config: Config, now: datetime, spaces: list[disk
     notify = NotifyStore(store)
     result = step(notify.active_alerts(), conditions.gather(store, config, now, spaces), now, config.notify.repeat,
                   conditions.holds(config))
-    records, offset = lifecycle.read_new(config.paths.state, notify.value(lifecycle.CURSOR))
+    cursor = notify.value(lifecycle.CURSOR)
+    records, offset = lifecycle.read_new(config.paths.state, cursor)
     usernames = lambda account_id: (store.account(account_id) or {}).get("username")  # noqa: E731
     notices = result.notices + lifecycle.notices(records, usernames)
     message = compose(notices, now, config.organization.name)
     targets = list(target_ids(config))
-    notify.apply(result.saved, result.ended, message, targets, now, {lifecycle.CURSOR: offset})
+    if result.saved or result.ended or message or offset != cursor:  # a quiet evaluation writes nothing
+        notify.apply(result.saved, result.ended, message, targets, now, {lifecycle.CURSOR: offset})
     for notice in notices:
         log.log(logging.INFO if notice.kind == "end" else logging.WARNING, "alert %s: %s", notice.kind, notice.title)
     return message
@@ -52,10 +54,12 @@ def digest_if_due(store: StateStore, config: Config, now: datetime, spaces: list
     notify = NotifyStore(store)
     due_text = notify.value(DIGEST_DUE)
     next_time = digest.next_digest_time(now, config.notify.digest, config.notify.digest_at)
-    if due_text is None or next_time is None:
-        notify.set_value(DIGEST_DUE, iso(next_time))
+    due = parse_timestamp(due_text) if due_text else None
+    if due is None or next_time is None or due > next_time:  # first sight, digests off, or an earlier schedule now
+        if due_text != iso(next_time):
+            notify.set_value(DIGEST_DUE, iso(next_time))
         return False
-    if parse_timestamp(due_text) > now:
+    if due > now:
         return False
     data = digest.build(store, config, now, spaces)
     notify.enqueue(digest.message(data, config.organization.name), list(target_ids(config)), now)
