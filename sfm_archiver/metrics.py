@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from pathlib import Path
 from typing import Callable
 
 from sfm_archiver import status
@@ -161,7 +160,7 @@ def metrics_text(config: Config) -> str:
 class MetricsExporter:
     """The text file (rewritten every `metrics.interval`) and the `/metrics` server, as configured."""
 
-    def __init__(self, state_dir: Path, config: Callable[[], Config]):
+    def __init__(self, config: Callable[[], Config]):
         self._config = config
         self._registry = registry_for(config)
         self._stop = threading.Event()

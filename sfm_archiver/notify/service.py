@@ -96,7 +96,7 @@ class NotifyService:
         from sfm_archiver.metrics import MetricsExporter
 
         self.deliverer.start()
-        self.metrics = MetricsExporter(self.store.state_dir, self._config)
+        self.metrics = MetricsExporter(self._config)
         self.metrics.start()
 
     def tick(self) -> None:
