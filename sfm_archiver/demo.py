@@ -6,7 +6,9 @@ hourly bags without grace) and runs `sfm-archiver run` on it as a child process,
 systemd would (it even owns the `NOTIFY_SOCKET` and waits for READY=1). Once the daemon has
 resolved the accounts, the demo renames one on the simulator and suspends another, then
 watches the folders for: timeline captures, the `renamed` and `suspended` ledger events, link
-expansions, and a validated bag in the outbox. It prints the status table and where
+expansions, a validated bag in the outbox, the alert about the suspension at a JSON webhook the
+demo listens on (an Apprise `json://` target, as a chat service would be), and the HTML report
+the daemon's `report` job writes. It prints the status table and where
 everything is, stops the daemon with SIGTERM and exits 0 only if all of it happened.
 
 Why the bag is of an earlier hour: a period is bagged only once it is over (its end plus
