@@ -71,3 +71,10 @@ def test_a_hung_target_does_not_hang_notify_test_forever(tmp_path):
         assert result.returncode == 1 and "FAILED" in result.stdout
     finally:
         hole.stop()
+
+
+def test_check_config_names_the_targets_without_credentials(tmp_path):
+    result = operator.cli("--config", write(tmp_path, [f"mailtos://archives:{SECRET}@smtp.example.edu?to=a@example.edu"]), "check-config")
+    assert result.returncode == 0, result.stderr
+    assert "notify  mailtos://smtp.example.edu; digest weekly at 07:00 UTC" in result.stdout
+    assert SECRET not in result.stdout + result.stderr
