@@ -24,9 +24,12 @@ setup(
         "xlsxwriter>=3.1",
         "pyarrow>=14",
         "msgspec>=0.18",
+        "apprise>=1.6",
+        "prometheus_client>=0.17",
+        "matplotlib>=3.7",
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "openpyxl>=3.1"],
+        "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "openpyxl>=3.1", "aiosmtpd>=1.4"],
     },
     entry_points={"console_scripts": ["sfm-archiver=sfm_archiver.cli:main"]},
     classifiers=[

@@ -23,6 +23,8 @@ from sfm_archiver.bagging.profiles import AptrustSettings
 from sfm_archiver.bagging.profiles import settings as profile_settings
 from sfm_archiver.config_redact import is_secret_key, redact_url_credentials, secret_aliases, secret_values
 from sfm_archiver.errors import ConfigError
+from sfm_archiver.notify import settings as notify_settings
+from sfm_archiver.notify.settings import Metrics, Notify
 from sfm_archiver.storage.layout import COLLECTION_NAME, PERIOD_UNITS
 from sfm_archiver.timeutil import parse_duration
 from sfm_archiver.yamlsource import LocatedDict, LocatedList, YamlSyntaxError, load_located
@@ -178,6 +180,7 @@ class JobSchedules:
     update_usernames: Schedule | None = Schedule("0 3 * * 6")
     fetch_urls: Schedule | None = Schedule("15 1 * * *")
     bag: Schedule | None = Schedule("20 * * * *")
+    report: Schedule | None = Schedule("every 1h", timedelta(hours=1))  # notify: the HTML report
     catch_up: tuple[tuple[str, bool], ...] = ()  # (job key or "default", run a missed crontab time at start)
 
     def catch_up_of(self, job: str, collection: Collection | None = None) -> bool:
@@ -246,6 +249,8 @@ class Config:
     urls: Urls = Urls()
     streams: Streams = Streams()
     disk: Disk = Disk()
+    notify: Notify = Notify()
+    metrics: Metrics = Metrics()
     log_level: str = "INFO"
     warnings: tuple[str, ...] = ()
     secrets: tuple[str, ...] = field(default=(), repr=False)  # every secret value, for masking logs
@@ -367,7 +372,7 @@ def _expand_env(value: Any, environ: dict, problems: _Problems, line: int = 1) -
 
 
 _SECTION_KEYS = {
-    "top": ("organization", "paths", "x", "collections", "jobs", "bagging", "storage", "urls", "streams", "disk", "log_level"),
+    "top": ("organization", "paths", "x", "collections", "jobs", "bagging", "storage", "urls", "streams", "disk", "log_level", "notify", "metrics"),
     "organization": ("name", "contact_email", "address"),
     "paths": ("archive", "state", "outbox"),
     "x": ("api_base_url", "bearer_token", "bearer_token_file", "workers", "max_retries", "request_timeout"),
@@ -375,7 +380,7 @@ _SECTION_KEYS = {
     "collection_bagging": ("profile",),
     "account": ("username", "id", "active"),
     "rule": ("value", "tag"),
-    "jobs": ("update_usernames", "fetch_urls", "bag", "catch_up"),
+    "jobs": ("update_usernames", "fetch_urls", "bag", "report", "catch_up"),
     "bagging": (
         "period", "grace", "checksums", "serialization", "ready_marker", "copy", "empty_periods", "on_handoff",
         "handoff_timeout", "profile_identifier", "workers", "profile", "aptrust",
@@ -386,6 +391,7 @@ _SECTION_KEYS = {
     "streams": ("stall_timeout", "buffer_messages"),
     "disk": ("warning_free", "min_free"),
 }
+_SECTION_KEYS.update(notify_settings.SECTION_KEYS)
 
 
 class _Builder:
@@ -464,6 +470,8 @@ class _Builder:
             urls=self.urls(self.section(document, "urls", "urls")),
             streams=self.streams(self.section(document, "streams", "streams")),
             disk=self.disk(self.section(document, "disk", "disk")),
+            notify=notify_settings.build_notify(self, self.section(document, "notify", "notify")),
+            metrics=notify_settings.build_metrics(self, self.section(document, "metrics", "metrics")),
             log_level=log_level,
             warnings=tuple(self.problems.warnings),
         )
@@ -520,7 +528,7 @@ class _Builder:
             request_timeout=self.value(section, "request_timeout", XSettings.request_timeout, _seconds, "a duration like 30s"),
         )
 
-    def read_secret(self, section: LocatedDict, key: str) -> tuple[Path | None, str]:
+    def read_secret(self, section: LocatedDict, key: str, where: str = "x") -> tuple[Path | None, str]:
         line = section.line_of(key)
         path = Path(str(section[key])).expanduser()
         credentials = self.environ.get("CREDENTIALS_DIRECTORY")
@@ -533,12 +541,12 @@ class _Builder:
             mode = path.stat().st_mode
             secret = path.read_text(encoding="utf-8").strip()
         except OSError as error:
-            self.problems.add(line, f"x.{key}: cannot read {path}: {error.strerror or error}")
+            self.problems.add(line, f"{where}.{key}: cannot read {path}: {error.strerror or error}")
             return path, ""
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             self.problems.warn(line, f"secret file {path} is readable by group or others (chmod 600 it)")
         if not secret:
-            self.problems.add(line, f"x.{key}: {path} is empty")
+            self.problems.add(line, f"{where}.{key}: {path} is empty")
         return path, secret
 
     def collections(self, document: LocatedDict) -> tuple[Collection, ...]:
@@ -718,6 +726,7 @@ class _Builder:
             fetch_urls=self.schedule(section, "fetch_urls", defaults.fetch_urls),
             bag=self.schedule(section, "bag", defaults.bag),
             catch_up=self.catch_up(section),
+            report=self.schedule(section, "report", defaults.report),
         )
 
     def catch_up(self, section: LocatedDict) -> tuple[tuple[str, bool], ...]:

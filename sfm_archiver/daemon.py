@@ -46,6 +46,7 @@ from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.ledger import Ledger
 from sfm_archiver.locks import FileLock, WaitStopped, instance_lock
 from sfm_archiver.logsetup import add_secrets
+from sfm_archiver.notify.service import NotifyService
 from sfm_archiver.ratelimit import RateLimiter
 from sfm_archiver.scheduling import JobBook, JobRun
 from sfm_archiver.sdnotify import Notifier
@@ -66,6 +67,7 @@ RUN_NAMES = {
     "update-usernames": "update_usernames",
     "fetch-urls": "fetch_urls",
     "bag": "bag",
+    "report": "report",
 }
 
 
@@ -98,6 +100,7 @@ def job_specs(config: Config) -> dict[str, JobSpec]:
         ("update-usernames", config.jobs.update_usernames, timelines),
         ("fetch-urls", config.jobs.fetch_urls, everything),
         ("bag", config.jobs.bag, everything),
+        ("report", config.jobs.report, everything),
     ):
         if schedule is not None and names:
             specs[kind] = JobSpec(kind, kind, schedule, names, config.jobs.catch_up_of(kind.replace("-", "_")))
@@ -250,6 +253,8 @@ class Daemon:
         self.book.recover()
         self._recover_bags()
         self._start_scheduler()
+        self.notify = NotifyService(self.store, lambda: self.config, self.clock)
+        self.notify.start()
         self._schedule_syncs(name for name, spec in _timelines(config) if not _harvests_at_once(spec))
         self._start_streams()
         self.store.set_daemon_values(state="running")
@@ -310,6 +315,7 @@ class Daemon:
             if watchdog and now >= next_watchdog:
                 self.notifier.watchdog()
                 next_watchdog = now + watchdog
+            self.notify.tick()
             if now >= next_heartbeat:
                 self._write_heartbeat()
                 self.notifier.status(self.summary())
@@ -323,6 +329,7 @@ class Daemon:
         self.notifier.stopping("stopping: jobs finish at their next safe point")
         self.store.set_daemon_values(state="stopping")
         self.stop_event.set()
+        self.notify.stop()
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
         if self.supervisor is not None:
@@ -425,6 +432,10 @@ class Daemon:
     def _dispatch(self, spec: JobSpec, run: JobRun) -> list[str]:
         ctx = self.job_context()
         ctx.lock_wait = run.lock_wait
+        if spec.kind == "report":
+            from sfm_archiver.report import report_job
+
+            return [self._guarded(spec, None, lambda: report_job(ctx))]
         if spec.kind == "bag":
             from sfm_archiver import bagging
 

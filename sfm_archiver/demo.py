@@ -6,7 +6,9 @@ hourly bags without grace) and runs `sfm-archiver run` on it as a child process,
 systemd would (it even owns the `NOTIFY_SOCKET` and waits for READY=1). Once the daemon has
 resolved the accounts, the demo renames one on the simulator and suspends another, then
 watches the folders for: timeline captures, the `renamed` and `suspended` ledger events, link
-expansions, and a validated bag in the outbox. It prints the status table and where
+expansions, a validated bag in the outbox, the alert about the suspension at a JSON webhook the
+demo listens on (an Apprise `json://` target, as a chat service would be), and the HTML report
+the daemon's `report` job writes. It prints the status table and where
 everything is, stops the daemon with SIGTERM and exits 0 only if all of it happened.
 
 Why the bag is of an earlier hour: a period is bagged only once it is over (its end plus
@@ -64,12 +66,14 @@ class Findings:
     links_resolved: int = 0
     bag: Path | None = None
     bag_problems: list[str] = field(default_factory=list)
+    alert: dict | None = None
+    report: Path | None = None
 
     @property
     def complete(self) -> bool:
         return bool(
             self.posts and self.renamed and self.suspended and self.links_resolved
-            and self.bag is not None and not self.bag_problems
+            and self.bag is not None and not self.bag_problems and self.alert and self.report
         )
 
     def missing(self) -> list[str]:
@@ -79,6 +83,8 @@ class Findings:
             ("the 'suspended' ledger event", self.suspended),
             ("link expansions", self.links_resolved),
             ("a validated bag in the outbox", self.bag is not None and not self.bag_problems),
+            ("an alert at the demo's webhook", self.alert),
+            ("the HTML report", self.report),
         ]
         return [what for what, seen in wanted if not seen]
 
@@ -96,16 +102,18 @@ def run_demo(folder: Path, minutes: float = 2.0, out: Callable[[str], None] = pr
     api = simulator.start()
     started = time.monotonic()
     daemon = None
+    inbox = AlertInbox(folder / "alerts")
     try:
-        config_path = write_config(folder, api)
+        config_path = write_config(folder, api, inbox.port)
         out(f"sfm-archiver demo in {folder}")
         out(f"  simulator   {api}  (scenario {scenario_path})")
+        out(f"  alerts      json://127.0.0.1:{inbox.port}/demo-alerts (a webhook the demo listens on; copies in {inbox.folder})")
         legacy = import_legacy_file(folder, api)
         out(f"  legacy SFM  {legacy.name} imported by `organize` into {legacy.parent.relative_to(folder)}/")
         daemon = DemoDaemon(folder, config_path)
         daemon.wait_ready(30)
         out(f"  daemon      pid {daemon.process.pid}: READY=1 received (log: {daemon.log})")
-        findings = watch(folder, simulator, daemon, started + minutes * 60, out, started)
+        findings = watch(folder, simulator, daemon, started + minutes * 60, out, started, inbox)
         out("")
         out(_status_table(config_path))
         code = daemon.stop()
@@ -124,6 +132,7 @@ def run_demo(folder: Path, minutes: float = 2.0, out: Callable[[str], None] = pr
         if daemon is not None:
             daemon.stop()
         simulator.stop()
+        inbox.stop()
 
 
 def prepare_folder(folder: Path) -> Path:
@@ -142,10 +151,43 @@ def prepare_folder(folder: Path) -> Path:
     return folder
 
 
-def write_config(folder: Path, api: str) -> Path:
+def write_config(folder: Path, api: str, hook_port: int = 9) -> Path:
     path = folder / "config.yaml"
-    path.write_text(_data("config.yaml").decode().replace("@API@", api))
+    path.write_text(_data("config.yaml").decode().replace("@API@", api).replace("@HOOK@", str(hook_port)))
     return path
+
+
+class AlertInbox:
+    """A JSON webhook on 127.0.0.1 (what a chat service would be): keeps each alert, also as a file."""
+
+    def __init__(self, folder: Path):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.folder = folder
+        self.received: list[dict] = []
+        inbox = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                inbox.folder.mkdir(parents=True, exist_ok=True)
+                (inbox.folder / f"alert-{len(inbox.received) + 1:03d}.json").write_text(json.dumps(body, indent=1))
+                inbox.received.append(body)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def import_legacy_file(folder: Path, api: str, messages: int = 20) -> Path:
@@ -226,7 +268,9 @@ class DemoDaemon:
         return self.process.returncode
 
 
-def watch(folder: Path, simulator, daemon: DemoDaemon, deadline: float, out: Callable[[str], None], started: float) -> Findings:
+def watch(
+    folder: Path, simulator, daemon: DemoDaemon, deadline: float, out: Callable[[str], None], started: float, inbox: AlertInbox,
+) -> Findings:
     """Poll the folders until everything was seen or the deadline passed; print each new sight."""
     findings = Findings()
     events_applied = False
@@ -244,6 +288,7 @@ def watch(folder: Path, simulator, daemon: DemoDaemon, deadline: float, out: Cal
             say(f"simulator: @{RENAME['from']} renamed itself @{RENAME['to']}; @{SUSPEND['username']} was suspended")
             events_applied = True
         _look(folder, findings, say)
+        _look_notify(folder, findings, say, inbox)
         time.sleep(0.5)
     return findings
 
@@ -280,6 +325,18 @@ def _look(folder: Path, findings: Findings, say: Callable[[str], None]) -> None:
             findings.bag_problems = verify_paths([bags[0]])
             verdict = "valid (BagIt and every capture file checked)" if not findings.bag_problems else "INVALID: " + "; ".join(findings.bag_problems[:3])
             say(f"bag: {bags[0].relative_to(folder)} {verdict}")
+
+
+def _look_notify(folder: Path, findings: Findings, say: Callable[[str], None], inbox: AlertInbox) -> None:
+    if findings.alert is None:
+        suspended = [body for body in inbox.received if SUSPEND["username"] in body.get("message", "")]
+        if suspended:
+            findings.alert = suspended[0]
+            say(f"alert: the webhook received {suspended[0].get('title')!r}")
+    report = folder / "state" / "report" / "index.html"
+    if findings.report is None and report.exists():
+        findings.report = report
+        say(f"report: {report.relative_to(folder)} written by the daemon's report job")
 
 
 def _resolved(folder: Path, account_ids: set[str]) -> bool:
@@ -325,6 +382,9 @@ def where_everything_is(folder: Path, config_path: Path, findings: Findings) -> 
         f"  state           {folder / 'state' / 'state.sqlite3'}",
         f"  bags            {folder / 'outbox'}/" + (f"   e.g. {findings.bag.name}" if findings.bag else ""),
         f"  daemon log      {folder / 'daemon.log'}",
+        f"  alerts          {folder / 'alerts'}/alert-*.json  (what the webhook target received)",
+        f"  report          open file://{folder / 'state' / 'report' / 'index.html'}  (refreshed by the daemon; "
+        f"{cli} report writes one now)",
         "",
         "Try next:",
         f"  {cli} status",

@@ -265,6 +265,8 @@ class RateLimiter:
         with self._cond:
             self._reasons[(permit.credential, permit.endpoint)] = "HTTP 429 received" if status == 429 else "budget spent"
             self._cond.notify_all()
+        if status == 429 and self.store is not None:  # counted for the metrics
+            self.store.record_rate_limited(permit.credential, permit.endpoint)
 
     def release(self, permit: Permit) -> None:
         """Give back a permit whose call got no answer (network error): nothing was learned."""

@@ -185,6 +185,52 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX rate_permits_by_budget ON rate_permits (credential, endpoint);
     """,
+    # 6: notify: alert conditions (start/end kept across restarts), the outgoing message queue,
+    # notify cursors (ledger offset, last digest) and hourly disk samples for growth projections
+    """
+    CREATE TABLE alerts (
+        key TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        title TEXT NOT NULL,
+        detail TEXT,
+        started_at TEXT NOT NULL,
+        last_sent_at TEXT,
+        clear_since TEXT,
+        ended_at TEXT,
+        occurrences INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE TABLE notify_outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created_at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        text TEXT NOT NULL,
+        html TEXT,
+        pending TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT
+    );
+    CREATE TABLE notify_values (
+        key TEXT PRIMARY KEY,
+        value TEXT
+    );
+    CREATE TABLE disk_samples (
+        path TEXT NOT NULL,
+        at TEXT NOT NULL,
+        free INTEGER NOT NULL,
+        total INTEGER NOT NULL,
+        PRIMARY KEY (path, at)
+    );
+    CREATE INDEX runs_by_job ON runs (job, collection, result, started_at);
+    CREATE TABLE rate_limited (
+        credential TEXT NOT NULL,
+        endpoint TEXT NOT NULL,
+        responses INTEGER NOT NULL,
+        last_at TEXT NOT NULL,
+        PRIMARY KEY (credential, endpoint)
+    );
+    """,
 ]
 
 
@@ -680,6 +726,17 @@ class StateStore:
         if conn is None:
             conn = self._local.budget_conn = self._connect("NORMAL")
         return conn
+
+    def record_rate_limited(self, credential: str, endpoint: str) -> None:
+        """Count one HTTP 429 answer (the metrics export the count)."""
+        self.db.execute(
+            "INSERT INTO rate_limited VALUES (?, ?, 1, ?) ON CONFLICT (credential, endpoint) DO UPDATE SET "
+            "responses = responses + 1, last_at = excluded.last_at",
+            (credential, endpoint, _now()),
+        )
+
+    def rate_limited_counts(self) -> list[dict]:
+        return [dict(row) for row in self.db.execute("SELECT * FROM rate_limited ORDER BY credential, endpoint")]
 
     def set_usage_cap(self, scope: str, resume_at: datetime | None, detail: str) -> None:
         self.db.execute(

@@ -16,6 +16,8 @@ from sfm_archiver.cli import (
     daemon_cmds,
     export_cmds,
     ledger_cmds,
+    notify_cmds,
+    report_cmds,
     sim_cmds,
     stream_cmds,
     timeline_cmds,
@@ -25,7 +27,7 @@ from sfm_archiver.cli.common import add_config_option
 from sfm_archiver.errors import ConfigError, SfmError, VerificationError, exit_code_for
 
 COMMAND_MODULES = (daemon_cmds, config_cmds, timeline_cmds, stream_cmds, url_cmds, bag_cmds, ledger_cmds, sim_cmds)
-COMMAND_MODULES += (export_cmds,)
+COMMAND_MODULES += (export_cmds, notify_cmds, report_cmds)
 
 
 def build_parser() -> argparse.ArgumentParser:

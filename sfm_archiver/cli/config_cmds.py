@@ -43,6 +43,7 @@ def summarize(config: Config) -> str:
         f"  api     {redact_url_credentials(config.x.api_base_url)} (token {'set' if config.x.bearer_token else 'missing'})",
         f"  bagging every {config.bagging.period}, grace {config.bagging.grace}, {'+'.join(config.bagging.checksums)}",
     ]
+    lines += notify_summary(config)
     for collection in config.collections:
         if collection.type == "timeline":
             active = sum(1 for a in collection.accounts if a.active)
@@ -53,3 +54,17 @@ def summarize(config: Config) -> str:
             detail = "sample stream"
         lines.append(f"  collection {collection.name} [{collection.type}]: {detail}")
     return "\n".join(lines)
+
+
+def notify_summary(config: Config) -> list[str]:
+    """Where alerts go (target URLs without credentials) and what metrics are written."""
+    from sfm_archiver.notify.delivery import describe, target_ids
+
+    notify, metrics = config.notify, config.metrics
+    targets = ", ".join(describe(config, target) for target in target_ids(config)) or "none (alerts only in status and the log)"
+    lines = [f"  notify  {targets}; digest {notify.digest} at {notify.digest_at} UTC"]
+    if metrics.textfile or metrics.listen:
+        where = [str(metrics.textfile)] if metrics.textfile else []
+        where += [f"http://{metrics.listen[0]}:{metrics.listen[1]}/metrics"] if metrics.listen else []
+        lines.append(f"  metrics {', '.join(where)}")
+    return lines

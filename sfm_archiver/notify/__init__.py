@@ -1,0 +1,1 @@
+"""Telling people: alert conditions, digests and their delivery (Apprise targets, plain SMTP)."""
