@@ -234,6 +234,8 @@ def test_a_stopped_run_caches_only_what_it_wrote(tmp_path, simulator):
     rest = fetch_urls(ctx, "news", CAPTURE_DATE, CAPTURE_DATE)
     assert rest["result"] == "ok" and rest["counts"]["resolved"] == 30 - len(written)
     assert all(count == 1 for count in shortener_hits(simulator).values())
+    lines = url_lines(ctx.config.paths.archive, "news")  # the stopped run and the rest: one line per link
+    assert sorted(line["url"] for line in lines) == sorted(urls)
 
 
 def _stop_after_hits(simulator, stop: threading.Event, count: int) -> None:
