@@ -13,7 +13,8 @@ same range (a cron re-run, today's then yesterday's pass) write each (link, post
 
 Crash safety: a URL enters the cache, and its (link, posts) the record of lines written, only
 after its line (and its WARC records) are durable, in one transaction; a killed run loses at
-most the batch in flight, which the next run writes again.
+most the batch in flight, which the next run writes again (a kill between the write and that
+transaction can repeat the batch's lines, never lose them).
 """
 
 from __future__ import annotations
