@@ -44,7 +44,7 @@ class Gateway:
             return json_reply(401, bodies.UNAUTHORIZED)
         endpoint, token = request.endpoint, request.token or ""
         self._count(endpoint, calls=True)
-        self._queries.append({"endpoint": endpoint, "query": {name: values[-1] for name, values in request.query.items()}})
+        self._record_query(request)
         if not self._usage_cap.admit(token):
             self._count("usage_capped")
             quota = self._limiter.take(endpoint, token, consume=False)
@@ -109,6 +109,11 @@ class Gateway:
         if conn is None:
             return json_reply(429, bodies.TOO_MANY_CONNECTIONS)
         return Reply(200, stream=conn)
+
+    def _record_query(self, request: ApiRequest) -> None:
+        query = {name: values[-1] for name, values in request.query.items()}
+        with self._lock:
+            self._queries.append({"endpoint": request.endpoint, "query": query})
 
     def _count(self, name: str, calls: bool = False) -> None:
         with self._lock:
