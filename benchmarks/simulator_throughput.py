@@ -19,6 +19,8 @@ import requests
 import tweepy
 
 from sfm_archiver.platforms.transport import make_streaming_client, redirect_session
+from sfm_archiver.platforms.x_fields import post_params, tweepy_arguments
+from sfm_archiver.platforms.x_stream import stream_url
 from sfm_archiver.simulator import Scenario, Simulator
 from sfm_archiver.simulator.tweets import EXTERNAL_USER_BASE, STREAM_LOW, TweetFactory, full_fields, make_id
 
@@ -29,7 +31,8 @@ def stream_socket_rate(base_url: str, port: int, seconds: float) -> tuple[float,
     """Messages and megabytes per second read by a bare socket client."""
     make_streaming_client(TOKEN, base_url).add_rules([tweepy.StreamRule("cats", tag="c"), tweepy.StreamRule("dogs")])
     with socket.create_connection(("127.0.0.1", port)) as sock:
-        sock.sendall(f"GET /2/tweets/search/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode())
+        target = stream_url("filter_stream").split("://", 1)[1].split("/", 1)[1]  # the daemon's fields
+        sock.sendall(f"GET /{target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode())
         sock.recv(65536)  # headers and the first bytes
         lines = received = 0
         started = time.monotonic()
@@ -51,7 +54,7 @@ def stream_tweepy_rate(base_url: str, seconds: float) -> float:
 
     client = Counting(TOKEN, chunk_size=65536, daemon=True)
     redirect_session(client.session, base_url)
-    thread = client.filter(threaded=True)
+    thread = client.filter(threaded=True, **tweepy_arguments(post_params()))
     time.sleep(0.5)
     first, started = counted[0], time.monotonic()
     time.sleep(seconds)

@@ -231,6 +231,15 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (credential, endpoint)
     );
     """,
+    # 7: fetch-urls idempotence: which posts of a collection already have a line for each link
+    """
+    CREATE TABLE url_lines (
+        collection TEXT NOT NULL,
+        url TEXT NOT NULL,
+        tweet_id TEXT NOT NULL,
+        PRIMARY KEY (collection, url, tweet_id)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 
@@ -588,13 +597,21 @@ class StateStore:
     def store_url_result(self, url: str, result: dict) -> None:
         self.db.execute("INSERT OR REPLACE INTO url_cache VALUES (?, ?, ?)", (url, json.dumps(result), _now()))
 
-    def store_url_results(self, results: Iterable[tuple[str, dict]]) -> None:
-        """Cache many results in one transaction (one commit, not one per URL)."""
+    def url_line_posts(self, collection: str, url: str) -> set[str]:
+        """Ids of the posts whose `url` already has a line in the collection's urls captures."""
+        rows = self.db.execute("SELECT tweet_id FROM url_lines WHERE collection = ? AND url = ?", (collection, url))
+        return {row["tweet_id"] for row in rows}
+
+    def store_url_lines(self, collection: str, lines: Iterable[tuple[str, list[str]]],
+                        results: Iterable[tuple[str, dict]]) -> None:
+        """In one transaction: the (url, post ids) of durable urls lines, and results to cache."""
+        posts = [(collection, url, tweet_id) for url, ids in lines for tweet_id in ids]
         now = _now()
-        rows = [(url, json.dumps(result), now) for url, result in results]
-        if rows:
+        cached = [(url, json.dumps(result), now) for url, result in results]
+        if posts or cached:
             with self.transaction() as db:
-                db.executemany("INSERT OR REPLACE INTO url_cache VALUES (?, ?, ?)", rows)
+                db.executemany("INSERT OR IGNORE INTO url_lines VALUES (?, ?, ?)", posts)
+                db.executemany("INSERT OR REPLACE INTO url_cache VALUES (?, ?, ?)", cached)
 
     # -- bags ------------------------------------------------------------------------------
 

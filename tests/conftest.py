@@ -52,3 +52,13 @@ def simulator(request: pytest.FixtureRequest, make_simulator: SimulatorFactory) 
 def wire_style(request: pytest.FixtureRequest) -> str:
     """Each wire style of the simulator in turn: a test using it runs against both."""
     return request.param
+
+
+def with_wire(make: SimulatorFactory, wire_style: str) -> SimulatorFactory:
+    """`make_simulator` answering in `wire_style` unless a test names its own `wire`.
+
+    For a folder or module whose every simulator test should run against both wire styles:
+        @pytest.fixture
+        def make_simulator(make_simulator, wire_style): return with_wire(make_simulator, wire_style)
+    """
+    return lambda **overrides: make(**{"wire": wire_style, **overrides})

@@ -70,6 +70,8 @@ def summary(name: str, run: dict) -> str:
         f"{counts.get('resolved', 0)} resolved ({counts.get('requests', 0)} requests, "
         f"{counts.get('failed', 0)} failed), {counts.get('cached', 0)} from the cache; run {run['run_id']} {run['result']}"
     )
+    if counts.get("already_recorded"):
+        text += f"; {counts['already_recorded']} cached links already have a line for each of their posts"
     if counts.get("damaged"):
         text += f"; {counts['damaged']} damaged capture lines skipped (see the run's warnings)"
     return text

@@ -6,11 +6,15 @@ Links are collected from the timeline and stream captures of a capture-date rang
 written per URL with the posts that carry it. The URL cache in the state store keeps a URL from
 being requested again on later runs (`refetch=True` overrides); failures that may be passing
 (timeouts, unreachable hosts, 5xx, 429) are not cached, so a later run tries them again.
-A cached URL still gets its line (marked `"cached": true`), so every collection's captures
-say where its links led.
+A cached URL gets a line (marked `"cached": true`) naming only the posts that no earlier line of
+the collection named, so every collection's captures say where its links led and runs over the
+same range (a cron re-run, today's then yesterday's pass) write each (link, post) once;
+`refetch=True` resolves again and records the fresh observation for every post.
 
-Crash safety: a URL enters the cache only after its line (and its WARC records) are durable, so
-a killed run loses at most the batch in flight, which the next run resolves again.
+Crash safety: a URL enters the cache, and its (link, posts) the record of lines written, only
+after its line (and its WARC records) are durable, in one transaction; a killed run loses at
+most the batch in flight, which the next run writes again (a kill between the write and that
+transaction can repeat the batch's lines, never lose them).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ SOURCE_KINDS = ("timeline", "stream")
 BATCH_RESULTS = 500
 BATCH_SECONDS = 5.0
 PROBLEMS_LISTED = 20
+NO_POST = ""  # the post id recorded for a link whose posts have no id
 
 
 @dataclass
@@ -142,6 +147,7 @@ class _UrlRun:
         self.halt = threading.Event()
         self.pending_lines: list[bytes] = []
         self.pending_cache: list[tuple[str, dict]] = []
+        self.pending_posts: list[tuple[str, list[str]]] = []
         self.last_commit = time.monotonic()
         self.started = time.monotonic()
         self.total = 0
@@ -201,8 +207,13 @@ class _UrlRun:
         for url, result in cached:
             if self._should_stop():
                 return
-            self._append(url, result, from_cache=True)
             self.done += 1
+            recorded = self.ctx.store.url_line_posts(self.collection, url)
+            new_posts = [tweet_id for tweet_id in self._posts_of(url) if tweet_id not in recorded]
+            if not new_posts:
+                self.run.counts["already_recorded"] += 1
+                continue
+            self._append(url, result, from_cache=True, posts=new_posts)
             if len(self.pending_lines) >= BATCH_RESULTS:
                 self._commit()
 
@@ -222,21 +233,25 @@ class _UrlRun:
             counts["failed"] += 1
             counts[f"error_{result.error['type']}"] += 1
         data = result.to_dict()
-        self._append(result.url, data, from_cache=False)
+        self._append(result.url, data, from_cache=False, posts=self._posts_of(result.url))
         if not result.transient:
             self.pending_cache.append((result.url, data))
         self.done += 1
         if len(self.pending_lines) >= BATCH_RESULTS:
             self._commit()
 
-    def _append(self, url: str, result: dict, from_cache: bool) -> None:
+    def _posts_of(self, url: str) -> list[str]:
+        """The ids of the posts carrying `url` ("" stands for a link found in no identified post)."""
+        return self.links.tweet_ids(url) or [NO_POST]
+
+    def _append(self, url: str, result: dict, from_cache: bool, posts: list[str]) -> None:
         line = {
             "url": url,
             "final_url": result.get("final_url"),
             "final_status": result.get("final_status"),
             "chain": result.get("chain", []),
             "error": result.get("error"),
-            "tweet_ids": self.links.tweet_ids(url),
+            "tweet_ids": [tweet_id for tweet_id in posts if tweet_id != NO_POST],
             "duration_ms": result.get("duration_ms"),
             "resolved_at": result.get("resolved_at"),
             "cached": from_cache,
@@ -244,6 +259,7 @@ class _UrlRun:
                                   run=self.run.run_id),
         }
         self.pending_lines.append(json_line(line))
+        self.pending_posts.append((url, posts))
 
     def _tick(self) -> None:
         self._should_stop()
@@ -261,9 +277,10 @@ class _UrlRun:
             self.writer.write_batch(self.pending_lines)
         if self.warc is not None:
             self.warc.sync()
-        self.ctx.store.store_url_results(self.pending_cache)
+        self.ctx.store.store_url_lines(self.collection, self.pending_posts, self.pending_cache)
         self.pending_lines.clear()
         self.pending_cache.clear()
+        self.pending_posts.clear()
         self.last_commit = time.monotonic()
 
     def _should_stop(self) -> bool:

@@ -24,6 +24,7 @@ import tweepy
 from sfm_archiver.config import XSettings
 from sfm_archiver.errors import AuthError, BadResponseError, PlatformError, UsageCappedError
 from sfm_archiver.platforms.transport import make_client, redirect_session
+from sfm_archiver.platforms.x_fields import lookup_params, post_params, tweepy_arguments
 from sfm_archiver.ratelimit import RateLimiter, Wait, WaitFn, fingerprint
 
 log = logging.getLogger(__name__)
@@ -32,29 +33,6 @@ Announce = Callable[[Wait], None]
 LOOKUP_BATCH = 100
 TIMELINE_PAGE = 100
 TIMELINE_REACH = 3200
-
-USER_FIELDS = (
-    "created_at", "description", "entities", "id", "location", "name", "pinned_tweet_id",
-    "profile_image_url", "protected", "public_metrics", "url", "username", "verified", "verified_type",
-    "withheld",
-)
-TWEET_FIELDS = (
-    "attachments", "author_id", "context_annotations", "conversation_id", "created_at", "edit_controls",
-    "edit_history_tweet_ids", "entities", "geo", "id", "in_reply_to_user_id", "lang", "note_tweet",
-    "possibly_sensitive", "public_metrics", "referenced_tweets", "reply_settings", "source", "text",
-    "withheld",
-)
-EXPANSIONS = (
-    "attachments.media_keys", "attachments.poll_ids", "author_id", "edit_history_tweet_ids",
-    "entities.mentions.username", "geo.place_id", "in_reply_to_user_id", "referenced_tweets.id",
-    "referenced_tweets.id.author_id",
-)
-MEDIA_FIELDS = (
-    "alt_text", "duration_ms", "height", "media_key", "preview_image_url", "public_metrics", "type", "url",
-    "variants", "width",
-)
-PLACE_FIELDS = ("contained_within", "country", "country_code", "full_name", "geo", "id", "name", "place_type")
-POLL_FIELDS = ("duration_minutes", "end_datetime", "id", "options", "voting_status")
 
 ENDPOINT_TIMELINE = "GET /2/users/:id/tweets"
 ENDPOINT_USERS = "GET /2/users"
@@ -184,7 +162,7 @@ class XClient:
         self._check_batch(ids)
         return self._call(
             ENDPOINT_USERS, wait, announce,
-            lambda: self._client.get_users(ids=list(ids), user_fields=list(USER_FIELDS)),
+            lambda: self._client.get_users(ids=list(ids), **tweepy_arguments(lookup_params())),
             ("data", "errors"),
         )
 
@@ -195,7 +173,7 @@ class XClient:
         self._check_batch(usernames)
         return self._call(
             ENDPOINT_USERS_BY, wait, announce,
-            lambda: self._client.get_users(usernames=list(usernames), user_fields=list(USER_FIELDS)),
+            lambda: self._client.get_users(usernames=list(usernames), **tweepy_arguments(lookup_params())),
             ("data", "errors"),
         )
 
@@ -210,15 +188,7 @@ class XClient:
         announce: Announce | None = None,
     ) -> ApiPage:
         """One page of a user's posts, newest first."""
-        params: dict[str, Any] = {
-            "max_results": max(5, min(100, max_results)),
-            "tweet_fields": list(TWEET_FIELDS),
-            "expansions": list(EXPANSIONS),
-            "user_fields": list(USER_FIELDS),
-            "media_fields": list(MEDIA_FIELDS),
-            "place_fields": list(PLACE_FIELDS),
-            "poll_fields": list(POLL_FIELDS),
-        }
+        params: dict[str, Any] = {"max_results": max(5, min(100, max_results)), **tweepy_arguments(post_params())}
         if since_id:
             params["since_id"] = since_id
         if pagination_token:

@@ -18,6 +18,7 @@ from typing import Any, Iterator
 import requests
 
 from sfm_archiver.platforms.transport import redirect_session
+from sfm_archiver.platforms.x_fields import post_params
 
 API_ROOT = "https://api.twitter.com"
 STREAM_PATHS = {"filter_stream": "/2/tweets/search/stream", "sample_stream": "/2/tweets/sample/stream"}
@@ -26,26 +27,9 @@ READ_SIZE = 256 * 1024
 READ_BATCH_DELAY = 0.005  # after a small read, seconds to let a busy stream fill the socket buffer
 READ_BATCH_BELOW = 64 * 1024  # a read this small means the stream is not (yet) busy
 
-# Everything a stream message can carry, so captures are as complete as the tier allows.
-STREAM_PARAMS = {
-    "expansions": ",".join((
-        "attachments.media_keys", "attachments.poll_ids", "author_id", "edit_history_tweet_ids",
-        "entities.mentions.username", "geo.place_id", "in_reply_to_user_id", "referenced_tweets.id",
-        "referenced_tweets.id.author_id",
-    )),
-    "tweet.fields": ",".join((
-        "attachments", "author_id", "context_annotations", "conversation_id", "created_at", "edit_controls",
-        "edit_history_tweet_ids", "entities", "geo", "id", "in_reply_to_user_id", "lang", "possibly_sensitive",
-        "public_metrics", "referenced_tweets", "reply_settings", "source", "text", "withheld",
-    )),
-    "user.fields": ",".join((
-        "created_at", "description", "entities", "id", "location", "name", "pinned_tweet_id",
-        "profile_image_url", "protected", "public_metrics", "url", "username", "verified", "withheld",
-    )),
-    "media.fields": "alt_text,duration_ms,height,media_key,preview_image_url,public_metrics,type,url,variants,width",
-    "poll.fields": "duration_minutes,end_datetime,id,options,voting_status",
-    "place.fields": "contained_within,country,country_code,full_name,geo,id,name,place_type",
-}
+# Everything a stream message can carry, so captures are as complete as the tier allows: the
+# fields and expansions of every request that returns posts (a stream message is one post).
+STREAM_PARAMS = post_params()
 
 # Why a connection ended (or failed to start); each kind has its reconnect schedule.
 CLOSED = "closed"  # the server ended the stream cleanly (e.g. after an operational disconnect)

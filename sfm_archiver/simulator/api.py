@@ -6,19 +6,14 @@ import functools
 import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from sfm_archiver.simulator import bodies, params
+from sfm_archiver.simulator.fields import USER_EXPANSIONS, Post, Requested, includes
 from sfm_archiver.simulator.params import InvalidRequest, Query
-from sfm_archiver.simulator.tweets import ALL_TWEET_FIELDS, ALL_USER_FIELDS, REPLY, RETWEET, TweetFactory, id_ms
+from sfm_archiver.simulator.tweets import REPLY, RETWEET, TweetFactory, id_ms
 from sfm_archiver.simulator.world import Account, World
 
-USER_EXPANSIONS = ("affiliation.user_id", "most_recent_tweet_id", "pinned_tweet_id")
-TWEET_EXPANSIONS = ("article.cover_media", "article.media_entities", "attachments.media_keys",
-                    "attachments.media_source_tweet", "attachments.poll_ids", "author_id",
-                    "edit_history_tweet_ids", "entities.mentions.username", "geo.place_id",
-                    "in_reply_to_user_id", "entities.note.mentions.username", "referenced_tweets.id",
-                    "referenced_tweets.id.attachments.media_keys", "referenced_tweets.id.author_id")
 LOOKUP_PARAMS = ("expansions", "tweet.fields", "user.fields")
 TIMELINE_PARAMS = ("end_time", "exclude", "expansions", "max_results", "media.fields", "pagination_token",
                    "place.fields", "poll.fields", "since_id", "start_time", "tweet.fields", "until_id",
@@ -102,9 +97,7 @@ class UsersApi:
 
     def _lookup(self, request: ApiRequest, values: list[str], parameter: str, single: bool) -> Result:
         query = request.query
-        user_fields = set(params.csv(query, "user.fields", ALL_USER_FIELDS))
-        tweet_fields = set(params.csv(query, "tweet.fields", ALL_TWEET_FIELDS))
-        expansions = set(params.csv(query, "expansions", USER_EXPANSIONS))
+        requested = Requested.parse(query, USER_EXPANSIONS)
         by_username = parameter.startswith("username")
         users, errors, pinned = [], [], []
         for value in values:
@@ -115,11 +108,11 @@ class UsersApi:
                 errors.append(bodies.user_suspended(value, parameter))
             else:
                 view = self.world.view(account)
-                users.append(self.factory.user(view, user_fields, request.base_url))
-                if "pinned_tweet_id" in expansions and view.pinned_tweet_id:
+                users.append(self.factory.user(view, requested.user, request.base_url))
+                if "pinned_tweet_id" in requested.expansions and view.pinned_tweet_id:
                     pinned.append(self.factory.tweet(int(view.pinned_tweet_id), account.id,
                                                      self.factory.kind_of(int(view.pinned_tweet_id)),
-                                                     tweet_fields, request.base_url))
+                                                     requested.tweet, request.base_url))
         body: dict[str, Any] = {}
         if users:
             body["data"] = users[0] if single else users
@@ -154,13 +147,15 @@ class UsersApi:
         chosen = selected[start:end]
         newest_first = [ids[index] for index in reversed(chosen)]
         kind_of = {ids[index]: kinds[index] for index in chosen}
-        fields = frozenset(page.tweet_fields)
-        tweets = [self._tweet(tweet_id, account.id, kind_of[tweet_id], fields, request.base_url)
+        requested = page.requested
+        tweets = [self._tweet(tweet_id, account.id, kind_of[tweet_id], requested.tweet, request.base_url)
                   for tweet_id in newest_first]
         body: dict[str, Any] = {"data": tweets}
-        includes = self._includes(request, account, newest_first, kind_of, page)
-        if includes:
-            body["includes"] = includes
+        author = self.world.view(account)
+        found = includes(self.factory, [Post(tweet_id, kind_of[tweet_id], author) for tweet_id in newest_first],
+                         requested, request.base_url)
+        if found:
+            body["includes"] = found
         meta: dict[str, Any] = {"result_count": len(tweets), "newest_id": str(newest_first[0]),
                                 "oldest_id": str(newest_first[-1])}
         if start > 0:
@@ -169,33 +164,6 @@ class UsersApi:
             meta["previous_token"] = encode_token(newest_first[0], older=False)
         body["meta"] = meta
         return body
-
-    def _includes(self, request: ApiRequest, account: Account, tweet_ids: list[int], kind_of: Mapping[int, int],
-                  page: TimelinePage) -> dict[str, Any]:
-        expansions, factory = page.expansions, self.factory
-        users: dict[str, dict[str, Any]] = {}
-        referenced: dict[int, dict[str, Any]] = {}
-        if "author_id" in expansions:
-            users[account.id] = factory.user(self.world.view(account), page.user_fields, request.base_url)
-        for tweet_id in tweet_ids:
-            reference = factory.reference_of(tweet_id, kind_of[tweet_id])
-            if reference is None:
-                continue
-            ref_id, ref_author = reference
-            if "referenced_tweets.id" in expansions:
-                referenced.setdefault(ref_id, factory.external_tweet(ref_id, page.tweet_fields, request.base_url))
-            wants_author = ("referenced_tweets.id.author_id" in expansions
-                            or ("in_reply_to_user_id" in expansions and kind_of[tweet_id] == REPLY)
-                            or ("entities.mentions.username" in expansions and kind_of[tweet_id] in (REPLY, RETWEET)))
-            if wants_author and str(ref_author) not in users:
-                users[str(ref_author)] = factory.user(factory.external_user(ref_author), page.user_fields,
-                                                      request.base_url)
-        includes: dict[str, Any] = {}
-        if users:
-            includes["users"] = list(users.values())
-        if referenced:
-            includes["tweets"] = list(referenced.values())
-        return includes
 
 
 @dataclass
@@ -209,9 +177,7 @@ class TimelinePage:
     start_ms: int | None
     end_ms: int | None
     exclude: set[str]
-    tweet_fields: set[str]
-    user_fields: set[str]
-    expansions: set[str]
+    requested: Requested
 
     @classmethod
     def parse(cls, query: Query) -> TimelinePage:
@@ -224,9 +190,7 @@ class TimelinePage:
             start_ms=params.timestamp_ms(query, "start_time"),
             end_ms=params.timestamp_ms(query, "end_time"),
             exclude=set(params.csv(query, "exclude", ("replies", "retweets"))),
-            tweet_fields=set(params.csv(query, "tweet.fields", ALL_TWEET_FIELDS)),
-            user_fields=set(params.csv(query, "user.fields", ALL_USER_FIELDS)),
-            expansions=set(params.csv(query, "expansions", TWEET_EXPANSIONS)),
+            requested=Requested.parse(query),
         )
 
     def select(self, ids: Any, kinds: bytearray) -> list[int]:

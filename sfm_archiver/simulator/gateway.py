@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 from sfm_archiver.simulator import bodies
 from sfm_archiver.simulator.api import ApiRequest, UsersApi
 from sfm_archiver.simulator.faults import ERROR, FaultInjector
+from sfm_archiver.simulator.fields import Requested
 from sfm_archiver.simulator.params import InvalidRequest
 from sfm_archiver.simulator.ratelimits import Quota, RateLimiter, UsageCap
 from sfm_archiver.simulator.reply import Reply, json_reply
@@ -17,6 +18,7 @@ from sfm_archiver.simulator.streams import StreamHub
 from sfm_archiver.simulator.wire import Wire
 
 STREAM_KINDS = {"search_stream": "search", "sample_stream": "sample"}
+QUERIES_KEPT = 10_000  # the latest requests' query parameters, for tests of what clients ask for
 
 
 class Gateway:
@@ -34,6 +36,7 @@ class Gateway:
         self._lock = threading.Lock()
         self.calls: Counter[str] = Counter()
         self.served: Counter[str] = Counter()  # "rate_limited", "usage_capped", "unauthorized", faults...
+        self._queries: deque[dict[str, Any]] = deque(maxlen=QUERIES_KEPT)
 
     def handle(self, request: ApiRequest) -> Reply:
         if not self.authorized(request.token):
@@ -41,6 +44,7 @@ class Gateway:
             return json_reply(401, bodies.UNAUTHORIZED)
         endpoint, token = request.endpoint, request.token or ""
         self._count(endpoint, calls=True)
+        self._record_query(request)
         if not self._usage_cap.admit(token):
             self._count("usage_capped")
             quota = self._limiter.take(endpoint, token, consume=False)
@@ -79,11 +83,17 @@ class Gateway:
                     "unauthorized": self.served["unauthorized"],
                     "faults": {name: self.served[name] for name in ("error", "truncated", "malformed")}}
 
+    def queries(self, endpoint: str | None = None) -> list[dict[str, Any]]:
+        """The query parameters of the latest authorized requests (of `endpoint`), oldest first."""
+        with self._lock:
+            kept = list(self._queries)
+        return [entry for entry in kept if endpoint in (None, entry["endpoint"])]
+
     def _dispatch(self, request: ApiRequest) -> Reply:
         endpoint = request.endpoint
         try:
             if endpoint in STREAM_KINDS:
-                return self._open_stream(STREAM_KINDS[endpoint])
+                return self._open_stream(STREAM_KINDS[endpoint], Requested.parse(request.query))
             if endpoint == "rules_get":
                 status, body = self._rules.get(request.query)
             elif endpoint == "rules_post":
@@ -94,11 +104,16 @@ class Gateway:
             return json_reply(400, error.body, wire=self._wire)
         return json_reply(status, body, wire=self._wire)
 
-    def _open_stream(self, kind: str) -> Reply:
-        conn = self._hub.open(kind)
+    def _open_stream(self, kind: str, requested: Requested) -> Reply:
+        conn = self._hub.open(kind, requested)
         if conn is None:
             return json_reply(429, bodies.TOO_MANY_CONNECTIONS)
         return Reply(200, stream=conn)
+
+    def _record_query(self, request: ApiRequest) -> None:
+        query = {name: values[-1] for name, values in request.query.items()}
+        with self._lock:
+            self._queries.append({"endpoint": request.endpoint, "query": query})
 
     def _count(self, name: str, calls: bool = False) -> None:
         with self._lock:

@@ -151,6 +151,7 @@ class Scenario:
     shortener: ShortenerSpec = ShortenerSpec()
     clock_skew_seconds: float = 0.0
     wire: str = "compact"  # "variant": legal JSON unlike X's bytes (see simulator/wire.py)
+    long_posts: float = field(default=0.05, metadata={"probability": True})  # share of posts > 280 characters
     script: tuple[ScriptEvent, ...] = ()
 
     @classmethod

@@ -53,7 +53,7 @@ class Simulator:
         self._thread: threading.Thread | None = None
         self.base_url = ""
         scenario = self.scenario
-        factory = TweetFactory(scenario.seed, scenario.links)
+        factory = TweetFactory(scenario.seed, scenario.links, scenario.long_posts)
         self.wire = Wire(scenario.wire, scenario.seed)
         self.world = World(scenario, factory, clock)
         rules = RuleSet(self.world.now_ms)
@@ -119,6 +119,10 @@ class Simulator:
         return {"posts": self.world.published(),
                 "stream_messages": list(self.hub.messages()) if stream_messages else None,
                 "connections": self.hub.connections(), "events": self.lifecycle.events()}
+
+    def queries(self, endpoint: str | None = None) -> list[dict[str, Any]]:
+        """What clients asked for: endpoint and query parameters of the latest authorized requests."""
+        return self.gateway.queries(endpoint)
 
     def stream_messages(self) -> Iterator[dict[str, Any]]:
         return self.hub.messages()

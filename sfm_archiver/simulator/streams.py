@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from sfm_archiver.simulator import bodies
+from sfm_archiver.simulator.fields import Requested
 from sfm_archiver.simulator.messages import MessageFactory
 from sfm_archiver.simulator.rules import Rule, RuleSet
 from sfm_archiver.simulator.scenario import StreamSpec
@@ -43,6 +44,7 @@ class Connection:
     closed_at: float | None = None
     reason: str | None = None
     commands: list[tuple[str, float]] = field(default_factory=list)
+    requested: Requested = Requested()  # the fields and expansions the connection asked for
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "opened_at": self.opened_at, "closed_at": self.closed_at,
@@ -72,14 +74,14 @@ class StreamHub:
 
     # connections -----------------------------------------------------------------------------
 
-    def open(self, kind: str) -> Connection | None:
+    def open(self, kind: str, requested: Requested = Requested()) -> Connection | None:
         """Register a connection, or None when `max_connections` of this kind are open (429)."""
         with self._lock:
             active = sum(1 for conn in self._connections if conn.kind == kind and conn.closed_at is None)
             if active >= self.spec.max_connections:
                 self.rejected += 1
                 return None
-            conn = Connection(len(self._connections) + 1, kind, self._clock())
+            conn = Connection(len(self._connections) + 1, kind, self._clock(), requested=requested)
             self._connections.append(conn)
             return conn
 
@@ -179,8 +181,8 @@ class StreamHub:
     def rules_snapshot(self) -> tuple[int, tuple[Rule, ...]]:
         return self._rules.snapshot()
 
-    def templates(self, base_url: str) -> list[bytes]:
-        return self._messages.templates(base_url)
+    def templates(self, base_url: str, requested: Requested) -> list[bytes]:
+        return self._messages.templates(base_url, requested)
 
     def rng_for(self, conn: Connection) -> random.Random:
         return random.Random(self._seed * 1_000_003 + conn.id)
@@ -195,7 +197,7 @@ class _Pump:
 
     def __init__(self, hub: StreamHub, conn: Connection, sock: socket.socket, base_url: str):
         self.hub, self.conn, self.sock = hub, conn, sock
-        self.templates = hub.templates(base_url)
+        self.templates = hub.templates(base_url, conn.requested)
         self.rng = hub.rng_for(conn)
         self.rate = hub.spec.messages_per_second
         self.keepalive = hub.spec.keepalive_seconds

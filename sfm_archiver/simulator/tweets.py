@@ -72,12 +72,23 @@ class UserView:
     pinned_tweet_id: str | None = None
 
 
-class TweetFactory:
-    """Renders tweet and user objects; links point at the simulator's shortener."""
+TEXT_LIMIT = 280  # characters of a post's `text`; a longer post keeps the rest in `note_tweet`
+LONG_TEXT_MIN = 320  # a long post's full text is at least this long, and ends with a link
 
-    def __init__(self, seed: int, links: LinkSpec):
+
+class TweetFactory:
+    """Renders tweet and user objects; links point at the simulator's shortener.
+
+    A share `long_posts` of the posts are longer than 280 characters: as on X, their `text` is
+    the start of the post and their full text and entities are in `note_tweet`, which is sent
+    only when `tweet.fields` names it (so a client that forgets it loses the end of the post and
+    its last link, which always lies past the cut).
+    """
+
+    def __init__(self, seed: int, links: LinkSpec, long_posts: float = 0.0):
         self.seed = seed
         self.links = links
+        self.long_posts = long_posts
         behaviours = [(name, weight) for name, weight in links.mix.items() if weight > 0]
         self._behaviours = [name for name, _ in behaviours] or ["chain"]
         self._weights = [weight for _, weight in behaviours] or [1.0]
@@ -139,6 +150,10 @@ class TweetFactory:
         reference = self.reference_of(tweet_id, kind)
         mention = self.external_user(reference[1]).username if reference and kind != QUOTE else None
         text, entities = self.compose(rng, tweet_id, kind, mention, reference, base_url)
+        note = None
+        if self.is_long(tweet_id):
+            note = self.lengthen(tweet_id, text, entities, base_url)
+            text, entities = cut_text(note["text"], note["entities"])
         created_ms = id_ms(tweet_id)
         optional: dict[str, Any] = {
             "author_id": author_id,
@@ -156,6 +171,7 @@ class TweetFactory:
             "in_reply_to_user_id": str(reference[1]) if kind == REPLY and reference else None,
             "referenced_tweets": ([{"type": REFERENCE_TYPES[kind], "id": str(reference[0])}]
                                   if reference else None),
+            "note_tweet": note,
         }
         tweet: dict[str, Any] = {"edit_history_tweet_ids": [str(tweet_id)], "id": str(tweet_id), "text": text}
         for name in sorted(fields & optional.keys()):
@@ -187,16 +203,33 @@ class TweetFactory:
         for number in range(2 if rng.random() < 0.1 else 1):
             if rng.random() >= self.links.probability:
                 break
-            expanded = f"{base_url}/s/{self.link_path(rng, tweet_id, number)}"
-            short = "https://t.co/" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(10))
-            start = len(text) + 1
-            text += f" {short}"
-            display = expanded.split("://", 1)[1]
-            urls.append({"start": start, "end": start + len(short), "url": short, "expanded_url": expanded,
-                         "display_url": display if len(display) <= 26 else display[:25] + "\u2026"})
+            text, url = self.add_link(rng, text, tweet_id, number, base_url)
+            urls.append(url)
         if urls:
             entities["urls"] = urls
         return text, entities
+
+    def add_link(self, rng: random.Random, text: str, tweet_id: int, number: int, base_url: str) -> tuple[str, dict]:
+        """`text` with a t.co link appended, and its URL entity (to a shortener path)."""
+        expanded = f"{base_url}/s/{self.link_path(rng, tweet_id, number)}"
+        short = "https://t.co/" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(10))
+        start = len(text) + 1
+        display = expanded.split("://", 1)[1]
+        return text + f" {short}", {"start": start, "end": start + len(short), "url": short, "expanded_url": expanded,
+                                    "display_url": display if len(display) <= 26 else display[:25] + "\u2026"}
+
+    def is_long(self, tweet_id: int) -> bool:
+        return self.long_posts > 0 and self.rng(tweet_id, 9).random() < self.long_posts
+
+    def lengthen(self, tweet_id: int, text: str, entities: dict[str, Any], base_url: str) -> dict[str, Any]:
+        """The `note_tweet` of a long post: its text made longer than 280 characters, ending with a link."""
+        rng = self.rng(tweet_id, 10)
+        while len(text) < LONG_TEXT_MIN:
+            text += " " + self.sentence(rng, rng.randrange(8, 20))
+        text, url = self.add_link(rng, text, tweet_id, 9, base_url)
+        full = {kind: list(items) for kind, items in entities.items()}
+        full.setdefault("urls", []).append(url)
+        return {"text": text, "entities": full}
 
     def link_path(self, rng: random.Random, tweet_id: int, number: int) -> str:
         """A shortener path whose behaviour is drawn from `links.mix`."""
@@ -218,6 +251,13 @@ class TweetFactory:
         name = " ".join(rng.choice(_WORDS).title() for _ in range(2))
         return {"domain": dict(_DOMAIN), "entity": {"id": str(rng.randrange(10**18, 10**19)), "name": name,
                                                    "description": self.sentence(rng, 6)}}
+
+
+def cut_text(text: str, entities: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The `text` and `entities` of a long post: its first 280 characters, the entities within them."""
+    cut = text[:TEXT_LIMIT]
+    kept = {kind: [item for item in items if item["end"] <= len(cut)] for kind, items in entities.items()}
+    return cut, {kind: items for kind, items in kept.items() if items}
 
 
 ALL_TWEET_FIELDS = frozenset({

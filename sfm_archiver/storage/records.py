@@ -7,6 +7,7 @@ closing brace, so every byte the platform sent is kept.
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 
 from sfm_archiver import __version__
@@ -34,18 +35,25 @@ def sfm_metadata(
     return meta
 
 
+_LINE_BREAKS = bytes.maketrans(b"\r\n", b"  ")
+_EMPTY_OBJECT = re.compile(rb"\{\s*\}")
+
+
 def envelope(raw: bytes, meta: dict) -> bytes:
-    """One capture line (newline included): `raw` with `"__sfm": meta` added as its last key."""
+    """One capture line (newline included): `raw` with `"__sfm": meta` added as its last key.
+
+    Only the whitespace around the object is dropped, and each CR or LF byte inside it becomes
+    one space: in valid JSON those bytes can only be whitespace between tokens (inside strings
+    they must be escaped), so the line is one valid object and every other byte is the server's.
+    """
     body = raw.strip()
     if not body.startswith(b"{") or not body.endswith(b"}"):
         raise BadResponseError(f"not a JSON object: {body[:80]!r}")
     if b"\n" in body or b"\r" in body:
-        body = body.replace(b"\r\n", b" ").replace(b"\n", b" ").replace(b"\r", b" ")
-    inner = body[1:-1].strip()
+        body = body.translate(_LINE_BREAKS)
     added = b'"__sfm":' + json.dumps(meta, separators=(",", ":"), ensure_ascii=False).encode()
-    if inner:
-        return b"{" + inner + b"," + added + b"}\n"
-    return b"{" + added + b"}\n"
+    head = memoryview(body)[:-1]  # all but the closing brace, not copied until the join
+    return b"".join((head, added if _EMPTY_OBJECT.fullmatch(body) else b"," + added, b"}\n"))
 
 
 def json_line(obj: dict) -> bytes:

@@ -11,6 +11,9 @@ from sfm_archiver.simulator import bodies
 from tests.simulator.helpers import TOKEN, CapturingStream, plain_session, wait_for
 
 FAST = {"keepalive_seconds": 0.05, "messages_per_second": 200}
+# What these tests ask for (X sends only what is asked for: see test_fields.py).
+FIELDS = {"expansions": ["author_id", "referenced_tweets.id"],
+          "tweet_fields": ["author_id", "context_annotations", "created_at", "entities"]}
 
 
 def add_rules(base_url: str, *rules: tuple[str, str | None]) -> list[tweepy.StreamRule]:
@@ -20,7 +23,7 @@ def add_rules(base_url: str, *rules: tuple[str, str | None]) -> list[tweepy.Stre
 
 def start(base_url: str, kind: str = "filter", **kwargs) -> tuple[CapturingStream, object]:
     stream = CapturingStream(base_url, **kwargs)
-    thread = getattr(stream, kind)(threaded=True) if kind == "filter" else stream.sample(threaded=True)
+    thread = getattr(stream, kind)(threaded=True, **FIELDS) if kind == "filter" else stream.sample(threaded=True, **FIELDS)
     return stream, thread
 
 

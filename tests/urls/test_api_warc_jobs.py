@@ -25,7 +25,8 @@ def exchanges(paths) -> list[tuple[dict, dict]]:
     return found
 
 
-def test_timeline_harvest_and_username_update_record_every_api_call(tmp_path, simulator):
+def test_timeline_harvest_and_username_update_record_every_api_call(tmp_path, make_simulator, wire_style):
+    simulator = make_simulator(wire=wire_style)
     ctx = make_ctx(tmp_path, simulator.base_url)
     archive = ctx.config.paths.archive
 
