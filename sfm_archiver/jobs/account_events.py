@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
+from sfm_archiver.config import USERNAME
 from sfm_archiver.ledger import Ledger
 from sfm_archiver.state import StateStore
 
@@ -68,9 +69,10 @@ def differs(seen: Observation, stored: dict) -> bool:
 
 
 def well_formed_user(user: object) -> bool:
-    """A user object with a numeric id and a username: only such answers prove anything about an account."""
+    """A user object with a numeric id and a username X could have issued: only such answers prove
+    anything about an account (a damaged answer must never become a `renamed` event)."""
     return (isinstance(user, dict) and str(user.get("id", "")).isdigit()
-            and isinstance(user.get("username"), str) and bool(user["username"]))
+            and isinstance(user.get("username"), str) and USERNAME.match(user["username"]) is not None)
 
 
 def status_event(before: str, after: str | None) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from sfm_archiver.jobs.account_events import author_observation, differs
+from sfm_archiver.jobs.account_events import author_observation, differs, well_formed_user
 from sfm_archiver.jobs.accounts import check_accounts_online, sync_accounts, update_usernames
 from sfm_archiver.jobs.timeline import harvest_timelines
 
@@ -302,3 +302,10 @@ def test_only_the_author_and_only_what_the_page_says_is_observed():
     assert author_observation(page, "201").status == "active"
     assert author_observation({"data": []}, "201") is None
     assert author_observation({"includes": {"users": [{"id": "201", "username": ""}]}}, "201") is None
+
+
+def test_a_username_x_could_not_have_issued_is_a_damaged_answer():
+    """A byte damaged in transit inside a username must never become a `renamed` event."""
+    assert well_formed_user({"id": "100002", "username": "sfm_beta"})
+    for damaged in ("sfm beta", "sfm_b\u00e9ta", 'sfm"beta', "", "a" * 16, "sfm\x00beta"):
+        assert not well_formed_user({"id": "100002", "username": damaged}), damaged
