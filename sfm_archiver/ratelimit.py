@@ -47,9 +47,12 @@ SHARED_POLL = 0.02  # the same when the answers may come to other processes
 
 
 class BudgetStore(Protocol):
-    """What SharedBudgets needs: one budget changed in one cross-process transaction (state.py)."""
+    """What the limiter needs of the state store (state.py): one budget changed in one
+    cross-process transaction, and a 429 answer counted."""
 
     def change_rate_budget(self, credential: str, endpoint: str, change: Callable) -> Any: ...
+
+    def record_rate_limited(self, credential: str, endpoint: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -204,6 +207,7 @@ class RateLimiter:
     ):
         self.clock = clock
         self.sleep = sleep
+        self.store = store  # also where 429 answers are counted (for the metrics)
         self.budgets: LocalBudgets | SharedBudgets = LocalBudgets() if store is None else SharedBudgets(store)
         self.on_wait = on_wait
         self.margin = margin

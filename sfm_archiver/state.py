@@ -12,15 +12,17 @@ import json
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 from sfm_archiver.errors import SfmError
 from sfm_archiver.timeutil import utcnow
 
 STATE_FILE = "state.sqlite3"
+T = TypeVar("T")
 BudgetChange = Callable[[dict | None, dict[str, dict]], tuple[dict | None, dict[str, dict], Any]]
 
 MIGRATIONS: list[str] = [
@@ -259,6 +261,23 @@ def _loads(text: str | None, default: Any = None) -> Any:
     return default if text is None else json.loads(text)
 
 
+def _retry_locked(call: Callable[[], T], seconds: float = 30.0) -> T:
+    """`call`, retried while SQLite says "database is locked" without waiting on its busy handler.
+
+    Switching a new database into WAL mode and reading it while another process creates or
+    migrates it can fail at once with SQLITE_BUSY (the busy handler is not consulted then):
+    several processes opening one new state store together is normal (daemon and cron one-shots).
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return call()
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class StateStore:
     """Thread-safe access to the state database (one connection per thread)."""
 
@@ -281,9 +300,9 @@ class StateStore:
     def _connect(self, synchronous: str) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.execute("PRAGMA busy_timeout=30000")
+        _retry_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+        conn.execute(f"PRAGMA synchronous={synchronous}")
         return conn
 
     def close(self) -> None:
@@ -295,7 +314,7 @@ class StateStore:
 
     def _migrate(self) -> None:
         try:
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            version = _retry_locked(lambda: self.db.execute("PRAGMA user_version").fetchone()[0])
         except sqlite3.DatabaseError as error:
             raise StateError(f"{self.path}: not a usable state database: {error}") from error
         if version > len(MIGRATIONS):

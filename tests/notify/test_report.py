@@ -42,7 +42,8 @@ def populate(store: StateStore, state_dir, rng: random.Random) -> None:
     for hours in (30, 100, 200):
         store.record_stream_event("live", "disconnect", "operational-disconnect", at=NOW - timedelta(hours=hours))
         store.record_stream_event("live", "connect", at=NOW - timedelta(hours=hours - 3))
-    store.record_rate_limit("app", "/2/users/:id/tweets", 1500, 300, NOW.timestamp() + 600)
+    store.change_rate_budget("app", "/2/users/:id/tweets", lambda row, permits: (
+        {"rate_limit": 1500, "remaining": 300, "reset": NOW.timestamp() + 600, "skew": 0.0}, permits, None))
     ledger = Ledger(state_dir)
     for n, event in enumerate(("suspended", "renamed", "protected", "unsuspended")):
         ledger.append(account_id=str(100 + n), event=event, observed_by={"job": "update_usernames", "run": "r1"},
