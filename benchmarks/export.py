@@ -32,7 +32,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sfm_archiver.platforms.x import TWEET_FIELDS, USER_FIELDS
+from sfm_archiver.platforms.x_fields import TWEET_FIELDS, USER_FIELDS
 from sfm_archiver.simulator.scenario import Scenario
 from sfm_archiver.simulator.tweets import TweetFactory, UserView, make_id
 from sfm_archiver.storage import layout

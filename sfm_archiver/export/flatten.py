@@ -12,6 +12,8 @@ from typing import Any, Iterator
 
 from sfm_archiver.export.columns import COLUMNS
 
+COLUMN_NAMES = tuple(column.name for column in COLUMNS)
+
 REFERENCED_SLOT = 2048  # slots of includes.tweets start here; data items count from 0
 POST_KINDS = ("timeline", "stream")
 
@@ -106,9 +108,10 @@ def full_text(post: dict) -> tuple[Any, dict]:
     return post.get("text"), _dict(post.get("entities"))
 
 
-def flatten_row(post: dict, includes: Includes, meta: dict, kind: str, referenced: bool,
-                matching_rules: Any, finals: list[str] | None) -> dict[str, Any]:
-    """One row of the export's columns (missing values are None)."""
+def flatten_values(post: dict, includes: Includes, meta: dict, kind: str, collection: str, referenced: bool,
+                   matching_rules: Any, finals: list[str] | None) -> tuple:
+    """One row: the values of COLUMNS in their order (missing values are None); a tuple, since
+    the export builds one per post and reads it by position."""
     author = includes.users.get(post.get("author_id")) or {}
     refs = _references(post)
     text, entities = full_text(post)
@@ -123,70 +126,77 @@ def flatten_row(post: dict, includes: Includes, meta: dict, kind: str, reference
     quoted = includes.tweets.get(refs.get("quoted")) or {}
     media_keys = attachments.get("media_keys")
     media = [includes.media[key] for key in media_keys if key in includes.media] if isinstance(media_keys, list) else None
-    return {
-        "id": post.get("id"),
-        "conversation_id": post.get("conversation_id"),
-        "referenced_tweets.replied_to.id": refs.get("replied_to"),
-        "referenced_tweets.retweeted.id": refs.get("retweeted"),
-        "referenced_tweets.quoted.id": refs.get("quoted"),
-        "author_id": post.get("author_id"),
-        "in_reply_to_user_id": post.get("in_reply_to_user_id"),
-        "in_reply_to_username": replied_user.get("username"),
-        "retweeted_user_id": retweeted.get("author_id"),
-        "retweeted_username": (includes.users.get(retweeted.get("author_id")) or {}).get("username"),
-        "quoted_user_id": quoted.get("author_id"),
-        "quoted_username": (includes.users.get(quoted.get("author_id")) or {}).get("username"),
-        "created_at": post.get("created_at"),
-        "text": text,
-        "lang": post.get("lang"),
-        "source": post.get("source"),
-        "public_metrics.impression_count": metrics.get("impression_count"),
-        "public_metrics.reply_count": metrics.get("reply_count"),
-        "public_metrics.retweet_count": metrics.get("retweet_count"),
-        "public_metrics.quote_count": metrics.get("quote_count"),
-        "public_metrics.like_count": metrics.get("like_count"),
-        "public_metrics.bookmark_count": metrics.get("bookmark_count"),
-        "reply_settings": post.get("reply_settings"),
-        "possibly_sensitive": post.get("possibly_sensitive"),
-        "edit_history_tweet_ids": post.get("edit_history_tweet_ids"),
-        "edit_controls.edits_remaining": edits.get("edits_remaining"),
-        "edit_controls.editable_until": edits.get("editable_until"),
-        "edit_controls.is_edit_eligible": edits.get("is_edit_eligible"),
-        "entities.hashtags": entities.get("hashtags"),
-        "entities.cashtags": entities.get("cashtags"),
-        "entities.mentions": entities.get("mentions"),
-        "entities.urls": entities.get("urls"),
-        "entities.annotations": entities.get("annotations"),
-        "context_annotations": post.get("context_annotations"),
-        "attachments.media_keys": media_keys,
-        "attachments.media": media or None,
-        "attachments.poll_ids": attachments.get("poll_ids"),
-        "geo.place_id": geo.get("place_id"),
-        "geo.full_name": place.get("full_name"),
-        "withheld.country_codes": _dict(post.get("withheld")).get("country_codes"),
-        "author.id": author.get("id"),
-        "author.username": author.get("username"),
-        "author.name": author.get("name"),
-        "author.created_at": author.get("created_at"),
-        "author.description": author.get("description"),
-        "author.location": author.get("location"),
-        "author.url": author.get("url"),
-        "author.profile_image_url": author.get("profile_image_url"),
-        "author.verified": author.get("verified"),
-        "author.verified_type": author.get("verified_type"),
-        "author.protected": author.get("protected"),
-        "author.public_metrics.followers_count": author_metrics.get("followers_count"),
-        "author.public_metrics.following_count": author_metrics.get("following_count"),
-        "author.public_metrics.tweet_count": author_metrics.get("tweet_count"),
-        "author.public_metrics.listed_count": author_metrics.get("listed_count"),
-        "author.public_metrics.like_count": author_metrics.get("like_count"),
-        "matching_rules": matching_rules,
-        "urls.final": finals,
-        "captured_at": meta.get("captured_at"),
-        "collection": meta.get("collection"),
-        "kind": kind,
-        "row_type": "referenced" if referenced else "post",
-    }
+    return (
+        post.get("id"),                                                 # id
+        post.get("conversation_id"),                                    # conversation_id
+        refs.get("replied_to"),                                         # referenced_tweets.replied_to.id
+        refs.get("retweeted"),                                          # referenced_tweets.retweeted.id
+        refs.get("quoted"),                                             # referenced_tweets.quoted.id
+        post.get("author_id"),                                          # author_id
+        post.get("in_reply_to_user_id"),                                # in_reply_to_user_id
+        replied_user.get("username"),                                   # in_reply_to_username
+        retweeted.get("author_id"),                                     # retweeted_user_id
+        (includes.users.get(retweeted.get("author_id")) or {}).get("username"),  # retweeted_username
+        quoted.get("author_id"),                                        # quoted_user_id
+        (includes.users.get(quoted.get("author_id")) or {}).get("username"),  # quoted_username
+        post.get("created_at"),                                         # created_at
+        text,                                                           # text
+        post.get("lang"),                                               # lang
+        post.get("source"),                                             # source
+        metrics.get("impression_count"),                                # public_metrics.impression_count
+        metrics.get("reply_count"),                                     # public_metrics.reply_count
+        metrics.get("retweet_count"),                                   # public_metrics.retweet_count
+        metrics.get("quote_count"),                                     # public_metrics.quote_count
+        metrics.get("like_count"),                                      # public_metrics.like_count
+        metrics.get("bookmark_count"),                                  # public_metrics.bookmark_count
+        post.get("reply_settings"),                                     # reply_settings
+        post.get("possibly_sensitive"),                                 # possibly_sensitive
+        post.get("edit_history_tweet_ids"),                             # edit_history_tweet_ids
+        edits.get("edits_remaining"),                                   # edit_controls.edits_remaining
+        edits.get("editable_until"),                                    # edit_controls.editable_until
+        edits.get("is_edit_eligible"),                                  # edit_controls.is_edit_eligible
+        entities.get("hashtags"),                                       # entities.hashtags
+        entities.get("cashtags"),                                       # entities.cashtags
+        entities.get("mentions"),                                       # entities.mentions
+        entities.get("urls"),                                           # entities.urls
+        entities.get("annotations"),                                    # entities.annotations
+        post.get("context_annotations"),                                # context_annotations
+        media_keys,                                                     # attachments.media_keys
+        media or None,                                                  # attachments.media
+        attachments.get("poll_ids"),                                    # attachments.poll_ids
+        geo.get("place_id"),                                            # geo.place_id
+        place.get("full_name"),                                         # geo.full_name
+        _dict(post.get("withheld")).get("country_codes"),               # withheld.country_codes
+        author.get("id"),                                               # author.id
+        author.get("username"),                                         # author.username
+        author.get("name"),                                             # author.name
+        author.get("created_at"),                                       # author.created_at
+        author.get("description"),                                      # author.description
+        author.get("location"),                                         # author.location
+        author.get("url"),                                              # author.url
+        author.get("profile_image_url"),                                # author.profile_image_url
+        author.get("verified"),                                         # author.verified
+        author.get("verified_type"),                                    # author.verified_type
+        author.get("protected"),                                        # author.protected
+        author_metrics.get("followers_count"),                          # author.public_metrics.followers_count
+        author_metrics.get("following_count"),                          # author.public_metrics.following_count
+        author_metrics.get("tweet_count"),                              # author.public_metrics.tweet_count
+        author_metrics.get("listed_count"),                             # author.public_metrics.listed_count
+        author_metrics.get("like_count"),                               # author.public_metrics.like_count
+        matching_rules,                                                 # matching_rules
+        finals,                                                         # urls.final
+        meta.get("captured_at"),                                        # captured_at
+        collection,                                                     # collection
+        kind,                                                           # kind
+        "referenced" if referenced else "post",                         # row_type
+    )
+
+
+def flatten_row(post: dict, includes: Includes, meta: dict, kind: str, collection: str, referenced: bool,
+                matching_rules: Any, finals: list[str] | None) -> dict[str, Any]:
+    """One row by column name (for readers of single rows)."""
+    values = flatten_values(post, includes, meta, kind, collection, referenced, matching_rules, finals)
+    return dict(zip(COLUMN_NAMES, values, strict=True))
 
 
 def nested_post(post: dict, includes: Includes, meta: dict, matching_rules: Any) -> dict:

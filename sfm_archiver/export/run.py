@@ -21,23 +21,23 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from sfm_archiver.errors import UsageError
-from sfm_archiver.export.columns import EXTRA, select_columns
+from sfm_archiver.export.columns import EXTRA, column_picker, select_columns
 from sfm_archiver.export.flatten import (
     POST_KINDS,
     Includes,
     extra_fields,
-    flatten_row,
+    flatten_values,
     line_posts,
     nested_post,
     unknown_fields,
 )
 from sfm_archiver.export.index import ExportIndex, position
+from sfm_archiver.export.lines import read_lines, read_records
 from sfm_archiver.export.scan import light_record
 from sfm_archiver.export.sources import CaptureFile, Source, open_sources
 from sfm_archiver.export.writers import FORMATS, Segments
 from sfm_archiver.jobs.urls import tweet_links
 from sfm_archiver.ledger import account_ids_named
-from sfm_archiver.storage.reader import read_lines, read_records
 from sfm_archiver.timeutil import parse_timestamp, rfc3339_ms, utcnow
 
 DEDUPE = ("latest", "first", "none")
@@ -183,6 +183,7 @@ class _Export:
         self.progress, self.stack = progress, stack
         self.columns = select_columns(request.columns)
         self.with_extra = EXTRA in self.columns
+        self.pick = column_picker(self.columns)
         self.start, self.end = time_bounds(request.start, request.end)
         self.kinds = {request.kind} if request.kind else set(POST_KINDS)
         self.account_ids: set[str] = set()
@@ -321,11 +322,10 @@ class _Export:
         rules = record.get("matching_rules")
         if kind == "post":
             return nested_post(post, includes, meta, rules)
-        row = flatten_row(post, includes, meta, file.kind, referenced, rules, self._finals(post))
-        row["collection"] = file.collection
+        values = flatten_values(post, includes, meta, file.kind, file.collection, referenced, rules, self._finals(post))
         if self.with_extra:
-            row["extra"] = extra_fields(post, includes.users.get(post.get("author_id")))
-        return row
+            values += (extra_fields(post, includes.users.get(post.get("author_id"))),)
+        return self.pick(values)
 
     def _finals(self, post: dict) -> list[str] | None:
         if not self.index.links:

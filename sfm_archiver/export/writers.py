@@ -13,7 +13,7 @@ import json
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from sfm_archiver.export.columns import Column
 from sfm_archiver.export.flatten import to_json
@@ -23,6 +23,8 @@ GUARDED_STARTS = ("=", "+", "-", "@")
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet, the header row included
 XLSX_MAX_CHARS = 32_767  # Excel's limit per cell
 PARQUET_BATCH_ROWS = 10_000
+CSV_BATCH_ROWS = 1000
+WRITE_BUFFER = 1 << 20
 
 
 def guard(text: str) -> str:
@@ -45,7 +47,7 @@ class FormatWriter:
     """One segment file at a time; `Segments` opens, feeds and closes them."""
 
     ext = ""
-    item = "row"  # what `write` takes: a column row, the nested post ("post") or the id ("id")
+    item = "row"  # what `write` takes: a row (values in the order of `columns`), the nested post ("post") or the id ("id")
 
     def __init__(self, columns: tuple[Column, ...], notes: dict[str, int]):
         self.columns = columns
@@ -67,18 +69,26 @@ class CsvWriter(FormatWriter):
     delimiter = ","
 
     def open(self, path: Path) -> None:
-        self._file = open(path, "w", encoding="utf-8", newline="")
+        self._file = open(path, "w", encoding="utf-8", newline="", buffering=WRITE_BUFFER)
         self._writer = csv.writer(self._file, delimiter=self.delimiter)
         self._writer.writerow(self.names)
+        self._rows: list[list] = []
 
-    def write(self, item: dict) -> None:
+    def write(self, item: Sequence) -> None:
         # text_cell inlined for the common classes: this line runs once per cell
-        self._writer.writerow([
+        self._rows.append([
             value if (cls := value.__class__) is not str and cls is not list and cls is not dict
             else ("'" + value if value.startswith(GUARDED_STARTS) else value) if cls is str else to_json(value)
-            for value in map(item.get, self.names)])
+            for value in item])
+        if len(self._rows) >= CSV_BATCH_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._writer.writerows(self._rows)
+        self._rows = []
 
     def close(self) -> None:
+        self._flush()
         self._file.close()
 
 
@@ -144,12 +154,11 @@ class XlsxWriter(FormatWriter):
             self._sheet.write_string(0, number, name)
         self._row = 1
 
-    def write(self, item: dict) -> None:
+    def write(self, item: Sequence) -> None:
         if self._row >= XLSX_MAX_ROWS:
             self._new_sheet()
         sheet, row = self._sheet, self._row
-        for number, name in enumerate(self.names):
-            value = item.get(name)
+        for number, value in enumerate(item):
             if value is None:
                 continue
             if value is True or value is False:
@@ -184,20 +193,20 @@ class ParquetWriter(FormatWriter):
         self._pa = pa
         self._schema = pa.schema([(column.name, _arrow_type(pa, column.type)) for column in self.columns])
         self._writer = pq.ParquetWriter(str(path), self._schema, compression="zstd")
-        self._buffer: list[list[Any]] = [[] for _ in self.columns]
+        self._rows: list[Sequence] = []
 
-    def write(self, item: dict) -> None:
-        for values, name in zip(self._buffer, self.names, strict=True):
-            values.append(item.get(name))
-        if len(self._buffer[0]) >= PARQUET_BATCH_ROWS:
+    def write(self, item: Sequence) -> None:
+        self._rows.append(item)
+        if len(self._rows) >= PARQUET_BATCH_ROWS:
             self._flush()
 
     def _flush(self) -> None:
-        if not self._buffer[0]:
+        if not self._rows:
             return
-        arrays = [self._array(values, column) for values, column in zip(self._buffer, self.columns, strict=True)]
+        arrays = [self._array(list(values), column)
+                  for values, column in zip(zip(*self._rows, strict=True), self.columns, strict=True)]
         self._writer.write_batch(self._pa.RecordBatch.from_arrays(arrays, schema=self._schema))
-        self._buffer = [[] for _ in self.columns]
+        self._rows = []
 
     def _array(self, values: list[Any], column: Column):
         pa, kind = self._pa, column.type
