@@ -64,6 +64,30 @@ class FormatWriter:
         raise NotImplementedError
 
 
+def csv_line_maker(delimiter: str) -> Callable[[Sequence], str]:
+    """A function from a row to its CSV line, the exact text `csv.writer` (minimal quoting,
+    `\r\n` line ends) writes for `[text_cell(value) for value in row]`, about twice as fast:
+    a field is quoted only when it holds the delimiter, a quote or a line break. Rows of one
+    field are not for it (`csv.writer` quotes a lone empty field)."""
+    special = re.compile(f'[{re.escape(delimiter)}"\r\n]').search
+
+    def quoted(text: str) -> str:
+        return '"' + text.replace('"', '""') + '"' if special(text) else text
+
+    def line(row: Sequence) -> str:
+        # one comprehension per row, the common classes first: this runs once per cell
+        return delimiter.join([
+            (("'" + value if value.startswith(GUARDED_STARTS) else value) if not special(value)
+             else quoted("'" + value if value.startswith(GUARDED_STARTS) else value))
+            if (cls := value.__class__) is str
+            else "" if value is None
+            else quoted(to_json(value)) if cls is list or cls is dict
+            else str(value)  # int, float, bool: what csv.writer writes for them, never quoted
+            for value in row]) + "\r\n"
+
+    return line
+
+
 class CsvWriter(FormatWriter):
     ext = "csv"
     delimiter = ","
@@ -72,20 +96,22 @@ class CsvWriter(FormatWriter):
         self._file = open(path, "w", encoding="utf-8", newline="", buffering=WRITE_BUFFER)
         self._writer = csv.writer(self._file, delimiter=self.delimiter)
         self._writer.writerow(self.names)
-        self._rows: list[list] = []
+        self._line = csv_line_maker(self.delimiter) if len(self.names) > 1 else self._single_field
+        self._lines: list[str] = []
 
     def write(self, item: Sequence) -> None:
-        # text_cell inlined for the common classes: this line runs once per cell
-        self._rows.append([
-            value if (cls := value.__class__) is not str and cls is not list and cls is not dict
-            else ("'" + value if value.startswith(GUARDED_STARTS) else value) if cls is str else to_json(value)
-            for value in item])
-        if len(self._rows) >= CSV_BATCH_ROWS:
+        self._lines.append(self._line(item))
+        if len(self._lines) >= CSV_BATCH_ROWS:
             self._flush()
 
+    def _single_field(self, item: Sequence) -> str:
+        self._flush()
+        self._writer.writerow([text_cell(value) for value in item])
+        return ""
+
     def _flush(self) -> None:
-        self._writer.writerows(self._rows)
-        self._rows = []
+        self._file.write("".join(self._lines))
+        self._lines = []
 
     def close(self) -> None:
         self._flush()
