@@ -36,7 +36,6 @@ from sfm_archiver.export.lines import read_lines, read_records
 from sfm_archiver.export.scan import light_record
 from sfm_archiver.export.sources import CaptureFile, Source, open_sources
 from sfm_archiver.export.writers import FORMATS, Segments
-from sfm_archiver.jobs.urls import tweet_links
 from sfm_archiver.ledger import account_ids_named
 from sfm_archiver.timeutil import parse_timestamp, rfc3339_ms, utcnow
 
@@ -330,6 +329,8 @@ class _Export:
     def _finals(self, post: dict) -> list[str] | None:
         if not self.index.links:
             return None
+        from sfm_archiver.jobs.urls import tweet_links  # with its HTTP stack: only when there are links to join
+
         finals = [self.index.final_url(url) for url in dict.fromkeys(tweet_links(post))]
         return [final for final in finals if final] or None
 
