@@ -55,6 +55,7 @@ def _known_fields(prefix: str) -> _Level:
     return _Level("", [path.split(".") for path in paths])
 
 
+_UNHASHABLE = (list, dict)  # JSON values that cannot be dict keys
 _POST_FIELDS = _known_fields("")
 _USER_FIELDS = _known_fields("author.")
 
@@ -77,7 +78,13 @@ class Includes:
 def _index(items: Any, key: str) -> dict:
     if not isinstance(items, list):
         return {}
-    return {item[key]: item for item in items if isinstance(item, dict) and key in item}
+    return {item[key]: item for item in items
+            if isinstance(item, dict) and key in item and item[key].__class__ not in _UNHASHABLE}
+
+
+def lookup(table: dict, key: Any) -> Any:
+    """`table.get(key)`, also for a list or object where X sends an id: it joins nothing."""
+    return None if key.__class__ in _UNHASHABLE else table.get(key)
 
 
 def line_posts(record: dict, referenced: bool) -> Iterator[tuple[int, dict, bool]]:
@@ -112,20 +119,21 @@ def flatten_values(post: dict, includes: Includes, meta: dict, kind: str, collec
                    matching_rules: Any, finals: list[str] | None) -> tuple:
     """One row: the values of COLUMNS in their order (missing values are None); a tuple, since
     the export builds one per post and reads it by position."""
-    author = includes.users.get(post.get("author_id")) or {}
+    users = includes.users
+    author = lookup(users, post.get("author_id")) or {}
     refs = _references(post)
     text, entities = full_text(post)
     metrics = _dict(post.get("public_metrics"))
     edits = _dict(post.get("edit_controls"))
     attachments = _dict(post.get("attachments"))
     geo = _dict(post.get("geo"))
-    place = includes.places.get(geo.get("place_id")) or {}
+    place = lookup(includes.places, geo.get("place_id")) or {}
     author_metrics = _dict(author.get("public_metrics"))
-    replied_user = includes.users.get(post.get("in_reply_to_user_id")) or {}
-    retweeted = includes.tweets.get(refs.get("retweeted")) or {}
-    quoted = includes.tweets.get(refs.get("quoted")) or {}
+    replied_user = lookup(users, post.get("in_reply_to_user_id")) or {}
+    retweeted = lookup(includes.tweets, refs.get("retweeted")) or {}
+    quoted = lookup(includes.tweets, refs.get("quoted")) or {}
     media_keys = attachments.get("media_keys")
-    media = [includes.media[key] for key in media_keys if key in includes.media] if isinstance(media_keys, list) else None
+    media = _media(includes, media_keys)
     return (
         post.get("id"),                                                 # id
         post.get("conversation_id"),                                    # conversation_id
@@ -136,9 +144,9 @@ def flatten_values(post: dict, includes: Includes, meta: dict, kind: str, collec
         post.get("in_reply_to_user_id"),                                # in_reply_to_user_id
         replied_user.get("username"),                                   # in_reply_to_username
         retweeted.get("author_id"),                                     # retweeted_user_id
-        (includes.users.get(retweeted.get("author_id")) or {}).get("username"),  # retweeted_username
+        (lookup(users, retweeted.get("author_id")) or {}).get("username"),  # retweeted_username
         quoted.get("author_id"),                                        # quoted_user_id
-        (includes.users.get(quoted.get("author_id")) or {}).get("username"),  # quoted_username
+        (lookup(users, quoted.get("author_id")) or {}).get("username"),  # quoted_username
         post.get("created_at"),                                         # created_at
         text,                                                           # text
         post.get("lang"),                                               # lang
@@ -203,29 +211,29 @@ def nested_post(post: dict, includes: Includes, meta: dict, matching_rules: Any)
     """The post as `twarc2 flatten` shapes it (author, referenced posts, media and place inline),
     plus the capture's `__sfm`: what the JSON lines format writes and twarc plugins read."""
     out = dict(post)
-    author = includes.users.get(post.get("author_id"))
+    author = lookup(includes.users, post.get("author_id"))
     if author is not None:
         out["author"] = author
-    replied_user = includes.users.get(post.get("in_reply_to_user_id"))
+    replied_user = lookup(includes.users, post.get("in_reply_to_user_id"))
     if replied_user is not None:
         out["in_reply_to_user"] = replied_user
     if isinstance(post.get("referenced_tweets"), list):
         inlined = []
         for ref in post["referenced_tweets"]:
             if isinstance(ref, dict):
-                target = includes.tweets.get(ref.get("id"))
+                target = lookup(includes.tweets, ref.get("id"))
                 if target is not None:
-                    target = {**target, "author": includes.users.get(target.get("author_id"))}
+                    target = {**target, "author": lookup(includes.users, target.get("author_id"))}
                     ref = {**ref, **{k: v for k, v in target.items() if v is not None}}
             inlined.append(ref)
         out["referenced_tweets"] = inlined
     attachments = post.get("attachments")
     if isinstance(attachments, dict) and isinstance(attachments.get("media_keys"), list):
-        out["attachments"] = {**attachments, "media": [includes.media[k] for k in attachments["media_keys"]
-                                                        if k in includes.media]}
+        out["attachments"] = {**attachments, "media": _media(includes, attachments["media_keys"]) or []}
     place_id = _dict(post.get("geo")).get("place_id")
-    if place_id in includes.places:
-        out["geo"] = {**post["geo"], **includes.places[place_id]}
+    place = lookup(includes.places, place_id)
+    if place is not None:
+        out["geo"] = {**post["geo"], **place}
     if matching_rules is not None:
         out["matching_rules"] = matching_rules
     out["__sfm"] = meta
@@ -278,7 +286,15 @@ def _references(post: dict) -> dict[str, str]:
     refs = post.get("referenced_tweets")
     if not isinstance(refs, list):
         return {}
-    return {ref.get("type"): ref.get("id") for ref in refs if isinstance(ref, dict)}
+    return {ref.get("type"): ref.get("id") for ref in refs
+            if isinstance(ref, dict) and ref.get("type").__class__ not in _UNHASHABLE}
+
+
+def _media(includes: Includes, keys: Any) -> list[dict] | None:
+    """The media objects of `attachments.media_keys`, in their order (None when there are no keys)."""
+    if not isinstance(keys, list):
+        return None
+    return [media for media in (lookup(includes.media, key) for key in keys) if media is not None]
 
 
 def _dict(value: Any) -> dict:

@@ -29,6 +29,7 @@ from sfm_archiver.export.flatten import (
     extra_fields,
     flatten_values,
     line_posts,
+    lookup,
     nested_post,
     unknown_fields,
 )
@@ -244,9 +245,10 @@ class _Export:
             if not isinstance(stamp, str) or (self.start and stamp < self.start) or (self.end and stamp >= self.end):
                 return False
         if self.request.accounts:
-            if post.get("author_id") in self.account_ids:
+            author_id = post.get("author_id")
+            if author_id.__class__ is str and author_id in self.account_ids:
                 return True
-            author = (includes or Includes(record)).users.get(post.get("author_id")) or {}
+            author = lookup((includes or Includes(record)).users, author_id) or {}
             return str(author.get("username", "")).lower() in self.account_names
         return True
 
@@ -339,7 +341,7 @@ class _Export:
             return nested_post(post, includes, meta, rules)
         values = flatten_values(post, includes, meta, file.kind, file.collection, referenced, rules, self._finals(post))
         if self.with_extra:
-            values += (extra_fields(post, includes.users.get(post.get("author_id"))),)
+            values += (extra_fields(post, lookup(includes.users, post.get("author_id"))),)
         return self.pick(values)
 
     def _finals(self, post: dict) -> list[str] | None:
@@ -354,7 +356,7 @@ class _Export:
         """Per-row facts for the README: timeline accounts, fields outside the columns, posting times."""
         result = self.result
         author_id = post.get("author_id")
-        author = includes.users.get(author_id)
+        author = lookup(includes.users, author_id)
         if file.kind == "timeline" and author_id.__class__ is str:
             result.by_account[author_id] += 1
             if author and author.get("username").__class__ is str:
