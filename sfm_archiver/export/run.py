@@ -35,7 +35,7 @@ from sfm_archiver.export.flatten import (
 )
 from sfm_archiver.export.index import ExportIndex, position
 from sfm_archiver.export.lines import read_lines, read_records
-from sfm_archiver.export.scan import light_record
+from sfm_archiver.export.scan import index_entries, light_record
 from sfm_archiver.export.sources import CaptureFile, Source, open_sources
 from sfm_archiver.export.writers import FORMATS, Segments
 from sfm_archiver.ledger import account_ids_named
@@ -202,6 +202,7 @@ class _Export:
         self.pick = column_picker(self.columns)
         self.start, self.end = time_bounds(request.start, request.end)
         self.kinds = {request.kind} if request.kind else set(POST_KINDS)
+        self.filtered = bool(self.start or self.end or request.accounts)
         self.account_ids: set[str] = set()
         self.account_names: set[str] = set()
 
@@ -214,10 +215,12 @@ class _Export:
         self._load_links([file for file in files if file.kind == "urls"])
         files = [file for file in files if file.kind in self.kinds]
         if request.dedupe != "none":
-            for number, line, record, posts in self._captures(files, "indexing"):
-                stamp = _captured_at(record)
-                for slot, post, _referenced in posts:
-                    self.index.offer(post["id"], stamp, position(number, line, slot))
+            if self.filtered:
+                for number, line, record, posts in self._captures(files, "indexing"):
+                    self.index.offer_line(_captured_at(record), position(number, line, 0),
+                                          [(slot, post["id"]) for slot, post, _referenced in posts])
+            else:
+                self._index_all(files)
             result.posts_indexed = self.index.seal()
         self._write(files)
 
@@ -258,23 +261,45 @@ class _Export:
         """(file number, line, record, wanted posts) of every capture line, in file order. The
         index pass reads only the fields it needs (`scan.light_record`), the writing pass all."""
         meter = _Meter(self.progress, phase)
-        referenced = self.request.include_referenced
-        filtered = bool(self.start or self.end or self.request.accounts)
         for number, file in enumerate(files):
             for line, record in self._records(file, phase):
-                posts = []
-                includes = Includes(record) if filtered and self.request.accounts else None
-                page_passed = False
-                for slot, post, is_referenced in line_posts(record, referenced):
-                    if is_referenced:
-                        if page_passed:
-                            posts.append((slot, post, True))
-                    elif not filtered or self._post_wanted(post, record, includes):
-                        page_passed = True
-                        posts.append((slot, post, False))
+                posts = self._wanted_posts(record)
                 meter.add(len(posts))
                 if posts:
                     yield number, line, record, posts
+        meter.done()
+
+    def _wanted_posts(self, record: dict) -> list[tuple[int, dict, bool]]:
+        """(slot, post, is_referenced) of a line's posts that pass the filters; referenced posts
+        come with a page of which at least one post passed."""
+        filtered = self.filtered
+        posts = []
+        includes = Includes(record) if filtered and self.request.accounts else None
+        page_passed = False
+        for slot, post, is_referenced in line_posts(record, self.request.include_referenced):
+            if is_referenced:
+                if page_passed:
+                    posts.append((slot, post, True))
+            elif not filtered or self._post_wanted(post, record, includes):
+                page_passed = True
+                posts.append((slot, post, False))
+        return posts
+
+    def _index_all(self, files: list[CaptureFile]) -> None:
+        """The index pass when no filter applies: ids and capture times straight from the
+        decoded schema (`scan.index_entries`); a line it does not fit goes the general way."""
+        meter = _Meter(self.progress, "indexing")
+        referenced = self.request.include_referenced
+        for number, file in enumerate(files):
+            for line, raw in read_lines(Path(file.label), self._on_problem("indexing"), file.opener):
+                found = index_entries(raw, referenced)
+                if found is None:
+                    record = light_record(raw) if raw.strip() else None
+                    posts = self._wanted_posts(record) if record is not None else []
+                    found = _captured_at(record), [(slot, post["id"]) for slot, post, _referenced in posts]
+                if found[1]:
+                    self.index.offer_line(found[0], position(number, line, 0), found[1])
+                    meter.add(len(found[1]))
         meter.done()
 
     def _records(self, file: CaptureFile, phase: str) -> Iterator[tuple[int, dict]]:
