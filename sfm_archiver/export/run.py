@@ -295,8 +295,9 @@ class _Export:
                 found = index_entries(raw, referenced)
                 if found is None:
                     record = light_record(raw) if raw.strip() else None
-                    posts = self._wanted_posts(record) if record is not None else []
-                    found = _captured_at(record), [(slot, post["id"]) for slot, post, _referenced in posts]
+                    if record is None:  # not an object: the writing pass reports it
+                        continue
+                    found = _captured_at(record), [(slot, post["id"]) for slot, post, _ in self._wanted_posts(record)]
                 if found[1]:
                     self.index.offer_line(found[0], position(number, line, 0), found[1])
                     meter.add(len(found[1]))
