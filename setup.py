@@ -24,6 +24,7 @@ setup(
         "xlsxwriter>=3.1",
         "pyarrow>=14",
         "msgspec>=0.18",
+        "isal>=1.6",
         "apprise>=1.6",
         "prometheus_client>=0.17",
         "matplotlib>=3.7",

@@ -9,6 +9,7 @@ The export's README and docs/export.md list this table; `--columns` picks from i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 from sfm_archiver.errors import UsageError
 
@@ -102,3 +103,12 @@ def select_columns(spec: str | None) -> tuple[Column, ...]:
     if not names:
         raise UsageError("--columns: no column named")
     return tuple(BY_NAME[name] for name in dict.fromkeys(names))
+
+
+def column_picker(columns: tuple[Column, ...]) -> Callable[[tuple], Sequence]:
+    """From the values of COLUMNS (then `extra`, when asked for) to those of `columns`, in their order."""
+    every = COLUMNS + (EXTRA,)
+    if columns in (COLUMNS, every):
+        return lambda values: values
+    places = tuple(every.index(column) for column in columns)
+    return lambda values: [values[place] for place in places]

@@ -12,6 +12,8 @@ from typing import Any, Iterator
 
 from sfm_archiver.export.columns import COLUMNS
 
+COLUMN_NAMES = tuple(column.name for column in COLUMNS)
+
 REFERENCED_SLOT = 2048  # slots of includes.tweets start here; data items count from 0
 POST_KINDS = ("timeline", "stream")
 
@@ -53,6 +55,7 @@ def _known_fields(prefix: str) -> _Level:
     return _Level("", [path.split(".") for path in paths])
 
 
+_UNHASHABLE = (list, dict)  # JSON values that cannot be dict keys
 _POST_FIELDS = _known_fields("")
 _USER_FIELDS = _known_fields("author.")
 
@@ -75,7 +78,13 @@ class Includes:
 def _index(items: Any, key: str) -> dict:
     if not isinstance(items, list):
         return {}
-    return {item[key]: item for item in items if isinstance(item, dict) and key in item}
+    return {item[key]: item for item in items
+            if isinstance(item, dict) and key in item and item[key].__class__ not in _UNHASHABLE}
+
+
+def lookup(table: dict, key: Any) -> Any:
+    """`table.get(key)`, also for a list or object where X sends an id: it joins nothing."""
+    return None if key.__class__ in _UNHASHABLE else table.get(key)
 
 
 def line_posts(record: dict, referenced: bool) -> Iterator[tuple[int, dict, bool]]:
@@ -106,116 +115,125 @@ def full_text(post: dict) -> tuple[Any, dict]:
     return post.get("text"), _dict(post.get("entities"))
 
 
-def flatten_row(post: dict, includes: Includes, meta: dict, kind: str, referenced: bool,
-                matching_rules: Any, finals: list[str] | None) -> dict[str, Any]:
-    """One row of the export's columns (missing values are None)."""
-    author = includes.users.get(post.get("author_id")) or {}
+def flatten_values(post: dict, includes: Includes, meta: dict, kind: str, collection: str, referenced: bool,
+                   matching_rules: Any, finals: list[str] | None) -> tuple:
+    """One row: the values of COLUMNS in their order (missing values are None); a tuple, since
+    the export builds one per post and reads it by position."""
+    users = includes.users
+    author = lookup(users, post.get("author_id")) or {}
     refs = _references(post)
     text, entities = full_text(post)
     metrics = _dict(post.get("public_metrics"))
     edits = _dict(post.get("edit_controls"))
     attachments = _dict(post.get("attachments"))
     geo = _dict(post.get("geo"))
-    place = includes.places.get(geo.get("place_id")) or {}
+    place = lookup(includes.places, geo.get("place_id")) or {}
     author_metrics = _dict(author.get("public_metrics"))
-    replied_user = includes.users.get(post.get("in_reply_to_user_id")) or {}
-    retweeted = includes.tweets.get(refs.get("retweeted")) or {}
-    quoted = includes.tweets.get(refs.get("quoted")) or {}
+    replied_user = lookup(users, post.get("in_reply_to_user_id")) or {}
+    retweeted = lookup(includes.tweets, refs.get("retweeted")) or {}
+    quoted = lookup(includes.tweets, refs.get("quoted")) or {}
     media_keys = attachments.get("media_keys")
-    media = [includes.media[key] for key in media_keys if key in includes.media] if isinstance(media_keys, list) else None
-    return {
-        "id": post.get("id"),
-        "conversation_id": post.get("conversation_id"),
-        "referenced_tweets.replied_to.id": refs.get("replied_to"),
-        "referenced_tweets.retweeted.id": refs.get("retweeted"),
-        "referenced_tweets.quoted.id": refs.get("quoted"),
-        "author_id": post.get("author_id"),
-        "in_reply_to_user_id": post.get("in_reply_to_user_id"),
-        "in_reply_to_username": replied_user.get("username"),
-        "retweeted_user_id": retweeted.get("author_id"),
-        "retweeted_username": (includes.users.get(retweeted.get("author_id")) or {}).get("username"),
-        "quoted_user_id": quoted.get("author_id"),
-        "quoted_username": (includes.users.get(quoted.get("author_id")) or {}).get("username"),
-        "created_at": post.get("created_at"),
-        "text": text,
-        "lang": post.get("lang"),
-        "source": post.get("source"),
-        "public_metrics.impression_count": metrics.get("impression_count"),
-        "public_metrics.reply_count": metrics.get("reply_count"),
-        "public_metrics.retweet_count": metrics.get("retweet_count"),
-        "public_metrics.quote_count": metrics.get("quote_count"),
-        "public_metrics.like_count": metrics.get("like_count"),
-        "public_metrics.bookmark_count": metrics.get("bookmark_count"),
-        "reply_settings": post.get("reply_settings"),
-        "possibly_sensitive": post.get("possibly_sensitive"),
-        "edit_history_tweet_ids": post.get("edit_history_tweet_ids"),
-        "edit_controls.edits_remaining": edits.get("edits_remaining"),
-        "edit_controls.editable_until": edits.get("editable_until"),
-        "edit_controls.is_edit_eligible": edits.get("is_edit_eligible"),
-        "entities.hashtags": entities.get("hashtags"),
-        "entities.cashtags": entities.get("cashtags"),
-        "entities.mentions": entities.get("mentions"),
-        "entities.urls": entities.get("urls"),
-        "entities.annotations": entities.get("annotations"),
-        "context_annotations": post.get("context_annotations"),
-        "attachments.media_keys": media_keys,
-        "attachments.media": media or None,
-        "attachments.poll_ids": attachments.get("poll_ids"),
-        "geo.place_id": geo.get("place_id"),
-        "geo.full_name": place.get("full_name"),
-        "withheld.country_codes": _dict(post.get("withheld")).get("country_codes"),
-        "author.id": author.get("id"),
-        "author.username": author.get("username"),
-        "author.name": author.get("name"),
-        "author.created_at": author.get("created_at"),
-        "author.description": author.get("description"),
-        "author.location": author.get("location"),
-        "author.url": author.get("url"),
-        "author.profile_image_url": author.get("profile_image_url"),
-        "author.verified": author.get("verified"),
-        "author.verified_type": author.get("verified_type"),
-        "author.protected": author.get("protected"),
-        "author.public_metrics.followers_count": author_metrics.get("followers_count"),
-        "author.public_metrics.following_count": author_metrics.get("following_count"),
-        "author.public_metrics.tweet_count": author_metrics.get("tweet_count"),
-        "author.public_metrics.listed_count": author_metrics.get("listed_count"),
-        "author.public_metrics.like_count": author_metrics.get("like_count"),
-        "matching_rules": matching_rules,
-        "urls.final": finals,
-        "captured_at": meta.get("captured_at"),
-        "collection": meta.get("collection"),
-        "kind": kind,
-        "row_type": "referenced" if referenced else "post",
-    }
+    media = _media(includes, media_keys)
+    return (
+        post.get("id"),                                                 # id
+        post.get("conversation_id"),                                    # conversation_id
+        refs.get("replied_to"),                                         # referenced_tweets.replied_to.id
+        refs.get("retweeted"),                                          # referenced_tweets.retweeted.id
+        refs.get("quoted"),                                             # referenced_tweets.quoted.id
+        post.get("author_id"),                                          # author_id
+        post.get("in_reply_to_user_id"),                                # in_reply_to_user_id
+        replied_user.get("username"),                                   # in_reply_to_username
+        retweeted.get("author_id"),                                     # retweeted_user_id
+        (lookup(users, retweeted.get("author_id")) or {}).get("username"),  # retweeted_username
+        quoted.get("author_id"),                                        # quoted_user_id
+        (lookup(users, quoted.get("author_id")) or {}).get("username"),  # quoted_username
+        post.get("created_at"),                                         # created_at
+        text,                                                           # text
+        post.get("lang"),                                               # lang
+        post.get("source"),                                             # source
+        metrics.get("impression_count"),                                # public_metrics.impression_count
+        metrics.get("reply_count"),                                     # public_metrics.reply_count
+        metrics.get("retweet_count"),                                   # public_metrics.retweet_count
+        metrics.get("quote_count"),                                     # public_metrics.quote_count
+        metrics.get("like_count"),                                      # public_metrics.like_count
+        metrics.get("bookmark_count"),                                  # public_metrics.bookmark_count
+        post.get("reply_settings"),                                     # reply_settings
+        post.get("possibly_sensitive"),                                 # possibly_sensitive
+        post.get("edit_history_tweet_ids"),                             # edit_history_tweet_ids
+        edits.get("edits_remaining"),                                   # edit_controls.edits_remaining
+        edits.get("editable_until"),                                    # edit_controls.editable_until
+        edits.get("is_edit_eligible"),                                  # edit_controls.is_edit_eligible
+        entities.get("hashtags"),                                       # entities.hashtags
+        entities.get("cashtags"),                                       # entities.cashtags
+        entities.get("mentions"),                                       # entities.mentions
+        entities.get("urls"),                                           # entities.urls
+        entities.get("annotations"),                                    # entities.annotations
+        post.get("context_annotations"),                                # context_annotations
+        media_keys,                                                     # attachments.media_keys
+        media or None,                                                  # attachments.media
+        attachments.get("poll_ids"),                                    # attachments.poll_ids
+        geo.get("place_id"),                                            # geo.place_id
+        place.get("full_name"),                                         # geo.full_name
+        _dict(post.get("withheld")).get("country_codes"),               # withheld.country_codes
+        author.get("id"),                                               # author.id
+        author.get("username"),                                         # author.username
+        author.get("name"),                                             # author.name
+        author.get("created_at"),                                       # author.created_at
+        author.get("description"),                                      # author.description
+        author.get("location"),                                         # author.location
+        author.get("url"),                                              # author.url
+        author.get("profile_image_url"),                                # author.profile_image_url
+        author.get("verified"),                                         # author.verified
+        author.get("verified_type"),                                    # author.verified_type
+        author.get("protected"),                                        # author.protected
+        author_metrics.get("followers_count"),                          # author.public_metrics.followers_count
+        author_metrics.get("following_count"),                          # author.public_metrics.following_count
+        author_metrics.get("tweet_count"),                              # author.public_metrics.tweet_count
+        author_metrics.get("listed_count"),                             # author.public_metrics.listed_count
+        author_metrics.get("like_count"),                               # author.public_metrics.like_count
+        matching_rules,                                                 # matching_rules
+        finals,                                                         # urls.final
+        meta.get("captured_at"),                                        # captured_at
+        collection,                                                     # collection
+        kind,                                                           # kind
+        "referenced" if referenced else "post",                         # row_type
+    )
+
+
+def flatten_row(post: dict, includes: Includes, meta: dict, kind: str, collection: str, referenced: bool,
+                matching_rules: Any, finals: list[str] | None) -> dict[str, Any]:
+    """One row by column name (for readers of single rows)."""
+    values = flatten_values(post, includes, meta, kind, collection, referenced, matching_rules, finals)
+    return dict(zip(COLUMN_NAMES, values, strict=True))
 
 
 def nested_post(post: dict, includes: Includes, meta: dict, matching_rules: Any) -> dict:
     """The post as `twarc2 flatten` shapes it (author, referenced posts, media and place inline),
     plus the capture's `__sfm`: what the JSON lines format writes and twarc plugins read."""
     out = dict(post)
-    author = includes.users.get(post.get("author_id"))
+    author = lookup(includes.users, post.get("author_id"))
     if author is not None:
         out["author"] = author
-    replied_user = includes.users.get(post.get("in_reply_to_user_id"))
+    replied_user = lookup(includes.users, post.get("in_reply_to_user_id"))
     if replied_user is not None:
         out["in_reply_to_user"] = replied_user
     if isinstance(post.get("referenced_tweets"), list):
         inlined = []
         for ref in post["referenced_tweets"]:
             if isinstance(ref, dict):
-                target = includes.tweets.get(ref.get("id"))
+                target = lookup(includes.tweets, ref.get("id"))
                 if target is not None:
-                    target = {**target, "author": includes.users.get(target.get("author_id"))}
+                    target = {**target, "author": lookup(includes.users, target.get("author_id"))}
                     ref = {**ref, **{k: v for k, v in target.items() if v is not None}}
             inlined.append(ref)
         out["referenced_tweets"] = inlined
     attachments = post.get("attachments")
     if isinstance(attachments, dict) and isinstance(attachments.get("media_keys"), list):
-        out["attachments"] = {**attachments, "media": [includes.media[k] for k in attachments["media_keys"]
-                                                        if k in includes.media]}
+        out["attachments"] = {**attachments, "media": _media(includes, attachments["media_keys"]) or []}
     place_id = _dict(post.get("geo")).get("place_id")
-    if place_id in includes.places:
-        out["geo"] = {**post["geo"], **includes.places[place_id]}
+    place = lookup(includes.places, place_id)
+    if place is not None:
+        out["geo"] = {**post["geo"], **place}
     if matching_rules is not None:
         out["matching_rules"] = matching_rules
     out["__sfm"] = meta
@@ -268,7 +286,15 @@ def _references(post: dict) -> dict[str, str]:
     refs = post.get("referenced_tweets")
     if not isinstance(refs, list):
         return {}
-    return {ref.get("type"): ref.get("id") for ref in refs if isinstance(ref, dict)}
+    return {ref.get("type"): ref.get("id") for ref in refs
+            if isinstance(ref, dict) and ref.get("type").__class__ not in _UNHASHABLE}
+
+
+def _media(includes: Includes, keys: Any) -> list[dict] | None:
+    """The media objects of `attachments.media_keys`, in their order (None when there are no keys)."""
+    if not isinstance(keys, list):
+        return None
+    return [media for media in (lookup(includes.media, key) for key in keys) if media is not None]
 
 
 def _dict(value: Any) -> dict:

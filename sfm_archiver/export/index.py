@@ -39,9 +39,10 @@ class ExportIndex:
         self._pending: list[tuple[str, str, int]] = []
         self.links = 0
 
-    def offer(self, post_id: str, captured_at: str, pos: int) -> None:
-        """A capture of a post at a position; the better of it and the one held so far stays."""
-        self._pending.append((post_id, captured_at, pos))
+    def offer_line(self, captured_at: str, line_pos: int, entries: list[tuple[int, str]]) -> None:
+        """Captures of posts, (slot, post id) of one line at `line_pos` (position | slot); of each post
+        the better of a capture and the one held so far stays."""
+        self._pending += [(post_id, captured_at, line_pos | slot) for slot, post_id in entries]
         if len(self._pending) >= _BATCH:
             self._flush()
 

@@ -8,42 +8,44 @@ on-disk index (`index.py`) and a second pass writes. Sources are never written t
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import shutil
 import tempfile
 import time
 from collections import Counter
-from contextlib import ExitStack, closing
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Iterator
 
 from sfm_archiver.errors import UsageError
-from sfm_archiver.export.columns import EXTRA, select_columns
+from sfm_archiver.export.columns import EXTRA, column_picker, select_columns
 from sfm_archiver.export.flatten import (
     POST_KINDS,
     Includes,
     extra_fields,
-    flatten_row,
+    flatten_values,
     line_posts,
+    lookup,
     nested_post,
     unknown_fields,
 )
 from sfm_archiver.export.index import ExportIndex, position
-from sfm_archiver.export.scan import light_record
+from sfm_archiver.export.lines import read_lines, read_records
+from sfm_archiver.export.scan import index_entries, light_record
 from sfm_archiver.export.sources import CaptureFile, Source, open_sources
 from sfm_archiver.export.writers import FORMATS, Segments
-from sfm_archiver.jobs.urls import tweet_links
 from sfm_archiver.ledger import account_ids_named
-from sfm_archiver.storage.reader import read_lines, read_records
 from sfm_archiver.timeutil import parse_timestamp, rfc3339_ms, utcnow
 
 DEDUPE = ("latest", "first", "none")
 BY = ("posted", "captured")
 DEFAULT_SEGMENT = 250_000
 PROBLEMS_KEPT = 1000
+GC_THRESHOLD = 100_000  # allocations between young collections while exporting (Python's default: 700)
 _NAME = re.compile(r"^_?[a-z0-9][a-z0-9_-]*$")
 Progress = Callable[[str], None]
 
@@ -163,6 +165,7 @@ def run_export(request: ExportRequest, progress: Progress | None = None) -> Expo
     try:
         with tempfile.TemporaryDirectory(prefix=".sfm-export-", dir=partial.parent) as temp, ExitStack() as stack:
             index = stack.enter_context(closing(ExportIndex(Path(temp), request.dedupe)))
+            stack.enter_context(_rare_collections())
             _Export(request, result, index, partial, progress or (lambda message: None), stack).execute()
         from sfm_archiver.export.readme import write_readme_and_manifest
 
@@ -176,6 +179,19 @@ def run_export(request: ExportRequest, progress: Progress | None = None) -> Expo
     return result
 
 
+@contextmanager
+def _rare_collections() -> Iterator[None]:
+    """Cyclic garbage collection seldom while exporting: each line decoded makes hundreds of
+    containers, none in a cycle, and the default thresholds would scan the rows a Parquet batch
+    holds again and again (a tenth of that format's time). Reference counting frees them all."""
+    before = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 class _Export:
     def __init__(self, request: ExportRequest, result: ExportResult, index: ExportIndex, folder: Path,
                  progress: Progress, stack: ExitStack):
@@ -183,8 +199,10 @@ class _Export:
         self.progress, self.stack = progress, stack
         self.columns = select_columns(request.columns)
         self.with_extra = EXTRA in self.columns
+        self.pick = column_picker(self.columns)
         self.start, self.end = time_bounds(request.start, request.end)
         self.kinds = {request.kind} if request.kind else set(POST_KINDS)
+        self.filtered = bool(self.start or self.end or request.accounts)
         self.account_ids: set[str] = set()
         self.account_names: set[str] = set()
 
@@ -197,10 +215,12 @@ class _Export:
         self._load_links([file for file in files if file.kind == "urls"])
         files = [file for file in files if file.kind in self.kinds]
         if request.dedupe != "none":
-            for number, line, record, posts in self._captures(files, "indexing"):
-                stamp = _captured_at(record)
-                for slot, post, _referenced in posts:
-                    self.index.offer(post["id"], stamp, position(number, line, slot))
+            if self.filtered:
+                for number, line, record, posts in self._captures(files, "indexing"):
+                    self.index.offer_line(_captured_at(record), position(number, line, 0),
+                                          [(slot, post["id"]) for slot, post, _referenced in posts])
+            else:
+                self._index_all(files)
             result.posts_indexed = self.index.seal()
         self._write(files)
 
@@ -228,9 +248,10 @@ class _Export:
             if not isinstance(stamp, str) or (self.start and stamp < self.start) or (self.end and stamp >= self.end):
                 return False
         if self.request.accounts:
-            if post.get("author_id") in self.account_ids:
+            author_id = post.get("author_id")
+            if author_id.__class__ is str and author_id in self.account_ids:
                 return True
-            author = (includes or Includes(record)).users.get(post.get("author_id")) or {}
+            author = lookup((includes or Includes(record)).users, author_id) or {}
             return str(author.get("username", "")).lower() in self.account_names
         return True
 
@@ -240,23 +261,46 @@ class _Export:
         """(file number, line, record, wanted posts) of every capture line, in file order. The
         index pass reads only the fields it needs (`scan.light_record`), the writing pass all."""
         meter = _Meter(self.progress, phase)
-        referenced = self.request.include_referenced
-        filtered = bool(self.start or self.end or self.request.accounts)
         for number, file in enumerate(files):
             for line, record in self._records(file, phase):
-                posts = []
-                includes = Includes(record) if filtered and self.request.accounts else None
-                page_passed = False
-                for slot, post, is_referenced in line_posts(record, referenced):
-                    if is_referenced:
-                        if page_passed:
-                            posts.append((slot, post, True))
-                    elif not filtered or self._post_wanted(post, record, includes):
-                        page_passed = True
-                        posts.append((slot, post, False))
+                posts = self._wanted_posts(record)
                 meter.add(len(posts))
                 if posts:
                     yield number, line, record, posts
+        meter.done()
+
+    def _wanted_posts(self, record: dict) -> list[tuple[int, dict, bool]]:
+        """(slot, post, is_referenced) of a line's posts that pass the filters; referenced posts
+        come with a page of which at least one post passed."""
+        filtered = self.filtered
+        posts = []
+        includes = Includes(record) if filtered and self.request.accounts else None
+        page_passed = False
+        for slot, post, is_referenced in line_posts(record, self.request.include_referenced):
+            if is_referenced:
+                if page_passed:
+                    posts.append((slot, post, True))
+            elif not filtered or self._post_wanted(post, record, includes):
+                page_passed = True
+                posts.append((slot, post, False))
+        return posts
+
+    def _index_all(self, files: list[CaptureFile]) -> None:
+        """The index pass when no filter applies: ids and capture times straight from the
+        decoded schema (`scan.index_entries`); a line it does not fit goes the general way."""
+        meter = _Meter(self.progress, "indexing")
+        referenced = self.request.include_referenced
+        for number, file in enumerate(files):
+            for line, raw in read_lines(Path(file.label), self._on_problem("indexing"), file.opener):
+                found = index_entries(raw, referenced)
+                if found is None:
+                    record = light_record(raw) if raw.strip() else None
+                    if record is None:  # not an object: the writing pass reports it
+                        continue
+                    found = _captured_at(record), [(slot, post["id"]) for slot, post, _ in self._wanted_posts(record)]
+                if found[1]:
+                    self.index.offer_line(found[0], position(number, line, 0), found[1])
+                    meter.add(len(found[1]))
         meter.done()
 
     def _records(self, file: CaptureFile, phase: str) -> Iterator[tuple[int, dict]]:
@@ -321,15 +365,16 @@ class _Export:
         rules = record.get("matching_rules")
         if kind == "post":
             return nested_post(post, includes, meta, rules)
-        row = flatten_row(post, includes, meta, file.kind, referenced, rules, self._finals(post))
-        row["collection"] = file.collection
+        values = flatten_values(post, includes, meta, file.kind, file.collection, referenced, rules, self._finals(post))
         if self.with_extra:
-            row["extra"] = extra_fields(post, includes.users.get(post.get("author_id")))
-        return row
+            values += (extra_fields(post, lookup(includes.users, post.get("author_id"))),)
+        return self.pick(values)
 
     def _finals(self, post: dict) -> list[str] | None:
         if not self.index.links:
             return None
+        from sfm_archiver.jobs.urls import tweet_links  # with its HTTP stack: only when there are links to join
+
         finals = [self.index.final_url(url) for url in dict.fromkeys(tweet_links(post))]
         return [final for final in finals if final] or None
 
@@ -337,7 +382,7 @@ class _Export:
         """Per-row facts for the README: timeline accounts, fields outside the columns, posting times."""
         result = self.result
         author_id = post.get("author_id")
-        author = includes.users.get(author_id)
+        author = lookup(includes.users, author_id)
         if file.kind == "timeline" and author_id.__class__ is str:
             result.by_account[author_id] += 1
             if author and author.get("username").__class__ is str:

@@ -14,6 +14,8 @@ from typing import Any
 
 import msgspec
 
+from sfm_archiver.export.flatten import REFERENCED_SLOT
+
 
 class _Post(msgspec.Struct, omit_defaults=True):
     id: Any = None
@@ -51,6 +53,26 @@ def light_record(line: bytes) -> dict | None:
         return msgspec.to_builtins(_DECODER.decode(line))
     except (msgspec.DecodeError, msgspec.ValidationError):
         return slow_record(line)
+
+
+def index_entries(line: bytes, referenced: bool) -> tuple[str, list[tuple[int, str]]] | None:
+    """What the index pass keeps of a line when no filter applies: its `captured_at` ("" when it
+    has none) and (slot, id) of its posts, as `line_posts` of `light_record` gives them, read from
+    the decoded schema without building dicts. None when the line does not fit the schema (the
+    general path then reads it)."""
+    try:
+        decoded = _DECODER.decode(line)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    data = decoded.data
+    if data.__class__ is _Post:
+        data = [data]
+    entries = [(slot, post.id) for slot, post in enumerate(data or ()) if post.id.__class__ is str]
+    tweets = decoded.includes.tweets if referenced and entries and decoded.includes is not None else None
+    if tweets:
+        entries += [(slot, post.id) for slot, post in enumerate(tweets, start=REFERENCED_SLOT) if post.id.__class__ is str]
+    stamp = decoded.sfm.captured_at if decoded.sfm is not None else None
+    return (stamp if stamp.__class__ is str else ""), entries
 
 
 def slow_record(line: bytes) -> dict | None:

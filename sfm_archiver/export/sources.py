@@ -7,7 +7,6 @@ unpacked beside the bag.
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import tarfile
@@ -20,6 +19,7 @@ from typing import Iterable
 from sfm_archiver.bagging.hashing import HashTask, hash_file
 from sfm_archiver.bagging.verify import verify_paths
 from sfm_archiver.errors import UsageError
+from sfm_archiver.export.lines import member_gzip
 from sfm_archiver.storage import layout
 from sfm_archiver.storage.reader import Opener
 
@@ -169,7 +169,7 @@ def _tar_bag(path: Path, collections: list[str], kinds: set[str], stack: ExitSta
 
 
 def _member_opener(tar: tarfile.TarFile, member: tarfile.TarInfo) -> Opener:
-    return lambda: gzip.GzipFile(fileobj=tar.extractfile(member), mode="rb")
+    return lambda: member_gzip(tar.extractfile(member))
 
 
 def _json_lines(data: bytes) -> list[dict]:

@@ -13,7 +13,7 @@ import json
 import re
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from sfm_archiver.export.columns import Column
 from sfm_archiver.export.flatten import to_json
@@ -23,6 +23,8 @@ GUARDED_STARTS = ("=", "+", "-", "@")
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet, the header row included
 XLSX_MAX_CHARS = 32_767  # Excel's limit per cell
 PARQUET_BATCH_ROWS = 10_000
+CSV_BATCH_ROWS = 1000
+WRITE_BUFFER = 1 << 20
 
 
 def guard(text: str) -> str:
@@ -45,7 +47,7 @@ class FormatWriter:
     """One segment file at a time; `Segments` opens, feeds and closes them."""
 
     ext = ""
-    item = "row"  # what `write` takes: a column row, the nested post ("post") or the id ("id")
+    item = "row"  # what `write` takes: a row (values in the order of `columns`), the nested post ("post") or the id ("id")
 
     def __init__(self, columns: tuple[Column, ...], notes: dict[str, int]):
         self.columns = columns
@@ -62,23 +64,57 @@ class FormatWriter:
         raise NotImplementedError
 
 
+def csv_line_maker(delimiter: str) -> Callable[[Sequence], str]:
+    """A function from a row to its CSV line, the exact text `csv.writer` (minimal quoting,
+    `\r\n` line ends) writes for `[text_cell(value) for value in row]`, about twice as fast:
+    a field is quoted only when it holds the delimiter, a quote or a line break. Rows of one
+    field are not for it (`csv.writer` quotes a lone empty field)."""
+    special = re.compile(f'[{re.escape(delimiter)}"\r\n]').search
+
+    def quoted(text: str) -> str:
+        return '"' + text.replace('"', '""') + '"' if special(text) else text
+
+    def line(row: Sequence) -> str:
+        # one comprehension per row, the common classes first: this runs once per cell
+        return delimiter.join([
+            (("'" + value if value.startswith(GUARDED_STARTS) else value) if not special(value)
+             else quoted("'" + value if value.startswith(GUARDED_STARTS) else value))
+            if (cls := value.__class__) is str
+            else "" if value is None
+            else quoted(to_json(value)) if cls is list or cls is dict
+            else str(value)  # int, float, bool: what csv.writer writes for them, never quoted
+            for value in row]) + "\r\n"
+
+    return line
+
+
 class CsvWriter(FormatWriter):
     ext = "csv"
     delimiter = ","
 
     def open(self, path: Path) -> None:
-        self._file = open(path, "w", encoding="utf-8", newline="")
+        self._file = open(path, "w", encoding="utf-8", newline="", buffering=WRITE_BUFFER)
         self._writer = csv.writer(self._file, delimiter=self.delimiter)
         self._writer.writerow(self.names)
+        self._line = csv_line_maker(self.delimiter) if len(self.names) > 1 else self._single_field
+        self._lines: list[str] = []
 
-    def write(self, item: dict) -> None:
-        # text_cell inlined for the common classes: this line runs once per cell
-        self._writer.writerow([
-            value if (cls := value.__class__) is not str and cls is not list and cls is not dict
-            else ("'" + value if value.startswith(GUARDED_STARTS) else value) if cls is str else to_json(value)
-            for value in map(item.get, self.names)])
+    def write(self, item: Sequence) -> None:
+        self._lines.append(self._line(item))
+        if len(self._lines) >= CSV_BATCH_ROWS:
+            self._flush()
+
+    def _single_field(self, item: Sequence) -> str:
+        self._flush()
+        self._writer.writerow([text_cell(value) for value in item])
+        return ""
+
+    def _flush(self) -> None:
+        self._file.write("".join(self._lines))
+        self._lines = []
 
     def close(self) -> None:
+        self._flush()
         self._file.close()
 
 
@@ -144,12 +180,11 @@ class XlsxWriter(FormatWriter):
             self._sheet.write_string(0, number, name)
         self._row = 1
 
-    def write(self, item: dict) -> None:
+    def write(self, item: Sequence) -> None:
         if self._row >= XLSX_MAX_ROWS:
             self._new_sheet()
         sheet, row = self._sheet, self._row
-        for number, name in enumerate(self.names):
-            value = item.get(name)
+        for number, value in enumerate(item):
             if value is None:
                 continue
             if value is True or value is False:
@@ -184,20 +219,20 @@ class ParquetWriter(FormatWriter):
         self._pa = pa
         self._schema = pa.schema([(column.name, _arrow_type(pa, column.type)) for column in self.columns])
         self._writer = pq.ParquetWriter(str(path), self._schema, compression="zstd")
-        self._buffer: list[list[Any]] = [[] for _ in self.columns]
+        self._rows: list[Sequence] = []
 
-    def write(self, item: dict) -> None:
-        for values, name in zip(self._buffer, self.names, strict=True):
-            values.append(item.get(name))
-        if len(self._buffer[0]) >= PARQUET_BATCH_ROWS:
+    def write(self, item: Sequence) -> None:
+        self._rows.append(item)
+        if len(self._rows) >= PARQUET_BATCH_ROWS:
             self._flush()
 
     def _flush(self) -> None:
-        if not self._buffer[0]:
+        if not self._rows:
             return
-        arrays = [self._array(values, column) for values, column in zip(self._buffer, self.columns, strict=True)]
+        arrays = [self._array(list(values), column)
+                  for values, column in zip(zip(*self._rows, strict=True), self.columns, strict=True)]
         self._writer.write_batch(self._pa.RecordBatch.from_arrays(arrays, schema=self._schema))
-        self._buffer = [[] for _ in self.columns]
+        self._rows = []
 
     def _array(self, values: list[Any], column: Column):
         pa, kind = self._pa, column.type

@@ -347,7 +347,12 @@ def test_expanded_links_are_joined_from_fetch_urls_captures(harvested, tmp_path)
     checked = 0
     for page in raw_captures(archive, "tl"):
         for post in page["data"]:
-            links = [entity["expanded_url"] for entity in post.get("entities", {}).get("urls", [])]
+            # X's URL entities of the post and of its long-form note_tweet: the link as expanded
+            # (or the t.co link) and where X unwound it, as fetch-urls checks them
+            entities = [entity for holder in (post, post.get("note_tweet", {}))
+                        for entity in holder.get("entities", {}).get("urls", [])]
+            links = [url for entity in entities
+                     for url in (entity.get("expanded_url") or entity.get("url"), entity.get("unwound_url")) if url]
             expected = [finals[url] for url in dict.fromkeys(links) if finals.get(url)]
             got = json.loads(rows[post["id"]]["urls.final"]) if rows[post["id"]]["urls.final"] else []
             assert got == expected, post["id"]

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sfm_archiver.export.flatten import line_posts
-from sfm_archiver.export.scan import light_record, slow_record
+from sfm_archiver.export.scan import index_entries, light_record, slow_record
 
 scalars = st.none() | st.booleans() | st.integers(-2**80, 2**80) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
@@ -61,3 +61,20 @@ def test_to_json_writes_what_json_dumps_writes(value):
     from sfm_archiver.export.flatten import to_json
 
     assert to_json(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(line=lines, referenced=st.booleans())
+def test_index_entries_are_what_the_general_path_finds(line, referenced):
+    """Without filters, the index pass's direct reading finds the same capture time and posts as
+    `line_posts` over the slow reading (referenced posts only beside at least one post)."""
+    raw = json.dumps(line).encode()
+    found = index_entries(raw, referenced)
+    if found is None:
+        return
+    record = slow_record(raw)
+    every = list(line_posts(record, referenced))
+    posts = [(slot, post["id"]) for slot, post, _is_ref in every] if any(not is_ref for *_, is_ref in every) else []
+    sfm = record.get("__sfm")
+    stamp = sfm.get("captured_at") if isinstance(sfm, dict) else None
+    assert found == (stamp if isinstance(stamp, str) else "", posts)
