@@ -19,7 +19,7 @@ from tests.daemon.helpers import NotifySocket, cli, wait_for, write_config
 from tests.daemon.test_daemon_process import Daemon
 from tests.test_locks import HOLDER, REPO
 
-NO_OTHER_JOBS = {"update_usernames": "off", "fetch_urls": "off", "bag": "off"}
+NO_OTHER_JOBS = {"update_usernames": "off", "fetch_urls": "off", "bag": "off", "report": "off"}
 
 
 def _runs(root, collection: str, job: str = "user_timeline") -> list[dict]:

@@ -7,6 +7,7 @@ import json
 import tweepy
 
 from sfm_archiver.platforms.transport import redirect_session
+from sfm_archiver.platforms.x_fields import post_params
 from sfm_archiver.simulator import bodies
 from tests.simulator.helpers import TOKEN, CapturingStream, plain_session, wait_for
 
@@ -170,7 +171,7 @@ def _raw_frames(simulator, connections: int, messages: int = 20) -> list[tuple[b
     session = redirect_session(plain_session(), simulator.base_url)
     found = []
     for _ in range(connections):
-        with session.get("https://api.twitter.com/2/tweets/search/stream", stream=True,
+        with session.get("https://api.twitter.com/2/tweets/search/stream", stream=True, params=post_params(),
                          headers={"Authorization": f"Bearer {TOKEN}"}) as response:
             body = b""
             for chunk in response.iter_content(chunk_size=None):
