@@ -26,17 +26,13 @@ from sfm_archiver import __version__
 from sfm_archiver.config import Config, public_dict
 from sfm_archiver.config_redact import redact_text
 from sfm_archiver.durable import atomic_write, fsync_dir, fsync_tree
-from sfm_archiver.errors import SfmError
+from sfm_archiver.errors import BackupError
 from sfm_archiver.ledger import LEDGER_FILE
 from sfm_archiver.state import STATE_FILE
 from sfm_archiver.timeutil import Clock, rfc3339_ms, utcnow
 
 BACKUP_PREFIX = "sfm-archiver-backup-"
 MANIFEST = "backup.json"
-
-
-class BackupError(SfmError):
-    pass
 
 
 def backup(config: Config, dest: Path, clock: Clock = utcnow) -> Path:

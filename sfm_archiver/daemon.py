@@ -41,10 +41,10 @@ from sfm_archiver import __version__
 from sfm_archiver.config import Config, Schedule, collection_public_dict, load_config_text
 from sfm_archiver.config_redact import redact_text
 from sfm_archiver.diskguard import DiskGuard
-from sfm_archiver.errors import ConfigError, LockBusyError
+from sfm_archiver.errors import ConfigError, LockBusyError, StopRequested
 from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.ledger import Ledger
-from sfm_archiver.locks import FileLock, WaitStopped, instance_lock
+from sfm_archiver.locks import FileLock, instance_lock
 from sfm_archiver.logsetup import add_secrets
 from sfm_archiver.notify.service import NotifyService
 from sfm_archiver.ratelimit import RateLimiter
@@ -503,7 +503,7 @@ class Daemon:
         where = f"{spec.job_id}" + (f" collection={collection}" if collection and spec.kind != "timeline" else "")
         try:
             result = call()
-        except WaitStopped as stopped:
+        except StopRequested as stopped:
             log.info("%s not run: %s", where, stopped)
             return "stopped"
         except LockBusyError as busy:  # a job that takes its lock without waiting (account syncs)

@@ -38,7 +38,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable
 
-from sfm_archiver.errors import SfmError, UsageError
+from sfm_archiver.errors import DemoError, UsageError
 from sfm_archiver.timeutil import utcnow
 
 MARKER = ".sfm-archiver-demo"
@@ -48,10 +48,6 @@ RENAME = {"id": "200004", "from": "oldhandle", "to": "newhandle"}
 SUSPEND = {"id": "200003", "username": "campus_events"}
 LEGACY_HOURS_BACK = 2
 STOP_TIMEOUT = 75.0
-
-
-class DemoError(SfmError):
-    pass
 
 
 @dataclass

@@ -6,6 +6,25 @@ import os
 from pathlib import Path
 
 
+def sync_file(fd: int) -> None:
+    """Make a file's data and metadata durable (its size after a truncate, say)."""
+    os.fsync(fd)
+
+
+def sync_data(fd: int) -> None:
+    """Make a file's appended data durable; cheaper than sync_file when only data was added."""
+    os.fdatasync(fd)
+
+
+def sync_path(path: Path) -> None:
+    """sync_file for a file given by name (one closed by a library that wrote it)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_dir(path: Path) -> None:
     """Make a directory entry (a created, renamed or removed name) durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -37,7 +56,7 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         write_all(fd, data)
-        os.fsync(fd)
+        sync_file(fd)
     finally:
         os.close(fd)
     os.replace(temp, path)
@@ -56,9 +75,5 @@ def fsync_tree(root: Path) -> None:
     """fsync every file and directory below `root` (used before a bag is handed off)."""
     for folder, _dirs, files in os.walk(root):
         for name in files:
-            fd = os.open(os.path.join(folder, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            sync_path(Path(folder, name))
         fsync_dir(Path(folder))

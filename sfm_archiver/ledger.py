@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from sfm_archiver.durable import atomic_write, write_all
+from sfm_archiver.durable import atomic_write, sync_file, write_all
 from sfm_archiver.errors import LedgerError
 from sfm_archiver.timeutil import rfc3339_ms, utcnow
 
@@ -134,7 +134,7 @@ class Ledger:
                 }
                 line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
                 write_all(fd, line + b"\n")
-                os.fsync(fd)
+                sync_file(fd)
                 atomic_write(self.head_path, json.dumps({"seq": seq, "sha256": line_hash(line)}).encode())
                 return record
             finally:
@@ -256,7 +256,7 @@ def _repair_and_read_last_line(fd: int, path: Path) -> bytes:
         break
     if newline != len(tail) - 1:
         os.ftruncate(fd, start + newline + 1)
-        os.fsync(fd)
+        sync_file(fd)
         tail = tail[: newline + 1]
         if not tail:
             return b""

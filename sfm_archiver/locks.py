@@ -17,12 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from sfm_archiver.errors import LockBusyError
+from sfm_archiver.errors import LockBusyError, StopRequested
 from sfm_archiver.storage.layout import check_collection_name
-
-
-class WaitStopped(Exception):
-    """The process is stopping while a job waited for a lock: the job never started (not an error)."""
 
 
 @dataclass
@@ -73,11 +69,11 @@ class FileLock:
         return self
 
     def _wait_for(self, fd: int, holder: str) -> None:
-        """Poll the flock until it is ours; raise WaitStopped when the process is told to stop."""
+        """Poll the flock until it is ours; raise StopRequested when the process is told to stop."""
         self.wait.on_wait(self, holder)
         while not _try_flock(fd):
             if self.wait.stop.wait(self.wait.poll_seconds):
-                raise WaitStopped(f"stopped while waiting for {self.what} (held by process {holder or '?'})")
+                raise StopRequested(f"stopped while waiting for {self.what} (held by process {holder or '?'})")
 
     def release(self) -> None:
         if self._fd is not None:

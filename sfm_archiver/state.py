@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, TypeVar
 
-from sfm_archiver.errors import SfmError
+from sfm_archiver.errors import StateError
 from sfm_archiver.timeutil import utcnow
 
 STATE_FILE = "state.sqlite3"
@@ -243,10 +243,6 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     """,
 ]
-
-
-class StateError(SfmError):
-    pass
 
 
 def _now() -> str:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sfm_archiver.errors import LockBusyError
-from sfm_archiver.locks import LockWait, WaitStopped, collection_lock, instance_lock
+from sfm_archiver.errors import LockBusyError, StopRequested
+from sfm_archiver.locks import LockWait, collection_lock, instance_lock
 from tests.polling import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,7 +117,7 @@ def test_a_stop_ends_the_wait_without_taking_the_lock(tmp_path):
         try:
             collection_lock(tmp_path, "news", "harvest", wait).acquire()
             outcome.append("taken")
-        except WaitStopped as stopped:
+        except StopRequested as stopped:
             outcome.append(str(stopped))
 
     waiter = threading.Thread(target=take)

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from sfm_archiver import state as state_module
-from sfm_archiver.state import MIGRATIONS, STATE_FILE, StateError, StateStore
+from sfm_archiver.errors import StateError
+from sfm_archiver.state import MIGRATIONS, STATE_FILE, StateStore
 
 REPO = Path(__file__).resolve().parents[1]
 UTC = timezone.utc

@@ -28,7 +28,7 @@ from sfm_archiver.bagging.provenance import PROVENANCE_DIR, ProvenanceSources, h
 from sfm_archiver.bagging.validate import validate_bag_dir
 from sfm_archiver.config import Config
 from sfm_archiver.config_redact import redact_url_credentials
-from sfm_archiver.durable import fsync_dir, fsync_tree, makedirs_durable
+from sfm_archiver.durable import fsync_dir, fsync_tree, makedirs_durable, sync_file
 from sfm_archiver.errors import BagError
 from sfm_archiver.timeutil import rfc3339_ms
 
@@ -194,7 +194,7 @@ def write_tar(bag_dir: Path, tar_path: Path, arcname: str, compressed: bool = Fa
         with tarfile.open(fileobj=raw, format=tarfile.PAX_FORMAT, copybufsize=TAR_BUFFER, **options) as tar:
             tar.add(bag_dir, arcname=arcname, filter=_anonymous)
         raw.flush()
-        os.fsync(raw.fileno())
+        sync_file(raw.fileno())
     _check_tar(tar_path, bag_dir, arcname)
 
 

@@ -17,15 +17,11 @@ from typing import Callable
 from sfm_archiver.bagging.fsops import fsync_dirs, remove_empty_dirs, rename_noreplace
 from sfm_archiver.bagging.intent import DONE_STATE, Intent
 from sfm_archiver.durable import atomic_write, fsync_dir
-from sfm_archiver.errors import BagError
+from sfm_archiver.errors import FinalNameTaken
 from sfm_archiver.state import StateStore
 from sfm_archiver.timeutil import rfc3339_ms
 
 OUTPUT_TAIL = 2000
-
-
-class FinalNameTaken(BagError):
-    """Something else already has the bag's name in the outbox; it is never overwritten."""
 
 
 def rename_into_outbox(intent: Intent) -> bool:

@@ -23,6 +23,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from sfm_archiver.durable import sync_file, write_all
+from sfm_archiver.errors import StopRequested
+
 BLOCK = 1 << 20
 INLINE_BELOW_BYTES = 32 << 20
 _PR_SET_PDEATHSIG = 1
@@ -64,10 +67,10 @@ def hash_file(task: HashTask) -> HashResult:
                 for hasher in hashers:
                     hasher.update(chunk)
                 if out_fd is not None:
-                    _write_all(out_fd, chunk)
+                    write_all(out_fd, chunk)
                 size += count
         if out_fd is not None:
-            os.fsync(out_fd)
+            sync_file(out_fd)
     finally:
         if out_fd is not None:
             os.close(out_fd)
@@ -75,12 +78,6 @@ def hash_file(task: HashTask) -> HashResult:
         stat = os.stat(task.source)
         os.utime(task.target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     return HashResult(task.target, size, {name: h.hexdigest() for name, h in zip(task.algorithms, hashers, strict=True)})
-
-
-def _write_all(fd: int, data: memoryview) -> None:
-    while data:
-        written = os.write(fd, data)
-        data = data[written:]
 
 
 def init_worker(parent_pid: int | None = None) -> None:
@@ -121,10 +118,6 @@ def start_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-class Interrupted(Exception):
-    """Hashing stopped because the stop flag was set."""
-
-
 class HashPool:
     """Runs HashTasks inline or on a pool of spawned workers, started on first need."""
 
@@ -149,7 +142,7 @@ class HashPool:
         results = []
         for task in tasks:
             if stop():
-                raise Interrupted()
+                raise StopRequested()
             result = hash_file(task)
             results.append(result)
             on_result(result)
@@ -167,7 +160,7 @@ class HashPool:
                     results.append(result)
                     on_result(result)
                 if futures and stop():
-                    raise Interrupted()
+                    raise StopRequested()
         except BaseException:
             for future in futures:
                 future.cancel()
@@ -187,7 +180,7 @@ class HashPool:
                 return future.result()
             if stop():
                 future.cancel()
-                raise Interrupted()
+                raise StopRequested()
 
     def map(self, function: Callable, items: list[tuple], sizes: list[int]) -> list:
         """`function(*item)` for each item: inline when small, else on the workers; in input order."""

@@ -13,17 +13,16 @@ from pathlib import Path
 
 from sfm_archiver.bagging.build import BagSettings, stage_bag
 from sfm_archiver.bagging.fsops import same_filesystem
-from sfm_archiver.bagging.handoff import FinalNameTaken, hand_off_pending
-from sfm_archiver.bagging.hashing import INLINE_BELOW_BYTES, HashPool, Interrupted, default_workers
+from sfm_archiver.bagging.handoff import hand_off_pending
+from sfm_archiver.bagging.hashing import INLINE_BELOW_BYTES, HashPool, default_workers
 from sfm_archiver.bagging.intent import HANDING_OFF_STATE, STAGING, Intent
 from sfm_archiver.bagging.pausepoints import PausePoints
 from sfm_archiver.bagging.periods import READY, PeriodState, discover, outbox_items
 from sfm_archiver.bagging.provenance import ProvenanceSources
 from sfm_archiver.bagging.recovery import recover_all, recover_collection, roll_back, roll_forward
-from sfm_archiver.bagging.validate import ValidationStopped
 from sfm_archiver.config import Config
 from sfm_archiver.durable import makedirs_durable
-from sfm_archiver.errors import BagError, LockBusyError, SfmError, UsageError
+from sfm_archiver.errors import FinalNameTaken, LockBusyError, OutboxFilesystemError, SfmError, StopRequested, UsageError
 from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.jobs.runs import RunRecorder
 from sfm_archiver.locks import collection_lock
@@ -33,16 +32,6 @@ from sfm_archiver.storage.gzmembers import seal
 
 JOB = "bag"
 QUIET_STATUSES = ("open", "grace", "later")
-
-
-class _Stopped(Exception):
-    """The stop flag was set while a bag was being built (it was rolled back)."""
-
-
-class OutboxFilesystemError(BagError):
-    """The outbox is on another filesystem and copying is not allowed: a configuration problem."""
-
-    exit_code = 2
 
 
 def all_collections(config: Config, requested: list[str] | None = None) -> list[str]:
@@ -182,7 +171,7 @@ def _bag_collection(ctx: JobContext, collection: str, before, pool: HashPool, pa
                 break
             try:
                 result = _bag_period(ctx, state, mode, settings, pool, pause, has_command)
-            except _Stopped:
+            except StopRequested:
                 run.interrupted()
                 break
             if result["status"] == "failed":
@@ -237,9 +226,9 @@ def _bag_period(ctx: JobContext, state: PeriodState, mode: str, settings: BagSet
     sources = ProvenanceSources(config, ctx.store, ctx.ledger)
     try:
         stats = stage_bag(state, intent, settings, sources, pool, pause, ctx.stop.is_set, ctx.clock())
-    except (Interrupted, ValidationStopped):
+    except StopRequested:
         roll_back(ctx.store, intent, pause)
-        raise _Stopped() from None
+        raise
     except Exception as error:
         roll_back(ctx.store, intent, pause)
         return {**base, "status": "failed", "error": f"{state.name}: {error}"}

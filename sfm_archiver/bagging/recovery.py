@@ -47,7 +47,6 @@ from typing import Callable
 
 from sfm_archiver.bagging.fsops import fsync_dirs, move_file, same_filesystem
 from sfm_archiver.bagging.handoff import (
-    FinalNameTaken,
     finish_after_rename,
     payload_elsewhere,
     record_done,
@@ -56,8 +55,8 @@ from sfm_archiver.bagging.handoff import (
 from sfm_archiver.bagging.intent import HANDING_OFF_STATE, STAGING, STAGING_STATE, UNFINISHED_STATES, Intent, strip_suffix
 from sfm_archiver.bagging.periods import split_bag_name
 from sfm_archiver.bagging.provenance import PROVENANCE_DIR
-from sfm_archiver.durable import fsync_dir
-from sfm_archiver.errors import LockBusyError
+from sfm_archiver.durable import fsync_dir, sync_path
+from sfm_archiver.errors import FinalNameTaken, LockBusyError
 from sfm_archiver.locks import collection_lock
 from sfm_archiver.state import StateStore
 
@@ -110,8 +109,7 @@ def _return_file(staged: Path, original: Path, mode: str) -> bool:
     if mode == "copy":
         original.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(staged, original)
-        with open(original, "rb") as handle:
-            os.fsync(handle.fileno())
+        sync_path(original)
         staged.unlink()
         return True
     move_file(staged, original)

@@ -14,11 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from sfm_archiver.bagging import tagfiles
-from sfm_archiver.bagging.hashing import HashPool, Interrupted
-
-
-class ValidationStopped(Exception):
-    """Validation was abandoned because the stop flag was set."""
+from sfm_archiver.bagging.hashing import HashPool
 
 
 def bagit_problems(bag_dir: Path) -> tuple[list[str], bool]:
@@ -77,10 +73,7 @@ def run_bagit_validation(
     """
     if pool.workers <= 1 or payload_bytes < pool.inline_below:
         return bagit_problems(bag_dir)
-    try:
-        return pool.call(_bagit_validate, str(bag_dir), 2 * pool.workers, stop=stop)
-    except Interrupted:
-        raise ValidationStopped(str(bag_dir)) from None
+    return pool.call(_bagit_validate, str(bag_dir), 2 * pool.workers, stop=stop)
 
 
 def structure_problems(bag_dir: Path, required_info: tuple[str, ...] = tagfiles.REQUIRED_INFO) -> list[str]:

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-from sfm_archiver.durable import fsync_dir, makedirs_durable, write_all
+from sfm_archiver.durable import fsync_dir, makedirs_durable, sync_file, write_all
 from sfm_archiver.errors import StorageError
 
 RECENT_SECONDS = 30 * 60
@@ -249,7 +249,7 @@ def _copy_across(path: Path, target: Path) -> bool:
         with open(path, "rb") as source:
             while chunk := source.read(_CHUNK):
                 write_all(fd, chunk)
-        os.fsync(fd)
+        sync_file(fd)
     finally:
         os.close(fd)
     try:

@@ -19,7 +19,7 @@ from email.utils import formatdate, make_msgid
 from typing import Callable
 
 from sfm_archiver.config import Config
-from sfm_archiver.errors import SfmError
+from sfm_archiver.errors import DeliveryError
 from sfm_archiver.notify.settings import Smtp, redact_url
 from sfm_archiver.notify.store import NotifyStore, Outgoing
 from sfm_archiver.state import StateStore
@@ -31,10 +31,6 @@ logging.getLogger("apprise").setLevel(logging.CRITICAL)  # it may log target URL
 BACKOFF_FIRST = 10.0
 BACKOFF_MAX = 3600.0
 MAX_ATTEMPTS = 12  # about five hours of retries
-
-
-class DeliveryError(SfmError):
-    pass
 
 
 def backoff(attempts: int, first: float = BACKOFF_FIRST, cap: float = BACKOFF_MAX) -> float:

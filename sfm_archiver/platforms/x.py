@@ -22,7 +22,7 @@ import requests
 import tweepy
 
 from sfm_archiver.config import XSettings
-from sfm_archiver.errors import AuthError, BadResponseError, PlatformError, UsageCappedError
+from sfm_archiver.errors import AuthError, BadResponseError, RequestRefused, StopRequested, TransientError, UsageCappedError
 from sfm_archiver.platforms.transport import make_client, redirect_session
 from sfm_archiver.platforms.x_fields import lookup_params, post_params, tweepy_arguments
 from sfm_archiver.ratelimit import RateLimiter, Wait, WaitFn, fingerprint
@@ -41,18 +41,6 @@ ENDPOINT_USERS_BY = "GET /2/users/by"
 PROBLEM_NOT_FOUND = "resource-not-found"
 PROBLEM_NOT_AUTHORIZED = "not-authorized-for-resource"
 PROBLEM_USAGE_CAPPED = "usage-capped"
-
-
-class TransientError(PlatformError):
-    """5xx answers, network errors or damaged bodies that outlasted every retry."""
-
-
-class RequestRefused(PlatformError):
-    """The API refused the request itself (400, 404): a bug or an invalid value, not retried."""
-
-
-class StopRequested(Exception):
-    """The run was asked to stop while a call waited (rate limit or backoff)."""
 
 
 @dataclass(frozen=True)

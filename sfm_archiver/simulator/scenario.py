@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-from sfm_archiver.errors import ConfigError
+from sfm_archiver.errors import ScenarioError
 from sfm_archiver.simulator.wire import WIRE_STYLES
 from sfm_archiver.timeutil import parse_timestamp, rfc3339_ms
 from sfm_archiver.yamlsource import YamlSyntaxError, load_located
@@ -52,10 +52,6 @@ ACTIONS: dict[str, tuple[frozenset, frozenset]] = {
     "lift_usage_cap": (frozenset(), frozenset({"token"})),
     "faults": (frozenset(), frozenset(FAULT_KEYS)),
 }
-
-
-class ScenarioError(ConfigError):
-    """The scenario is invalid; `problems` lists each finding (with `file:line` for YAML)."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ import os
 import zlib
 from pathlib import Path
 
+from sfm_archiver.durable import sync_file
+
 # Small reads: at each member boundary the rest of the chunk is copied (`unused_data`), so a
 # file of many small members (streams flush every second) would cost chunk x members.
 _CHUNK = 64 * 1024
@@ -50,7 +52,7 @@ def seal(path: Path) -> int:
     fd = os.open(path, os.O_WRONLY)
     try:
         os.ftruncate(fd, keep)
-        os.fsync(fd)
+        sync_file(fd)
     finally:
         os.close(fd)
     return size - keep

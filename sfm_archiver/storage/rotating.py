@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Protocol
 
-from sfm_archiver.durable import fsync_dir, makedirs_durable, write_all
+from sfm_archiver.durable import fsync_dir, makedirs_durable, sync_data, write_all
 from sfm_archiver.errors import StorageError
 from sfm_archiver.storage import layout
 from sfm_archiver.timeutil import Clock
@@ -111,7 +111,7 @@ class RotatingFile:
     def sync(self) -> None:
         """Make everything appended so far durable."""
         if self._fd is not None and self._unsynced:
-            os.fdatasync(self._fd)
+            sync_data(self._fd)
             self._unsynced = False
 
     def rotate_if_due(self, now: datetime | None = None) -> bool:

@@ -55,11 +55,11 @@ from typing import Any, Callable
 import yaml
 
 from sfm_archiver.config import load_config
-from sfm_archiver.invariants import Report, RunExpectations, check_run
 from sfm_archiver.simulator import Scenario, Simulator
 from sfm_archiver.state import StateStore
 from sfm_archiver.storage import layout
 from sfm_archiver.timeutil import utcnow
+from tests.invariants import Report, RunExpectations, check_run
 
 TOKEN = "chaos-token-7f3e91d2c4b8a605"
 EXPECTATIONS = RunExpectations(loss_window_seconds=5.0, staging_cutoff=None)

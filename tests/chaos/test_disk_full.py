@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 from sfm_archiver.config import load_config
-from sfm_archiver.invariants import RunExpectations, check_run, check_storage
 from sfm_archiver.simulator import Scenario, Simulator
 from sfm_archiver.state import StateStore
 from tests.chaos.helpers import TOKEN, cli, wait_for
+from tests.invariants import RunExpectations, check_run, check_storage
 
 SCENARIO = {
     "seed": 3,

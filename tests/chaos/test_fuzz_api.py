@@ -26,12 +26,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sfm_archiver.config import load_config
-from sfm_archiver.invariants import Captured, check_run, check_storage
 from sfm_archiver.jobs.accounts import update_usernames
 from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.jobs.timeline import harvest_timelines
 from sfm_archiver.simulator import Scenario, Simulator
 from tests.chaos.helpers import write_config
+from tests.invariants import Captured, check_run, check_storage
 
 ACCOUNTS = [
     {"id": "100001", "username": "sfm_alpha", "tweets": 150},

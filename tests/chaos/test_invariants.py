@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from sfm_archiver.invariants import check_storage, expected_ledger_events, final_account_states
 from sfm_archiver.simulator import AccountSpec
 from tests.chaos.helpers import make_bag, write_capture
+from tests.invariants import check_storage, expected_ledger_events, final_account_states
 
 HOUR = datetime(2026, 11, 27, 13, 5, tzinfo=timezone.utc)
 LATER = datetime(2026, 11, 27, 15, 10, tzinfo=timezone.utc)

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from sfm_archiver.config import load_config
-from sfm_archiver.invariants import check_run
 from sfm_archiver.jobs.accounts import update_usernames
 from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.jobs.timeline import harvest_timelines
 from sfm_archiver.simulator import Scenario, Simulator
 from tests.chaos.helpers import write_config
+from tests.invariants import check_run
 
 ACCOUNTS = [
     {"id": "100001", "username": "sfm_alpha", "tweets": 120},
@@ -100,8 +100,8 @@ def test_stream_messages_lost_at_a_break_need_a_recorded_disconnect(tmp_path, wi
     """A real stream run checks out; cut its captures short and forget its events: loud."""
     import gzip
 
-    from sfm_archiver.invariants import RunExpectations
     from sfm_archiver.jobs.streams import run_stream
+    from tests.invariants import RunExpectations
 
     scenario = Scenario.from_dict({"seed": 2, "wire": wire_style,
                                    "streams": {"messages_per_second": 60, "keepalive_seconds": 1}})
@@ -137,11 +137,11 @@ def test_a_copy_missing_from_one_matched_collection_is_a_fault_unless_at_a_break
     """Routing: a message tagged for climate and cop but written only to climate."""
     from datetime import timezone
 
-    from sfm_archiver.invariants import RunExpectations
     from sfm_archiver.state import StateStore
     from sfm_archiver.storage.records import envelope, sfm_metadata
     from sfm_archiver.storage.writer import CaptureWriter
     from sfm_archiver.timeutil import from_epoch, utcnow
+    from tests.invariants import RunExpectations
 
     config = load_config(write_config(tmp_path / "config.yaml", tmp_path, "http://127.0.0.1:9", [
         {"name": "climate", "type": "filter_stream", "rules": [{"value": "climate", "tag": "cc"}]},

@@ -6,11 +6,11 @@ import json
 from datetime import timezone
 
 from sfm_archiver.config import load_config
-from sfm_archiver.invariants import RunExpectations, check_run
 from sfm_archiver.state import StateStore
 from sfm_archiver.storage.writer import CaptureWriter
 from sfm_archiver.timeutil import utcnow
 from tests.chaos.test_invariants_run import write_config
+from tests.invariants import RunExpectations, check_run
 
 FILTERS = [{"name": "climate", "type": "filter_stream", "rules": [{"value": "climate", "tag": "cc"}]},
            {"name": "cop", "type": "filter_stream", "rules": [{"value": "cop30", "tag": "cop"}]}]

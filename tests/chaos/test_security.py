@@ -16,12 +16,12 @@ import yaml
 
 from sfm_archiver.config import load_config, load_config_text
 from sfm_archiver.errors import ConfigError, StorageError
-from sfm_archiver.invariants import check_storage
 from sfm_archiver.jobs.organize import organize
 from sfm_archiver.simulator import Scenario, Simulator
 from sfm_archiver.storage import layout
 from sfm_archiver.timeutil import utcnow
 from tests.chaos.helpers import cli, daemon_process, old_capture, wait_for_every_kind
+from tests.invariants import check_storage
 
 SECRET = "AAAAAAAAAAAAAAAAAAAAAsecretBearer0123456789xyz"
 

@@ -141,8 +141,8 @@ def test_stream_lines_name_their_connection_and_the_url_is_recorded_once(make_si
 def test_unrouted_captures_are_bagged_verified_and_checked_like_a_collection(tmp_path):
     from sfm_archiver.bagging.job import bag_completed_periods
     from sfm_archiver.bagging.verify import verify_paths
-    from sfm_archiver.invariants import check_storage
     from sfm_archiver.jobs.stream_sink import CollectionSink, capture_parts
+    from tests.invariants import check_storage
 
     ctx = make_context(tmp_path, "http://127.0.0.1:9", COLLECTIONS)
     moment = datetime(2026, 11, 27, 10, 15, tzinfo=timezone.utc)

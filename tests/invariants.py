@@ -2,7 +2,7 @@
 
 Two entry points, both returning a `Report` (violations as data, plus counts):
 
-    check_storage(archive, outbox)          operators: no simulator needed. Every capture file
+    check_storage(archive, outbox)          no simulator needed. Every capture file
                                             decompresses and parses, every bag validates, no
                                             capture file is in two places, no partial bag.
     check_run(config, published, accounts)  tests and soak runs: the above, plus a comparison with
