@@ -37,8 +37,8 @@ import yaml
 
 from sfm_archiver.config import load_config
 from sfm_archiver.jobs.context import JobContext
-from sfm_archiver.jobs.streams import StreamSupervisor
 from sfm_archiver.platforms.x_stream import BackoffPolicy
+from sfm_archiver.streams.supervisor import StreamSupervisor
 
 TARGET_RATE = 35_000
 TARGET_RATIO = 1.25

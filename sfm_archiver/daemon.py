@@ -274,7 +274,7 @@ class Daemon:
     def _start_streams(self) -> None:
         if not self.config.collections_of_type("filter_stream", "sample_stream"):
             return
-        from sfm_archiver.jobs.streams import StreamSupervisor
+        from sfm_archiver.streams.supervisor import StreamSupervisor
 
         self.stream_ctx = self.job_context()
         self.supervisor = StreamSupervisor(self.stream_ctx)

@@ -22,12 +22,13 @@ from typing import Callable
 import yaml
 
 from sfm_archiver import diskguard
+from sfm_archiver.bagging.periods import bag_name, folders_by_period
 from sfm_archiver.config import Bagging, Config, Disk, Paths, Schedule, load_config_text
 from sfm_archiver.errors import ConfigError
-from sfm_archiver.jobs.stream_status import unrouted_status
 from sfm_archiver.scheduling import due_of
 from sfm_archiver.state import STATE_FILE, StateStore, pid_alive
 from sfm_archiver.storage import layout
+from sfm_archiver.streams.gaps import stream_status, unrouted_status
 from sfm_archiver.timeutil import parse_timestamp, utcnow
 
 OK, WARNING, CRITICAL = diskguard.OK, diskguard.WARNING, diskguard.CRITICAL
@@ -424,60 +425,18 @@ def _stream(store: StateStore | None, collection: CollectionView, now: datetime,
     if store is None:
         return {"connected": False, "messages_last_hour": 0, "dropped_last_hour": 0, "last_message_at": None,
                 "last_message_age_seconds": None, "disconnected_seconds_24h": None, "last_event": None}
-    recent = store.stream_recent(collection.name, now - timedelta(hours=1))
-    last_event = store.last_stream_event(collection.name)
-    connected = bool(last_event) and last_event["event"] == "connect" and daemon.get("alive", False)
-    down = disconnected_seconds(store, collection.name, now - timedelta(hours=24), now, daemon.get("alive", False))
-    last_message = _parse(recent["last_message_at"])
-    if daemon.get("alive") and not connected:
+    alive = bool(daemon.get("alive", False))
+    stream = stream_status(store, collection.name, now, alive)
+    connected, last_event = stream["connected"], stream["last_event"]
+    if alive and not connected:
         since = _parse(last_event["at"]) if last_event else None
         gap = (now - since).total_seconds() if since else None
         if gap is None or gap > STREAM_DOWN_WARNING_SECONDS:
             problems.add(WARNING, f"{collection.name}: the stream is not connected" + (f" (for {_age(gap)})" if gap else ""))
-    if recent["dropped"]:
-        problems.add(WARNING, f"{collection.name}: {recent['dropped']} stream messages dropped in the last hour (disk or buffer)")
-    return {
-        "connected": connected,
-        "messages_last_hour": recent["messages"],
-        "dropped_last_hour": recent["dropped"],
-        "last_message_at": recent["last_message_at"],
-        "last_message_age_seconds": round((now - last_message).total_seconds(), 1) if last_message else None,
-        "disconnected_seconds_24h": None if down is None else round(down, 1),
-        "last_event": last_event,
-    }
-
-
-def disconnected_seconds(store: StateStore, stream: str, start: datetime, end: datetime, alive: bool = True) -> float | None:
-    """Seconds of [start, end) a stream collection was meant to capture but was not connected.
-
-    The same reading of the events as jobs/streams.py: after `connect` it is connected, after
-    `stop` it was not meant to run (no gap), after any other event (start, disconnect, a failed
-    connect, error) it is disconnected. A dead daemon that never wrote `stop` is a gap until now.
-    """
-    before = store.stream_event_before(stream, start)
-    events = store.stream_events(stream, since=start)
-    if before is None and not events:
-        return None
-    state = _state_after(before["event"], "stopped") if before else "stopped"
-    cursor, down = start, 0.0
-    for event in events:
-        at = min(max(_parse(event["at"]), start), end)
-        if state == "disconnected":
-            down += (at - cursor).total_seconds()
-        cursor, state = at, _state_after(event["event"], state)
-    if state == "disconnected" or (state == "connected" and not alive):
-        down += (end - cursor).total_seconds()
-    return down
-
-
-def _state_after(event: str, state: str) -> str:
-    if event == "connect":
-        return "connected"
-    if event == "stop":
-        return "stopped"
-    if event in ("start", "connect_failed", "disconnect", "reconnect", "error"):
-        return "disconnected"
-    return state
+    if stream["dropped_last_hour"]:
+        problems.add(WARNING, f"{collection.name}: {stream['dropped_last_hour']} stream messages dropped in the last hour "
+                     "(disk or buffer)")
+    return {key: value for key, value in stream.items() if key != "state"}
 
 
 def _accounts(store: StateStore | None, problems: _Problems) -> dict:
@@ -564,13 +523,10 @@ def pending_periods(config: Config | ConfigView, now: datetime, bagged: Callable
     found: dict[tuple[str, str], dict] = {}
     for collection in config.collections:
         root = config.paths.archive / collection.name
-        for folder in layout.hour_folders(root):
-            hour = layout.hour_of_folder(root, folder)
-            period = layout.period_of(hour, unit)
-            name = f"{collection.name}_{period.label}"
-            if period.end + config.bagging.grace > now or (collection.name, period.label) in found:
+        for period, folders in folders_by_period(root, unit).items():
+            if period.end + config.bagging.grace > now:
                 continue
-            if bagged(name) and not any(os.scandir(folder)):
+            if bagged(bag_name(collection.name, period)) and not any(any(os.scandir(f)) for f in folders):
                 continue
             found[(collection.name, period.label)] = {
                 "collection": collection.name, "label": period.label, "start": _iso(period.start), "end": _iso(period.end),

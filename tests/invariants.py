@@ -28,8 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Callable, Iterable, Mapping
 
-from sfm_archiver.jobs.stream_routes import routes_of_document
 from sfm_archiver.storage import layout
+from sfm_archiver.streams.routes import routes_of_document
 from sfm_archiver.timeutil import parse_timestamp
 
 STAGING = ".staging"

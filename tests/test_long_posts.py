@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sfm_archiver.jobs.streams import StreamSupervisor
 from sfm_archiver.jobs.timeline import harvest_timelines
 from sfm_archiver.jobs.urls import collect_links
 from sfm_archiver.platforms.x_stream import BackoffPolicy
+from sfm_archiver.streams.supervisor import StreamSupervisor
 from tests.streams.conftest import captured as stream_captured
 from tests.streams.conftest import make_context
 from tests.timelines.helpers import COLLECTION, TOKEN, captured, context, fast_client, published_ids, wait_for, write_config

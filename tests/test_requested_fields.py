@@ -15,9 +15,9 @@ What each path asked for is read from the simulator's record of the requests it 
 from __future__ import annotations
 
 from sfm_archiver.jobs.accounts import update_usernames
-from sfm_archiver.jobs.streams import StreamSupervisor
 from sfm_archiver.jobs.timeline import harvest_timelines
 from sfm_archiver.platforms.x_stream import BackoffPolicy
+from sfm_archiver.streams.supervisor import StreamSupervisor
 from tests.streams.conftest import make_context
 from tests.timelines.helpers import COLLECTION, TOKEN, context, fast_client, wait_for, write_config
 

@@ -75,6 +75,14 @@ def outbox_items(outbox: Path, name: str, also: tuple[Path, ...] = ()) -> list[P
     return [p for p in dict.fromkeys(candidates) if os.path.lexists(p)]
 
 
+def folders_by_period(root: Path, unit: str) -> dict[Period, list[Path]]:
+    """The hour folders under a collection's root, grouped by the bag period they belong to."""
+    grouped: dict[Period, list[Path]] = {}
+    for folder in layout.hour_folders(root):
+        grouped.setdefault(layout.period_of(layout.hour_of_folder(root, folder), unit), []).append(folder)
+    return grouped
+
+
 def payload_files(folder: Path) -> tuple[list[Path], list[str]]:
     """Capture files of an hour folder (regular `*.gz` files), and the names left out."""
     files, skipped = [], []
@@ -110,16 +118,15 @@ def discover(
     root = Path(archive) / collection
     cutoff = now - grace if before is None else min(before, now - grace)
     periods: dict[Period, PeriodState] = {}
-    for folder in layout.hour_folders(root):
-        hour = layout.hour_of_folder(root, folder)
-        period = layout.period_of(hour, unit)
+    for period, folders in folders_by_period(root, unit).items():
         state = periods.setdefault(period, PeriodState(collection, period))
-        state.folders.append(folder.relative_to(root).as_posix())
-        files, skipped = payload_files(folder)
-        for path in files:
-            state.files.append(path.relative_to(root).as_posix())
-            state.bytes += path.stat().st_size
-        state.skipped_names.extend(f"{folder.relative_to(root).as_posix()}/{n}" for n in skipped)
+        for folder in folders:
+            state.folders.append(folder.relative_to(root).as_posix())
+            files, skipped = payload_files(folder)
+            for path in files:
+                state.files.append(path.relative_to(root).as_posix())
+                state.bytes += path.stat().st_size
+            state.skipped_names.extend(f"{folder.relative_to(root).as_posix()}/{n}" for n in skipped)
     bags = {bag["name"]: bag for bag in store.bags(collection=collection)}
     if empty_periods:
         for period in _periods_with_runs(store, collection, unit, bags, cutoff):

@@ -26,7 +26,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def stream_command(args: argparse.Namespace) -> int:
     from sfm_archiver.diskguard import DiskGuard
     from sfm_archiver.jobs.context import JobContext
-    from sfm_archiver.jobs.streams import run_stream
+    from sfm_archiver.streams.supervisor import run_stream
 
     config = load(args)
     progress = Progress()

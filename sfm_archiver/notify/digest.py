@@ -20,7 +20,8 @@ from sfm_archiver.ledger import Ledger
 from sfm_archiver.notify import growth
 from sfm_archiver.notify.store import NotifyStore
 from sfm_archiver.state import StateStore
-from sfm_archiver.status import MAIN_JOB, disconnected_seconds
+from sfm_archiver.status import MAIN_JOB
+from sfm_archiver.streams.gaps import stored_disconnected_seconds
 
 PERIOD_DAYS = {"daily": 1, "weekly": 7, "monthly": 30, "off": 7}
 WINDOWS = (("yesterday", 1), ("7 days", 7), ("30 days", 30))
@@ -75,7 +76,7 @@ def build(store: StateStore, config: Config, now: datetime, spaces: list[diskgua
         entry["next_run"] = (daemon.get("next_runs") or {}).get(f"timeline:{collection.name}")
         if collection.type != "timeline":
             window = timedelta(days=UPTIME_DAYS)
-            down = disconnected_seconds(store, collection.name, now - window, now)
+            down = stored_disconnected_seconds(store, collection.name, now - window, now)
             entry["uptime"] = None if down is None else max(0.0, 1 - down / window.total_seconds())
         collections.append(entry)
     since = now - timedelta(days=period)

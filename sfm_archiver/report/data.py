@@ -18,7 +18,7 @@ from sfm_archiver.ledger import LEDGER_FILE
 from sfm_archiver.notify import growth
 from sfm_archiver.notify.store import NotifyStore, iso
 from sfm_archiver.state import StateStore
-from sfm_archiver.status import _state_after
+from sfm_archiver.streams import gaps
 from sfm_archiver.timeutil import parse_timestamp
 
 LIFECYCLE = ("renamed", "protected", "unprotected", "suspended", "unsuspended", "deactivated", "reactivated",
@@ -73,20 +73,7 @@ def gather(store: StateStore, config: Config, start: datetime, end: datetime, sp
 
 def down_intervals(store: StateStore, stream: str, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
     """The [from, to) spans a stream meant to capture but was not connected (as status reads events)."""
-    before = store.stream_event_before(stream, start)
-    state = _state_after(before["event"], "stopped") if before else "stopped"
-    spans, opened = [], start if state == "disconnected" else None
-    for event in store.stream_events(stream, since=start):
-        at = min(parse_timestamp(event["at"]), end)
-        state = _state_after(event["event"], state)
-        if state == "disconnected" and opened is None:
-            opened = at
-        elif state != "disconnected" and opened is not None:
-            spans.append((opened, at))
-            opened = None
-    if opened is not None:
-        spans.append((opened, end))
-    return spans
+    return gaps.stored_intervals(store, stream, start, end) or []
 
 
 def lifecycle_events(state_dir: Path, since: datetime) -> list[tuple[datetime, str, str]]:

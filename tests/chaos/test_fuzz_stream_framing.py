@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sfm_archiver.jobs.stream_connection import ConnectionSettings, Router, StreamConnection
+from sfm_archiver.streams.connection import ConnectionSettings, Router, StreamConnection
 from tests.chaos.helpers import wait_for
 
 messages = st.lists(

@@ -100,7 +100,7 @@ def test_stream_messages_lost_at_a_break_need_a_recorded_disconnect(tmp_path, wi
     """A real stream run checks out; cut its captures short and forget its events: loud."""
     import gzip
 
-    from sfm_archiver.jobs.streams import run_stream
+    from sfm_archiver.streams.supervisor import run_stream
     from tests.invariants import RunExpectations
 
     scenario = Scenario.from_dict({"seed": 2, "wire": wire_style,

@@ -11,7 +11,8 @@ import pytest
 from sfm_archiver.config import load_config
 from sfm_archiver.errors import ConfigError
 from sfm_archiver.state import StateStore
-from sfm_archiver.status import collect, disconnected_seconds, exit_code, load_for_reading, pending_periods, render_text
+from sfm_archiver.status import collect, exit_code, load_for_reading, pending_periods, render_text
+from sfm_archiver.streams.gaps import stored_disconnected_seconds
 from tests.daemon.helpers import cli, write_config
 
 NOW = datetime(2026, 11, 27, 13, 30, tzinfo=timezone.utc)
@@ -106,15 +107,15 @@ def test_problems_raise_the_level(config):
 def test_disconnected_seconds_reads_events_like_the_stream_supervisor(tmp_path):
     store = StateStore(tmp_path)
     start, end = NOW - timedelta(hours=24), NOW
-    assert disconnected_seconds(store, "s", start, end) is None
+    assert stored_disconnected_seconds(store, "s", start, end) is None
     store.record_stream_event("s", "connect", at=start - timedelta(hours=1))
     store.record_stream_event("s", "disconnect", at=start + timedelta(minutes=10))
     store.record_stream_event("s", "connect", at=start + timedelta(minutes=12))
     store.record_stream_event("s", "stop", at=start + timedelta(hours=1))  # not meant to run: no gap
     store.record_stream_event("s", "start", at=start + timedelta(hours=2))
     store.record_stream_event("s", "connect", at=start + timedelta(hours=2, seconds=30))
-    assert disconnected_seconds(store, "s", start, end) == 120 + 30
-    assert disconnected_seconds(store, "s", start, end, alive=False) == 150 + (end - start - timedelta(hours=2, seconds=30)).total_seconds()
+    assert stored_disconnected_seconds(store, "s", start, end) == 120 + 30
+    assert stored_disconnected_seconds(store, "s", start, end, alive=False) == 150 + (end - start - timedelta(hours=2, seconds=30)).total_seconds()
 
 
 def test_pending_periods_are_complete_folders_not_yet_bagged(config):

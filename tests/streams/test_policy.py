@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from sfm_archiver.config import Collection, StreamRule
-from sfm_archiver.jobs.stream_connection import FilterRouter, collections_of_tag
-from sfm_archiver.jobs.stream_rules import desired_rules, plan
-from sfm_archiver.jobs.streams import disconnected_intervals, disconnected_seconds
 from sfm_archiver.platforms.x_stream import AUTH, CLOSED, HTTP, NETWORK, TOO_MANY, BackoffPolicy, reconnect_delay
+from sfm_archiver.streams.connection import FilterRouter, collections_of_tag
+from sfm_archiver.streams.gaps import disconnected_intervals, disconnected_seconds
+from sfm_archiver.streams.rules import desired_rules, plan
 
 T0 = datetime(2026, 11, 27, 13, 0, tzinfo=timezone.utc)
 
@@ -138,8 +138,8 @@ BLOCKS = [
 
 
 def test_whole_block_fast_path_writes_exactly_what_frame_by_frame_routing_writes():
-    from sfm_archiver.jobs.stream_connection import Router
-    from sfm_archiver.jobs.stream_sink import MetaTemplate
+    from sfm_archiver.streams.connection import Router
+    from sfm_archiver.streams.sink import MetaTemplate
 
     template = MetaTemplate("c", "sample_stream")
     for block in BLOCKS:
@@ -153,8 +153,8 @@ def test_whole_block_fast_path_writes_exactly_what_frame_by_frame_routing_writes
 
 
 def test_a_frame_that_is_not_an_object_is_reported_and_skipped():
-    from sfm_archiver.jobs.stream_connection import Router
-    from sfm_archiver.jobs.stream_sink import MetaTemplate
+    from sfm_archiver.streams.connection import Router
+    from sfm_archiver.streams.sink import MetaTemplate
 
     sink = _Collecting(MetaTemplate("c", "sample_stream"))
     router = Router()

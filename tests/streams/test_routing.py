@@ -16,10 +16,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sfm_archiver.jobs.stream_connection import FilterRouter
-from sfm_archiver.jobs.stream_routes import RouteReader
-from sfm_archiver.jobs.stream_sink import MetaTemplate
 from sfm_archiver.simulator.wire import variant
+from sfm_archiver.streams.connection import FilterRouter
+from sfm_archiver.streams.routes import RouteReader
+from sfm_archiver.streams.sink import MetaTemplate
 
 T0 = datetime(2026, 11, 27, 13, 0, tzinfo=timezone.utc)
 NAMES = ["climate", "weather", "fa", "x_y", "9-z"]
@@ -222,7 +222,7 @@ special_frames = st.sampled_from([b"\r\n", b"\n", b"{}\r\n", b"{ }\r\n", b'{"a":
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(frames(), special_frames), min_size=1, max_size=8))
 def test_the_whole_block_splice_writes_exactly_what_frame_by_frame_routing_writes(block_frames):
-    from sfm_archiver.jobs.stream_connection import Router
+    from sfm_archiver.streams.connection import Router
 
     block = b"".join(block_frames)
     fast, slow = Collecting("c"), Collecting("c")

@@ -13,8 +13,9 @@ import pytest
 import requests
 
 from sfm_archiver.config import load_config
-from sfm_archiver.jobs.streams import StreamSupervisor, disconnected_intervals, run_stream, stream_status
 from sfm_archiver.platforms.x_stream import BackoffPolicy
+from sfm_archiver.streams.gaps import disconnected_intervals, stream_status
+from sfm_archiver.streams.supervisor import StreamSupervisor, run_stream
 from sfm_archiver.timeutil import from_epoch, parse_timestamp
 from tests.streams.conftest import captured, make_context, wait_for, write_config
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from sfm_archiver.jobs.stream_sink import CollectionSink, MetaTemplate, capture_parts
 from sfm_archiver.state import StateStore
 from sfm_archiver.storage import records
+from sfm_archiver.streams.sink import CollectionSink, MetaTemplate, capture_parts
 
 T0 = datetime(2026, 11, 27, 10, 59, 58, 500000, tzinfo=timezone.utc)
 CONNECTION = "filter_stream-20261127T130000.000000Z-1-1"
@@ -192,7 +192,7 @@ def test_low_disk_cuts_a_whole_block_at_the_line_that_fills_the_buffer(tmp_path)
 def test_large_batches_are_gzipped_in_parallel_members_in_order(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
-    from sfm_archiver.jobs.stream_sink import join_in_pieces
+    from sfm_archiver.streams.sink import join_in_pieces
 
     parts = [b"block\n" * 50] * 4 + [memoryview(b'{"a":1'), b"}\n"] * 100
     pieces = join_in_pieces(parts, sum(len(p) for p in parts), 3)

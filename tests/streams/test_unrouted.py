@@ -15,9 +15,9 @@ from collections import Counter
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, urlsplit
 
-from sfm_archiver.jobs.stream_status import connection_url
-from sfm_archiver.jobs.streams import StreamSupervisor
 from sfm_archiver.storage.layout import parse_capture_name
+from sfm_archiver.streams.gaps import connection_url
+from sfm_archiver.streams.supervisor import StreamSupervisor
 from tests.daemon.helpers import cli
 from tests.streams.conftest import make_context, wait_for
 from tests.streams.test_session import FAST, SCENARIO
@@ -141,7 +141,7 @@ def test_stream_lines_name_their_connection_and_the_url_is_recorded_once(make_si
 def test_unrouted_captures_are_bagged_verified_and_checked_like_a_collection(tmp_path):
     from sfm_archiver.bagging.job import bag_completed_periods
     from sfm_archiver.bagging.verify import verify_paths
-    from sfm_archiver.jobs.stream_sink import CollectionSink, capture_parts
+    from sfm_archiver.streams.sink import CollectionSink, capture_parts
     from tests.invariants import check_storage
 
     ctx = make_context(tmp_path, "http://127.0.0.1:9", COLLECTIONS)

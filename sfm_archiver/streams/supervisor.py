@@ -7,7 +7,7 @@ on SIGHUP); `run_stream` is the foreground `stream COLLECTION` command.
 
 Events are recorded per collection in the state store (`start`, `connect`, `connect_failed`,
 `disconnect`, `reconnect`, `error`, `stop`), so `status` can tell when each collection was not
-listening; `disconnected_intervals` turns them into the gaps of a time window.
+listening; `streams.gaps` turns them into the gaps of a time window.
 """
 
 from __future__ import annotations
@@ -25,17 +25,6 @@ from sfm_archiver.config import Collection, Config
 from sfm_archiver.errors import AuthError, LockBusyError, UsageError
 from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.jobs.runs import RunRecorder
-from sfm_archiver.jobs.stream_connection import ConnectionSettings, FilterRouter, Router, StreamConnection
-from sfm_archiver.jobs.stream_routes import collections_of_tag
-from sfm_archiver.jobs.stream_rules import RulesSync, desired_rules, sync_rules
-from sfm_archiver.jobs.stream_sink import CollectionSink
-from sfm_archiver.jobs.stream_status import (  # noqa: F401 (the gap and status functions are part of this interface)
-    STOPPED_EVENTS,
-    connect_reason,
-    disconnected_intervals,
-    disconnected_seconds,
-    stream_status,
-)
 from sfm_archiver.locks import FileLock, collection_lock
 from sfm_archiver.platforms.x_stream import (
     DEFAULT_BACKOFF,
@@ -48,6 +37,11 @@ from sfm_archiver.platforms.x_stream import (
 from sfm_archiver.storage.layout import UNROUTED
 from sfm_archiver.storage.warc import WarcWriter, api_writer
 from sfm_archiver.storage.writer import seal_abandoned_files
+from sfm_archiver.streams.connection import ConnectionSettings, FilterRouter, Router, StreamConnection
+from sfm_archiver.streams.gaps import STOPPED_EVENTS, connect_reason
+from sfm_archiver.streams.routes import collections_of_tag
+from sfm_archiver.streams.rules import RulesSync, desired_rules, sync_rules
+from sfm_archiver.streams.sink import CollectionSink
 from sfm_archiver.timeutil import parse_timestamp
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Mapping
 
-from sfm_archiver.jobs.stream_routes import RouteReader, collections_of_tag  # noqa: F401 (part of this interface)
-from sfm_archiver.jobs.stream_sink import CollectionSink, capture_parts, message_body
-from sfm_archiver.jobs.stream_status import connect_reason
 from sfm_archiver.platforms.x_stream import (
     AUTH,
     CLOSED,
@@ -33,6 +30,9 @@ from sfm_archiver.platforms.x_stream import (
     parse_message_errors,
     reconnect_delay,
 )
+from sfm_archiver.streams.gaps import connect_reason
+from sfm_archiver.streams.routes import RouteReader, collections_of_tag  # noqa: F401 (part of this interface)
+from sfm_archiver.streams.sink import CollectionSink, capture_parts, message_body
 from sfm_archiver.timeutil import Clock, utcnow
 
 log = logging.getLogger(__name__)

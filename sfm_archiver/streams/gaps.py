@@ -1,5 +1,7 @@
 """What a stream collection's recorded events say: its gaps, and what `status` shows.
 
+The one reading of the events: status, the digest, the report, metrics and the supervisor use it.
+
 Events are recorded per collection (`start`, `connect`, `connect_failed`, `disconnect`,
 `reconnect`, `error`, `stop`). After `connect` the collection is listening; after `stop` it was
 not meant to run (not a gap); after anything else it was meant to but was not connected.
@@ -17,37 +19,59 @@ STOPPED_EVENTS = frozenset({"stop"})
 STATE_EVENTS = frozenset({"start", "connect", "connect_failed", "disconnect", "reconnect", "error", "stop"})
 
 
-def disconnected_intervals(events: list[dict], start: datetime, end: datetime, before: dict | None = None) -> list[tuple[datetime, datetime]]:
+def disconnected_intervals(events: list[dict], start: datetime, end: datetime, before: dict | None = None,
+                           alive: bool = True) -> list[tuple[datetime, datetime]]:
     """The parts of [start, end) a collection was meant to capture but was not connected.
 
     `events` are the collection's stream events from `start` on (oldest first) and `before`
     the last one before `start`. After `connect` it is connected; after `stop` it was not
     meant to run (not a gap); after anything else (start, disconnect, a failed connect,
     reconnect, error) it is disconnected. Events that say nothing about the connection are
-    ignored.
+    ignored. With `alive` False (the daemon died without writing `stop`), a collection last
+    seen connected is counted as down from its last event to `end`.
     """
     gaps: list[tuple[datetime, datetime]] = []
-    state = "stopped" if before is None else _state_after(before["event"], "stopped")
-    cursor = start
+    state = "stopped" if before is None else state_after(before["event"], "stopped")
+    opened = start if state == "disconnected" else None
+    last = start
     for event in events:
         at = min(max(parse_timestamp(event["at"]), start), end)
-        new_state = _state_after(event["event"], state)
-        if state == "disconnected" and new_state != "disconnected" and at > cursor:
-            gaps.append((cursor, at))
-        if new_state != state:
-            if new_state == "disconnected":
-                cursor = at
-            state = new_state
-    if state == "disconnected" and end > cursor:
-        gaps.append((cursor, end))
+        last, state = at, state_after(event["event"], state)
+        if state == "disconnected":
+            opened = at if opened is None else opened
+        elif opened is not None:
+            if at > opened:
+                gaps.append((opened, at))
+            opened = None
+    if opened is None and state == "connected" and not alive:
+        opened = last
+    if opened is not None and end > opened:
+        gaps.append((opened, end))
     return gaps
 
 
-def disconnected_seconds(events: list[dict], start: datetime, end: datetime, before: dict | None = None) -> float:
-    return sum((b - a).total_seconds() for a, b in disconnected_intervals(events, start, end, before))
+def disconnected_seconds(events: list[dict], start: datetime, end: datetime, before: dict | None = None,
+                         alive: bool = True) -> float:
+    return sum((b - a).total_seconds() for a, b in disconnected_intervals(events, start, end, before, alive))
 
 
-def _state_after(event: str, state: str) -> str:
+def stored_intervals(store, stream: str, start: datetime, end: datetime,
+                     alive: bool = True) -> list[tuple[datetime, datetime]] | None:
+    """disconnected_intervals of a collection's events in the state store; None: it never ran."""
+    before = store.stream_event_before(stream, start)
+    events = store.stream_events(stream, since=start)
+    if before is None and not events:
+        return None
+    return disconnected_intervals(events, start, end, before, alive)
+
+
+def stored_disconnected_seconds(store, stream: str, start: datetime, end: datetime, alive: bool = True) -> float | None:
+    intervals = stored_intervals(store, stream, start, end, alive)
+    return None if intervals is None else sum((b - a).total_seconds() for a, b in intervals)
+
+
+def state_after(event: str, state: str) -> str:
+    """The connection state after `event`, given the state before it."""
     if event not in STATE_EVENTS:
         return state
     if event in CONNECTED_EVENTS:
@@ -73,22 +97,24 @@ def connection_url(store, connection: str) -> str | None:
     return None
 
 
-def stream_status(store, collection: str, now: datetime) -> dict:
-    """What status shows for one stream collection, from the state store alone."""
+def stream_status(store, collection: str, now: datetime, alive: bool = True) -> dict:
+    """What status shows for one stream collection, from the state store alone.
+
+    `alive`: whether the daemon that writes the events is running (a dead one never wrote `stop`).
+    """
     last = store.last_stream_event(collection)
-    totals = store.stream_totals(collection, now - timedelta(hours=1))
-    day = now - timedelta(hours=24)
-    gaps = disconnected_seconds(store.stream_events(collection, since=day), day, now,
-                                store.stream_event_before(collection, day))
-    last_message = parse_timestamp(totals["last_message_at"]) if totals["last_message_at"] else None
+    recent = store.stream_recent(collection, now - timedelta(hours=1))
+    down = stored_disconnected_seconds(store, collection, now - timedelta(hours=24), now, alive)
+    last_message = parse_timestamp(recent["last_message_at"]) if recent["last_message_at"] else None
     return {
-        "state": _state_after(last["event"], "stopped") if last else "never started",
+        "state": state_after(last["event"], "stopped") if last else "never started",
+        "connected": bool(last) and last["event"] in CONNECTED_EVENTS and alive,
         "last_event": last,
-        "messages_last_hour": totals["messages"],
-        "dropped_last_hour": totals["dropped"],
-        "last_message_at": totals["last_message_at"],
+        "messages_last_hour": recent["messages"],
+        "dropped_last_hour": recent["dropped"],
+        "last_message_at": recent["last_message_at"],
         "last_message_age_seconds": None if last_message is None else round((now - last_message).total_seconds(), 1),
-        "disconnected_seconds_24h": round(gaps, 1),
+        "disconnected_seconds_24h": None if down is None else round(down, 1),
     }
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from sfm_archiver.config import Collection
-from sfm_archiver.jobs.stream_connection import collections_of_tag
 from sfm_archiver.platforms.x_stream import RulesClient, describe_rule_problem, rule_problems
+from sfm_archiver.streams.connection import collections_of_tag
 
 log = logging.getLogger(__name__)
 

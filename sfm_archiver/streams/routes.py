@@ -1,7 +1,7 @@
 """Which collections a filtered-stream message belongs to, read from its `matching_rules`.
 
 A rule's tag is `<collection>:<tag>`, or `a:x|b:y` for a value several collections share
-(jobs/stream_rules.py). The answer must be what a full `json.loads` of the message gives, for
+(streams/rules.py). The answer must be what a full `json.loads` of the message gives, for
 every legal serialisation of it. The fast path reads X's compact form from the end of the line,
 `,"matching_rules":[...]}`, and decodes only that array; whenever the line is not in that form
 (other spacing, key order, an array that does not decode alone) the whole line is parsed.
