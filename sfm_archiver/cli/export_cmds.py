@@ -42,6 +42,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--source", action="append", default=[], metavar="PATH",
                         help="archive folder, bag folder, .tar bag or outbox to read (repeatable; default: the archive)")
     parser.add_argument("--columns", metavar="LIST", help="comma-separated columns, or 'all' (adds 'extra')")
+    parser.add_argument("--jobs", type=int, default=0, metavar="N",
+                        help="processes making rows (default 0: one per core for a large export; 1: this one only)")
     parser.add_argument("--include-referenced", action="store_true",
                         help="also write the referenced (replied to, quoted, reposted) posts as rows")
     parser.set_defaults(handler=export_command)
@@ -60,7 +62,7 @@ def export_command(args: argparse.Namespace) -> int:
         collections=tuple(args.collections), sources=sources, out=Path(args.out) if args.out else None,
         format=args.format, start=args.start, end=args.end, by=args.by, accounts=tuple(args.account),
         kind=args.kind, dedupe=args.dedupe, segment=args.segment, columns=args.columns,
-        include_referenced=args.include_referenced, ledger_records=ledger_records,
+        include_referenced=args.include_referenced, ledger_records=ledger_records, jobs=args.jobs,
     )
     progress = Progress()
     result = run_export(request, progress)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 SLOT_BITS = 40  # a position is file_number << SLOT_BITS | line << 12 | slot within the line
 _BATCH = 5000
 _CACHE_KIB = 16 * 1024
+INDEX_FILE = "export-index.sqlite3"
 
 
 def position(file_number: int, line: int, slot: int) -> int:
@@ -26,7 +27,8 @@ def position(file_number: int, line: int, slot: int) -> int:
 class ExportIndex:
     def __init__(self, folder: Path, dedupe: str):
         self.dedupe = dedupe
-        self.db = sqlite3.connect(Path(folder) / "export-index.sqlite3", isolation_level=None)
+        self.path = Path(folder) / INDEX_FILE
+        self.db = sqlite3.connect(self.path, isolation_level=None)
         for pragma in ("journal_mode=OFF", "synchronous=OFF", f"cache_size=-{_CACHE_KIB}", "temp_store=FILE"):
             self.db.execute(f"PRAGMA {pragma}")
         self.db.execute("CREATE TABLE best (id TEXT PRIMARY KEY, stamp TEXT NOT NULL, pos INTEGER NOT NULL) WITHOUT ROWID")
@@ -74,8 +76,19 @@ class ExportIndex:
         self.db.execute("COMMIT")
 
     def final_url(self, url: str) -> str | None:
-        row = self.db.execute("SELECT final FROM links WHERE url = ?", (url,)).fetchone()
-        return row[0] if row else None
+        return final_url(self.db, url)
 
     def close(self) -> None:
         self.db.close()
+
+
+def final_url(db: sqlite3.Connection, url: str) -> str | None:
+    """Where a link led, from an index's `links` (None: not checked, or it led nowhere)."""
+    row = db.execute("SELECT final FROM links WHERE url = ?", (url,)).fetchone()
+    return row[0] if row else None
+
+
+def final_url_reader(path: Path) -> Callable[[str], str | None]:
+    """`final_url` of the index at `path`, opened read-only (by another process of the export)."""
+    db = sqlite3.connect(f"{Path(path).as_uri()}?mode=ro", uri=True)
+    return lambda url: final_url(db, url)

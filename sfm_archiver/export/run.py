@@ -22,20 +22,13 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from sfm_archiver.errors import UsageError
-from sfm_archiver.export.columns import EXTRA, column_picker, select_columns
-from sfm_archiver.export.flatten import (
-    POST_KINDS,
-    Includes,
-    extra_fields,
-    flatten_values,
-    line_posts,
-    lookup,
-    nested_post,
-    unknown_fields,
-)
+from sfm_archiver.export.columns import select_columns
+from sfm_archiver.export.flatten import POST_KINDS
 from sfm_archiver.export.index import ExportIndex, position
 from sfm_archiver.export.lines import read_lines, read_records
-from sfm_archiver.export.scan import index_entries, light_record
+from sfm_archiver.export.parallel import index_part, map_files, worker_count, write_part
+from sfm_archiver.export.rows import PROBLEMS_KEPT, FileTally, RowFilter, RowMaker, RowSpec, captured_at, ignore_problem, widen
+from sfm_archiver.export.scan import light_record
 from sfm_archiver.export.sources import CaptureFile, Source, open_sources
 from sfm_archiver.export.writers import FORMATS, Segments
 from sfm_archiver.ledger import account_ids_named
@@ -44,7 +37,6 @@ from sfm_archiver.timeutil import parse_timestamp, rfc3339_ms, utcnow
 DEDUPE = ("latest", "first", "none")
 BY = ("posted", "captured")
 DEFAULT_SEGMENT = 250_000
-PROBLEMS_KEPT = 1000
 GC_THRESHOLD = 100_000  # allocations between young collections while exporting (Python's default: 700)
 _NAME = re.compile(r"^_?[a-z0-9][a-z0-9_-]*$")
 Progress = Callable[[str], None]
@@ -66,6 +58,7 @@ class ExportRequest:
     columns: str | None = None
     include_referenced: bool = False
     ledger_records: tuple[dict, ...] = ()
+    jobs: int = 0  # worker processes for the writing pass: 0 one per core when it pays, 1 none
 
 
 @dataclass
@@ -101,6 +94,21 @@ class ExportResult:
         if len(self.problems) < PROBLEMS_KEPT:
             self.problems.append(text)
 
+    def add(self, tally: FileTally, file: CaptureFile) -> None:
+        """One file's writing pass, into the totals."""
+        self.captures += tally.captures
+        self.rows += tally.rows
+        self.by_collection[file.collection] += tally.rows
+        self.by_kind[file.kind] += tally.rows
+        self.by_account.update(tally.by_account)
+        self.account_names.update(tally.account_names)
+        self.unknown.update(tally.unknown)
+        for span, part in ((self.captured_range, tally.captured_range), (self.posted_range, tally.posted_range)):
+            for value in part:
+                widen(span, value)
+        self.problems.extend(tally.problems[:max(PROBLEMS_KEPT - len(self.problems), 0)])
+        self.problem_count += tally.problem_count
+
 
 def check_request(request: ExportRequest) -> None:
     """Refuse a wrong command line before anything is read (exit 2)."""
@@ -116,6 +124,8 @@ def check_request(request: ExportRequest) -> None:
             raise UsageError(f"--{option} {value!r}: use one of {', '.join(allowed)}")
     if request.segment < 1:
         raise UsageError(f"--segment {request.segment}: must be at least 1")
+    if request.jobs < 0:
+        raise UsageError(f"--jobs {request.jobs}: must be 0 (one per core) or more")
     select_columns(request.columns)
     start, end = time_bounds(request.start, request.end)
     if start and end and end <= start:
@@ -197,44 +207,42 @@ class _Export:
                  progress: Progress, stack: ExitStack):
         self.request, self.result, self.index, self.folder = request, result, index, folder
         self.progress, self.stack = progress, stack
-        self.columns = select_columns(request.columns)
-        self.with_extra = EXTRA in self.columns
-        self.pick = column_picker(self.columns)
         self.start, self.end = time_bounds(request.start, request.end)
         self.kinds = {request.kind} if request.kind else set(POST_KINDS)
-        self.filtered = bool(self.start or self.end or request.accounts)
-        self.account_ids: set[str] = set()
-        self.account_names: set[str] = set()
 
     def execute(self) -> None:
         request, result = self.request, self.result
         kinds = self.kinds | {"urls"}
         result.sources = open_sources(request.sources, list(request.collections), kinds, self.stack)
-        self._resolve_accounts()
         files = [file for source in result.sources for file in source.files if self._hour_wanted(file)]
         self._load_links([file for file in files if file.kind == "urls"])
+        self.spec = RowSpec(FORMATS[request.format].item, request.columns, self._row_filter(),
+                            self.index.path if self.index.links else None)
+        self.maker = RowMaker(self.spec, self.index.final_url if self.index.links else None)
         files = [file for file in files if file.kind in self.kinds]
         if request.dedupe != "none":
-            if self.filtered:
-                for number, line, record, posts in self._captures(files, "indexing"):
-                    self.index.offer_line(_captured_at(record), position(number, line, 0),
-                                          [(slot, post["id"]) for slot, post, _referenced in posts])
+            if self.spec.filter.active:
+                self._index_filtered(files)
             else:
-                self._index_all(files)
+                self._index_all(files, worker_count(request.jobs, files))
             result.posts_indexed = self.index.seal()
         self._write(files)
 
     # -- filters -----------------------------------------------------------------------------
 
-    def _resolve_accounts(self) -> None:
+    def _row_filter(self) -> RowFilter:
         records = list(self.request.ledger_records) + [r for s in self.result.sources for r in s.ledger_records]
+        ids: set[str] = set()
+        names: set[str] = set()
         for wanted in self.request.accounts:
-            ids = account_ids_named(records, wanted)
-            self.result.account_ids[wanted] = ids
-            self.account_ids |= ids
+            found = account_ids_named(records, wanted)
+            self.result.account_ids[wanted] = found
+            ids |= found
             if wanted.isdigit():
-                self.account_ids.add(wanted)
-            self.account_names.add(wanted.lstrip("@").lower())
+                ids.add(wanted)
+            names.add(wanted.lstrip("@").lower())
+        return RowFilter(self.start, self.end, self.request.by, frozenset(ids), frozenset(names),
+                         bool(self.request.accounts), self.request.include_referenced)
 
     def _hour_wanted(self, file: CaptureFile) -> bool:
         if self.request.by != "captured" or file.hour is None or file.kind == "urls":
@@ -242,171 +250,76 @@ class _Export:
         hour = rfc3339_ms(file.hour)
         return not ((self.end and hour >= self.end) or (self.start and rfc3339_ms(file.hour + timedelta(hours=1)) <= self.start))
 
-    def _post_wanted(self, post: dict, record: dict, includes: Includes | None) -> bool:
-        if self.start or self.end:
-            stamp = _captured_at(record) if self.request.by == "captured" else post.get("created_at")
-            if not isinstance(stamp, str) or (self.start and stamp < self.start) or (self.end and stamp >= self.end):
-                return False
-        if self.request.accounts:
-            author_id = post.get("author_id")
-            if author_id.__class__ is str and author_id in self.account_ids:
-                return True
-            author = lookup((includes or Includes(record)).users, author_id) or {}
-            return str(author.get("username", "")).lower() in self.account_names
-        return True
+    # -- the index pass ----------------------------------------------------------------------
 
-    # -- reading -----------------------------------------------------------------------------
-
-    def _captures(self, files: list[CaptureFile], phase: str) -> Iterator[tuple[int, int, dict, list]]:
-        """(file number, line, record, wanted posts) of every capture line, in file order. The
-        index pass reads only the fields it needs (`scan.light_record`), the writing pass all."""
-        meter = _Meter(self.progress, phase)
-        for number, file in enumerate(files):
-            for line, record in self._records(file, phase):
-                posts = self._wanted_posts(record)
-                meter.add(len(posts))
-                if posts:
-                    yield number, line, record, posts
-        meter.done()
-
-    def _wanted_posts(self, record: dict) -> list[tuple[int, dict, bool]]:
-        """(slot, post, is_referenced) of a line's posts that pass the filters; referenced posts
-        come with a page of which at least one post passed."""
-        filtered = self.filtered
-        posts = []
-        includes = Includes(record) if filtered and self.request.accounts else None
-        page_passed = False
-        for slot, post, is_referenced in line_posts(record, self.request.include_referenced):
-            if is_referenced:
-                if page_passed:
-                    posts.append((slot, post, True))
-            elif not filtered or self._post_wanted(post, record, includes):
-                page_passed = True
-                posts.append((slot, post, False))
-        return posts
-
-    def _index_all(self, files: list[CaptureFile]) -> None:
-        """The index pass when no filter applies: ids and capture times straight from the
-        decoded schema (`scan.index_entries`); a line it does not fit goes the general way."""
+    def _index_filtered(self, files: list[CaptureFile]) -> None:
+        """The index pass with filters: lines read through the light schema, posts filtered."""
         meter = _Meter(self.progress, "indexing")
-        referenced = self.request.include_referenced
         for number, file in enumerate(files):
-            for line, raw in read_lines(Path(file.label), self._on_problem("indexing"), file.opener):
-                found = index_entries(raw, referenced)
-                if found is None:
-                    record = light_record(raw) if raw.strip() else None
-                    if record is None:  # not an object: the writing pass reports it
-                        continue
-                    found = _captured_at(record), [(slot, post["id"]) for slot, post, _ in self._wanted_posts(record)]
-                if found[1]:
-                    self.index.offer_line(found[0], position(number, line, 0), found[1])
-                    meter.add(len(found[1]))
+            for line, raw in read_lines(Path(file.label), ignore_problem, file.opener):
+                record = light_record(raw) if raw.strip() else None
+                posts = self.maker.wanted_posts(record) if record is not None else []
+                if posts:
+                    self.index.offer_line(captured_at(record), position(number, line, 0),
+                                          [(slot, post["id"]) for slot, post, _referenced in posts])
+                    meter.add(len(posts))
         meter.done()
 
-    def _records(self, file: CaptureFile, phase: str) -> Iterator[tuple[int, dict]]:
-        if phase == "writing":
-            yield from read_records(Path(file.label), self._on_problem(phase), file.opener)
-            return
-        for line, raw in read_lines(Path(file.label), self._on_problem(phase), file.opener):
-            record = light_record(raw) if raw.strip() else None
-            if record is not None:
-                yield line, record
+    def _index_all(self, files: list[CaptureFile], workers: int) -> None:
+        """The index pass when no filter applies, file by file here or in worker processes."""
+        meter = _Meter(self.progress, "indexing")
 
-    def _on_problem(self, phase: str):
-        # Each damaged line is met by both passes: report it once, from the writing pass.
-        if phase == "writing":
-            return lambda problem: self.result.problem(str(problem))
-        return lambda problem: None
+        def offer(entry: tuple[str, int, list]) -> None:
+            self.index.offer_line(*entry)
+            meter.add(len(entry[2]))
+
+        if workers:
+            tasks = ((self.spec, number, file) for number, file in enumerate(files))
+            for _none, entries in map_files(index_part, tasks, workers, self.index.path.parent):
+                for entry in entries:
+                    offer(entry)
+        else:
+            for number, file in enumerate(files):
+                self.maker.index_file(file, number, offer)
+        meter.done()
 
     def _load_links(self, files: list[CaptureFile]) -> None:
         def pairs():
             for file in files:
-                for _line, record in read_records(Path(file.label), self._on_problem("writing"), file.opener):
+                for _line, record in read_records(Path(file.label), lambda problem: self.result.problem(str(problem)),
+                                                  file.opener):
                     if isinstance(record.get("url"), str):
                         yield record["url"], record.get("final_url")
         self.index.add_links(pairs())
         self.result.links = self.index.links
 
-    # -- writing -----------------------------------------------------------------------------
+    # -- the writing pass --------------------------------------------------------------------
 
     def _write(self, files: list[CaptureFile]) -> None:
+        """Each file's rows, in file order, made here or by worker processes (`parallel.py`)."""
         request, result = self.request, self.result
-        writer = FORMATS[request.format](self.columns, result.notes)
+        writer = FORMATS[request.format](select_columns(request.columns), result.notes)
         segments = Segments(self.folder, export_name(request.collections), writer, request.segment,
                             lambda path, rows: result.files.append((path.name, rows)))
         dedupe = request.dedupe != "none"
-        current, winners = -1, set()
-        for number, line, record, posts in self._captures(files, "writing"):
-            result.captures += len(posts)
-            if number != current:
-                current = number
-                winners = self.index.winners(number) if dedupe else winners
-            meta = record.get("__sfm") if isinstance(record.get("__sfm"), dict) else {}
-            includes = Includes(record)
-            file = files[number]
-            written = 0
-            for slot, post, referenced in posts:
-                if dedupe and ((line << 12) | slot) not in winners:
-                    continue
-                segments.write(self._item(writer.item, post, includes, meta, record, file, referenced))
-                self._count(post, includes, file)
-                written += 1
-            if written:
-                result.rows += written
-                result.by_collection[file.collection] += written
-                result.by_kind[file.kind] += written
-                _widen(result.captured_range, meta.get("captured_at"))
+        tasks = ((file, self.index.winners(number) if dedupe else None) for number, file in enumerate(files))
+        meter = _Meter(self.progress, "writing")
+        workers = worker_count(request.jobs, files)
+        if workers:
+            made = map_files(write_part, ((self.spec, request.format, *task) for task in tasks), workers,
+                             self.index.path.parent)
+            for file, (tally, prepared) in zip(files, made, strict=True):
+                for item in prepared:
+                    segments.put(item)
+                result.add(tally, file)
+                meter.add(tally.captures)
+        else:
+            for file, winners in tasks:
+                tally = self.maker.write_file(file, winners, segments.write)
+                result.add(tally, file)
+                meter.add(tally.captures)
+        meter.done()
         segments.close()
-
-    def _item(self, kind: str, post: dict, includes: Includes, meta: dict, record: dict, file: CaptureFile,
-              referenced: bool):
-        if kind == "id":
-            return post["id"]
-        rules = record.get("matching_rules")
-        if kind == "post":
-            return nested_post(post, includes, meta, rules)
-        values = flatten_values(post, includes, meta, file.kind, file.collection, referenced, rules, self._finals(post))
-        if self.with_extra:
-            values += (extra_fields(post, lookup(includes.users, post.get("author_id"))),)
-        return self.pick(values)
-
-    def _finals(self, post: dict) -> list[str] | None:
-        if not self.index.links:
-            return None
-        from sfm_archiver.jobs.urls import tweet_links  # with its HTTP stack: only when there are links to join
-
-        finals = [self.index.final_url(url) for url in dict.fromkeys(tweet_links(post))]
-        return [final for final in finals if final] or None
-
-    def _count(self, post: dict, includes: Includes, file: CaptureFile) -> None:
-        """Per-row facts for the README: timeline accounts, fields outside the columns, posting times."""
-        result = self.result
-        author_id = post.get("author_id")
-        author = lookup(includes.users, author_id)
-        if file.kind == "timeline" and author_id.__class__ is str:
-            result.by_account[author_id] += 1
-            if author and author.get("username").__class__ is str:
-                result.account_names[author_id] = author["username"]
-        for path in unknown_fields(post, author):
-            result.unknown[path] += 1
-        _widen(result.posted_range, post.get("created_at"))
-
-
-def _widen(span: list[str], value: object) -> None:
-    if not isinstance(value, str):
-        return
-    if not span:
-        span.extend((value, value))
-    elif value < span[0]:
-        span[0] = value
-    elif value > span[1]:
-        span[1] = value
-
-
-def _captured_at(record: dict) -> str:
-    meta = record.get("__sfm")
-    stamp = meta.get("captured_at") if isinstance(meta, dict) else None
-    return stamp if isinstance(stamp, str) else ""
 
 
 class _Meter:

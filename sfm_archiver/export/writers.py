@@ -9,6 +9,7 @@ as text cells with Excel's quote-prefix flag, never as formulas.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from datetime import datetime
@@ -57,8 +58,16 @@ class FormatWriter:
     def open(self, path: Path) -> None:
         raise NotImplementedError
 
-    def write(self, item: Any) -> None:
+    def prepare(self, item: Any) -> Any:
+        """The part of writing an item that needs no open file (a worker process may do it)."""
+        return item
+
+    def put(self, prepared: Any) -> None:
+        """Write a prepared item to the open file."""
         raise NotImplementedError
+
+    def write(self, item: Any) -> None:
+        self.put(self.prepare(item))
 
     def close(self) -> None:
         raise NotImplementedError
@@ -92,22 +101,24 @@ class CsvWriter(FormatWriter):
     ext = "csv"
     delimiter = ","
 
+    def __init__(self, columns: tuple[Column, ...], notes: dict[str, int]):
+        super().__init__(columns, notes)
+        self.prepare = csv_line_maker(self.delimiter) if len(self.names) > 1 else self._single_field_line
+
     def open(self, path: Path) -> None:
         self._file = open(path, "w", encoding="utf-8", newline="", buffering=WRITE_BUFFER)
-        self._writer = csv.writer(self._file, delimiter=self.delimiter)
-        self._writer.writerow(self.names)
-        self._line = csv_line_maker(self.delimiter) if len(self.names) > 1 else self._single_field
+        csv.writer(self._file, delimiter=self.delimiter).writerow(self.names)
         self._lines: list[str] = []
 
-    def write(self, item: Sequence) -> None:
-        self._lines.append(self._line(item))
+    def put(self, prepared: str) -> None:
+        self._lines.append(prepared)
         if len(self._lines) >= CSV_BATCH_ROWS:
             self._flush()
 
-    def _single_field(self, item: Sequence) -> str:
-        self._flush()
-        self._writer.writerow([text_cell(value) for value in item])
-        return ""
+    def _single_field_line(self, item: Sequence) -> str:
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter=self.delimiter).writerow([text_cell(value) for value in item])
+        return buffer.getvalue()
 
     def _flush(self) -> None:
         self._file.write("".join(self._lines))
@@ -133,11 +144,14 @@ class JsonLinesWriter(FormatWriter):
     def open(self, path: Path) -> None:
         self._file = open(path, "w", encoding="utf-8")
 
-    def write(self, item: dict) -> None:
+    def prepare(self, item: dict) -> str:
         line = to_json(item)
         if _LINE_BREAKS.search(line):
             line = _LINE_BREAKS.sub(lambda match: f"\\u{ord(match.group()):04x}", line)
-        self._file.write(line + "\n")
+        return line + "\n"
+
+    def put(self, prepared: str) -> None:
+        self._file.write(prepared)
 
     def close(self) -> None:
         self._file.close()
@@ -150,8 +164,8 @@ class IdsWriter(FormatWriter):
     def open(self, path: Path) -> None:
         self._file = open(path, "w", encoding="utf-8")
 
-    def write(self, item: str) -> None:
-        self._file.write(item + "\n")
+    def put(self, prepared: str) -> None:
+        self._file.write(prepared + "\n")
 
     def close(self) -> None:
         self._file.close()
@@ -180,7 +194,8 @@ class XlsxWriter(FormatWriter):
             self._sheet.write_string(0, number, name)
         self._row = 1
 
-    def write(self, item: Sequence) -> None:
+    def put(self, prepared: Sequence) -> None:
+        item = prepared
         if self._row >= XLSX_MAX_ROWS:
             self._new_sheet()
         sheet, row = self._sheet, self._row
@@ -221,8 +236,8 @@ class ParquetWriter(FormatWriter):
         self._writer = pq.ParquetWriter(str(path), self._schema, compression="zstd")
         self._rows: list[Sequence] = []
 
-    def write(self, item: Sequence) -> None:
-        self._rows.append(item)
+    def put(self, prepared: Sequence) -> None:
+        self._rows.append(prepared)
         if len(self._rows) >= PARQUET_BATCH_ROWS:
             self._flush()
 
@@ -292,12 +307,16 @@ class Segments:
         self._path: Path | None = None
 
     def write(self, item: Any) -> None:
+        self.put(self.writer.prepare(item))
+
+    def put(self, prepared: Any) -> None:
+        """A prepared item (`FormatWriter.prepare`, perhaps made in another process)."""
         if self._path is None or self.rows_in_file >= self.segment:
             self._close_file()
             self.files += 1
             self._path = self.folder / f"{self.name}_{self.files:03d}.{self.writer.ext}"
             self.writer.open(self._path)
-        self.writer.write(item)
+        self.writer.put(prepared)
         self.rows_in_file += 1
 
     def close(self) -> None:
