@@ -11,8 +11,9 @@ temporary archive, then runs `sfm-archiver export` as a separate process per for
   flatten` (not timed), and the ratio of the CSV export's posts/s to it. twarc-csv needs
   `--extra-input-columns author.public_metrics.like_count`, or it drops every batch (twarc-csv
   issue 67); both runs are shown.
-Everything but the virtualenv is removed afterwards. The machine may be shared: CPU seconds are
-the steadier figure.
+Everything but the virtualenv is removed afterwards. The export uses every core (`--jobs`
+default), so the floor is judged on wall time; CPU seconds (the export's worker processes
+included) show the cost.
 
     python benchmarks/export.py                       # 200,000 posts per format, 2 million for RSS
     python benchmarks/export.py --posts 20000 --rss-posts 100000 --skip-twarc
@@ -220,9 +221,10 @@ def main() -> None:
             shutil.rmtree(work / f"out-{fmt}")
         for fmt in ("csv", "parquet"):
             if fmt in results:
-                cpu_rate = captures / results[fmt]["cpu"]
-                print(f"floor for {fmt}: {FLOOR:,} posts/s: {'met' if cpu_rate >= FLOOR else 'NOT met'} "
-                      f"({cpu_rate:,.0f} posts/s CPU, {captures / results[fmt]['wall']:,.0f} wall)")
+                wall_rate = captures / results[fmt]["wall"]
+                print(f"floor for {fmt}: {FLOOR:,} posts/s (wall, every core of this machine): "
+                      f"{'met' if wall_rate >= FLOOR else 'NOT met'} ({wall_rate:,.0f} posts/s wall, "
+                      f"{captures / results[fmt]['cpu']:,.0f} per CPU second, {os.cpu_count()} cores)")
         if not args.skip_twarc and "csv" in results:
             fixed, plain, fixed_rows, plain_rows = run_twarc(archive, work, args.posts)
             ours = results["csv"]

@@ -57,7 +57,7 @@ from sfm_archiver.jobs.accounts import sync_accounts
 from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.jobs.timeline import harvest_timelines
 from sfm_archiver.platforms.x import LOOKUP_BATCH, XClient
-from sfm_archiver.ratelimit import Permit, RateLimiter, parse_quota
+from sfm_archiver.ratelimit import Permit, Quota, RateLimiter
 from sfm_archiver.state import StateStore
 
 TOKEN = "benchmark-token"
@@ -130,11 +130,10 @@ class FixedSleepLimiter(RateLimiter):
         time.sleep(max(self.delay, self._resume_at - time.time()))
         return Permit(credential, endpoint, time.time())
 
-    def observe(self, permit, status, headers) -> None:
-        quota = parse_quota(headers)
+    def observe(self, permit, status, quota: Quota | None = None, server_date: float | None = None) -> None:
         if status == 429:
             self.rate_limited += 1
-            self._resume_at = (quota[2] if quota else time.time() + 60) + 1
+            self._resume_at = (quota.reset if quota else time.time() + 60) + 1
 
     def release(self, permit) -> None:
         return None

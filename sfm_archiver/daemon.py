@@ -47,6 +47,7 @@ from sfm_archiver.ledger import Ledger
 from sfm_archiver.locks import FileLock, instance_lock
 from sfm_archiver.logsetup import add_secrets
 from sfm_archiver.notify.service import NotifyService
+from sfm_archiver.platforms import secrets_of
 from sfm_archiver.ratelimit import RateLimiter
 from sfm_archiver.scheduling import JobBook, JobRun
 from sfm_archiver.sdnotify import Notifier
@@ -578,7 +579,7 @@ class Daemon:
         old, self.config = self.config, new
         for warning in new.warnings:
             log.warning("%s", warning)
-        add_secrets([new.x.bearer_token, *new.secrets])
+        add_secrets(secrets_of(new))
         logging.getLogger().setLevel(new.log_level)
         changed = changed_collections(old, new)
         self._apply_jobs(job_specs(new))

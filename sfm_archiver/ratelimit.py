@@ -1,7 +1,8 @@
 """Header-driven rate-limit pacing per (credential, endpoint) (DESIGN.md section 6).
 
-Every response reports the window of its endpoint: `x-rate-limit-limit`, `-remaining` and
-`-reset` (epoch seconds on the server's clock). A call may go when the last reported remaining
+Every response reports the window of its endpoint, as a `Quota` its platform reads from the
+headers (`Platform.rate_reading`): limit, remaining and reset (epoch seconds on the server's
+clock). A call may go when the last reported remaining
 budget, minus the calls already in flight, is above zero; when the server says the budget is
 spent we wait until `reset` plus the measured clock skew (from the `Date` header), never
 longer. While the budget is unknown (first call, or a window that just ended) only one call is
@@ -30,7 +31,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from functools import partial
-from typing import Any, Callable, Mapping, Protocol, TypeVar
+from typing import Any, Callable, Mapping, NamedTuple, Protocol, TypeVar
 
 from sfm_archiver.state import pid_alive
 
@@ -135,20 +136,16 @@ def fingerprint(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()[:12]
 
 
-def parse_quota(headers: Mapping[str, str]) -> tuple[int, int, float] | None:
-    """(limit, remaining, reset) from the x-rate-limit-* headers, or None when absent or broken."""
-    try:
-        return (
-            int(headers["x-rate-limit-limit"]),
-            int(headers["x-rate-limit-remaining"]),
-            float(headers["x-rate-limit-reset"]),
-        )
-    except (KeyError, TypeError, ValueError):
-        return None
+class Quota(NamedTuple):
+    """What a response says of its endpoint's window (each platform reads it from its own headers)."""
+
+    limit: int
+    remaining: int
+    reset: float  # epoch seconds on the server's clock
 
 
-def parse_date(headers: Mapping[str, str]) -> float | None:
-    """The server's `Date` header as epoch seconds (whole seconds: it is truncated)."""
+def http_date(headers: Mapping[str, str]) -> float | None:
+    """The server's `Date` header (HTTP, every platform) as epoch seconds (whole seconds: it is truncated)."""
     value = headers.get("date")
     if not value:
         return None
@@ -256,13 +253,12 @@ class RateLimiter:
             if wait(min(delay, 1.0)):
                 return None
 
-    def observe(self, permit: Permit, status: int, headers: Mapping[str, str]) -> None:
-        """Record what a response said about its budget and release the permit."""
+    def observe(self, permit: Permit, status: int, quota: Quota | None = None, server_date: float | None = None) -> None:
+        """Record what a response said about its budget (`quota`, and its `Date` as `server_date`)
+        and release the permit."""
         received = self.clock()
-        server_date = parse_date(headers)
         if server_date is not None:
             self.skew.add(received, server_date)
-        quota = parse_quota(headers)
         if status == 429:
             self.rate_limited += 1
         self.budgets.change(permit.credential, permit.endpoint, partial(self._answer, permit, status, quota, received))
@@ -298,7 +294,7 @@ class RateLimiter:
             budget.permits[permit_id] = {"pid": os.getpid(), "taken_at": now}
         return delay, budget.reset, len(budget.permits)
 
-    def _answer(self, permit: Permit, status: int, quota: tuple[int, int, float] | None, received: float,
+    def _answer(self, permit: Permit, status: int, quota: Quota | None, received: float,
                 budget: _Budget) -> None:
         self._drop(permit, budget)
         if quota is not None:

@@ -13,7 +13,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sfm_archiver.ratelimit import RateLimiter, SkewEstimator, parse_quota
+from sfm_archiver.platforms.x_platform import X, quota_of
+from sfm_archiver.ratelimit import RateLimiter, SkewEstimator
 from sfm_archiver.state import StateStore
 
 
@@ -79,7 +80,7 @@ def call_through(limiter: RateLimiter, server: FakeWindow, endpoint: str = "twee
     if latency:
         server.time.sleep(latency)  # the call reaches the server later (maybe in another window)
     status, headers = server.call()
-    limiter.observe(permit, status, headers)
+    limiter.observe(permit, status, *X.rate_reading(headers))
     return status
 
 
@@ -135,7 +136,7 @@ def test_a_429_without_headers_falls_back_to_a_fixed_wait():
     time = FakeTime()
     limiter = RateLimiter(clock=time.clock, sleep=time.sleep, fallback_seconds=30)
     permit = limiter.acquire("cred", "tweets")
-    limiter.observe(permit, 429, {})
+    limiter.observe(permit, 429)
     announced = []
     start = time.now
     permit = limiter.acquire("cred", "tweets", announce=announced.append)
@@ -188,7 +189,7 @@ def test_skew_is_an_upper_bound_from_truncated_dates():
     skew.add(received_at=1000.9, server_date=990.0)  # server clock read 990.0-990.99 → offset ≤ 10.9
     skew.add(received_at=1002.1, server_date=992.0)
     assert abs(skew.skew - 10.1) < 1e-9
-    assert parse_quota({"x-rate-limit-limit": "5"}) is None
+    assert quota_of({"x-rate-limit-limit": "5"}) is None
 
 
 # -- budgets shared through the state store (each limiter stands for one process) -----------------

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from sfm_archiver.config import Config, load_config, resolve_config_path
 from sfm_archiver.logsetup import configure_logging
+from sfm_archiver.platforms import secrets_of
 
 
 def add_config_option(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
@@ -27,7 +28,7 @@ def config_path(args: argparse.Namespace) -> Path:
 def load(args: argparse.Namespace, check_paths: bool = True) -> Config:
     """Load the configuration named by the arguments and set up logging from it."""
     config = load_config(config_path(args), check_paths=check_paths)
-    configure_logging(config.log_level, secrets=[config.x.bearer_token, *config.secrets])
+    configure_logging(config.log_level, secrets=secrets_of(config))
     for warning in config.warnings:
         print(warning, file=sys.stderr)
     return config

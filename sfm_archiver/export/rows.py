@@ -26,6 +26,7 @@ from sfm_archiver.export.index import position
 from sfm_archiver.export.lines import read_lines, read_records
 from sfm_archiver.export.scan import index_entries, light_record
 from sfm_archiver.export.sources import CaptureFile
+from sfm_archiver.platforms.x_platform import X
 
 PROBLEMS_KEPT = 1000
 FinalUrl = Callable[[str], "str | None"]
@@ -173,9 +174,7 @@ class RowMaker:
     def _finals(self, post: dict) -> list[str] | None:
         if self.final_url is None:
             return None
-        from sfm_archiver.jobs.urls import tweet_links  # with its HTTP stack: only when there are links to join
-
-        finals = [self.final_url(url) for url in dict.fromkeys(tweet_links(post))]
+        finals = [self.final_url(url) for url in dict.fromkeys(X.post_links(post))]
         return [final for final in finals if final] or None
 
     @staticmethod

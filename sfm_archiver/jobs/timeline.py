@@ -1,7 +1,8 @@
 """`user-timeline`: harvest the new posts of every collectable account of a collection.
 
-For each account, `GET /2/users/:id/tweets` newest first, `since_id` = its checkpoint, paged
-to the end (or to the backfill depth on the first harvest). A bounded pool of workers keeps
+For each account, its timeline newest first after its checkpoint (`TimelineClient.timeline_page`;
+X: `GET /2/users/:id/tweets` with `since_id`), paged to the end (or to the backfill depth on the
+first harvest). A bounded pool of workers keeps
 enough calls in flight that latency never binds before the rate limit does.
 
 No loss, no duplicates, whatever the moment of a crash: an account's pages are buffered and
@@ -23,13 +24,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from sfm_archiver.config import Collection
-from sfm_archiver.errors import AuthError, BadResponseError, LockBusyError, PlatformError, SfmError, StorageError, UsageCappedError, UsageError
-from sfm_archiver.jobs.account_events import Observation, author_observation, differs
+from sfm_archiver.errors import AuthError, LockBusyError, PlatformError, SfmError, StopRequested, StorageError, UsageCappedError, UsageError
+from sfm_archiver.jobs.account_events import Observation, differs
 from sfm_archiver.jobs.accounts import AccountSync, UsageCapGate, announcer, open_client, stop_wait, timeline_collection
 from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.jobs.runs import RunRecorder
 from sfm_archiver.locks import collection_lock
-from sfm_archiver.platforms.x import TIMELINE_REACH, ApiPage, StopRequested, XClient, classify_user_error, error_subject
+from sfm_archiver.platforms.base import TimelineClient, TimelinePage
 from sfm_archiver.storage import reader
 from sfm_archiver.storage.records import envelope, sfm_metadata
 from sfm_archiver.storage.warc import record_api_calls
@@ -69,7 +70,7 @@ def harvest_timelines(
     collection_name: str,
     account: str | None = None,
     *,
-    client: XClient | None = None,
+    client: TimelineClient | None = None,
     usage_cap_recheck: timedelta | None = None,
 ) -> dict:
     """One timeline pass over a collection (or one of its accounts); returns the run record.
@@ -97,7 +98,7 @@ def harvest_timelines(
 class TimelineHarvest:
     """One run over one collection."""
 
-    def __init__(self, ctx: JobContext, collection: Collection, run: RunRecorder, client: XClient,
+    def __init__(self, ctx: JobContext, collection: Collection, run: RunRecorder, client: TimelineClient,
                  account: str | None = None, usage_cap_recheck: timedelta | None = None):
         self.ctx = ctx
         self.collection = collection
@@ -229,7 +230,7 @@ class TimelineHarvest:
             if fetched.gap:
                 counts["gaps"] += 1
                 self.run.warn(
-                    f"gap: more posts arrived since the last harvest than the API can reach ({TIMELINE_REACH}); "
+                    f"gap: more posts arrived since the last harvest than the API can reach ({self.client.reach}); "
                     f"posts older than {fetched.oldest} and newer than the previous checkpoint may be missing",
                     account=who,
                 )
@@ -277,9 +278,7 @@ class TimelineHarvest:
         backfill = self.collection.backfill
         if since is None and backfill <= 0:
             page = self._page(account_id, None, None, BACKFILL_PROBE)
-            status = account_problem(page, account_id)
-            meta = page_meta(page) if status is None else {}
-            return Fetched(newest=meta.get("newest_id"), status=status, author=author_observation(page.body, account_id))
+            return Fetched(newest=page.newest, status=page.problem, author=page.author)
         fetched = Fetched()
         token: str | None = None
         while True:
@@ -287,24 +286,21 @@ class TimelineHarvest:
                 raise StopRequested()
             want = 100 if since is not None else min(100, backfill - fetched.posts)
             page = self._page(account_id, since, token, want)
-            status = account_problem(page, account_id)
-            if status is not None:
-                return Fetched(status=status)
-            meta = page_meta(page)
-            count = len(page.body.get("data") or [])
-            if count:
+            if page.problem is not None:
+                return Fetched(status=page.problem)
+            if page.count:
                 account = {"id": account_id, "username": username or None}
                 meta_sfm = sfm_metadata(captured_at=self.ctx.clock(), collection=self.name, job=JOB, url=page.url,
                                         account=account)
                 fetched.lines.append(envelope(page.raw, meta_sfm))
-                fetched.posts += count
-                fetched.newest = fetched.newest or meta["newest_id"]
-                fetched.oldest = meta["oldest_id"]
-                fetched.author = fetched.author or author_observation(page.body, account_id)
-            token = meta.get("next_token")
+                fetched.posts += page.count
+                fetched.newest = fetched.newest or page.newest
+                fetched.oldest = page.oldest
+                fetched.author = fetched.author or page.author
+            token = page.cursor
             if not token or (since is None and fetched.posts >= backfill):
                 break
-        fetched.gap = since is not None and fetched.posts >= TIMELINE_REACH
+        fetched.gap = since is not None and fetched.posts >= self.client.reach
         return fetched
 
     def _observe(self, seen: Observation) -> None:
@@ -312,9 +308,8 @@ class TimelineHarvest:
         for event in self.sync.book.observe([seen]):
             self.run.info(f"{event['event']}: {event['from']} -> {event['to']}", account=event["account_id"])
 
-    def _page(self, account_id: str, since: str | None, token: str | None, want: int) -> ApiPage:
-        return self.client.user_timeline(account_id, since_id=since, pagination_token=token, max_results=want,
-                                         wait=self.wait, announce=self.announce)
+    def _page(self, account_id: str, since: str | None, cursor: str | None, want: int) -> TimelinePage:
+        return self.client.timeline_page(account_id, since, cursor, want, wait=self.wait, announce=self.announce)
 
     def _write(self, account_id: str, fetched: Fetched) -> None:
         if not fetched.newest:
@@ -395,40 +390,6 @@ class _Batch:
     newest: str
     done: bool = False
     error: BaseException | None = None
-
-
-# -- reading answers ---------------------------------------------------------------------------
-
-
-def account_problem(page: ApiPage, account_id: str) -> str | None:
-    """`protected`/`suspended`/`deactivated` when a timeline answer says the account is not readable."""
-    if page.body.get("data"):
-        return None
-    for error in page.errors:
-        if error_subject(error) == str(account_id) and error.get("section") in (None, "data"):
-            status = classify_user_error(error)
-            if status is not None:
-                return status
-    return None
-
-
-def page_meta(page: ApiPage) -> dict:
-    """The page's `meta`, checked: posts need newest/oldest ids, each post an id."""
-    meta, data = page.body.get("meta"), page.body.get("data")
-    if not isinstance(meta, dict) or not isinstance(meta.get("result_count", 0), int):
-        raise BadResponseError(f"timeline answer without a usable meta object: {page.url}")
-    if data is None:
-        return meta
-    if not isinstance(data, list) or not all(isinstance(post, dict) and str(post.get("id", "")).isdigit() for post in data):
-        raise BadResponseError(f"timeline answer whose data is not a list of posts with ids: {page.url}")
-    ids = {str(post["id"]) for post in data}
-    if data and not (meta.get("newest_id") in ids and meta.get("oldest_id") in ids):
-        # the checkpoint becomes newest_id: it must name a post this page really holds
-        raise BadResponseError(f"timeline answer whose meta.newest_id/oldest_id are not among its posts: {page.url}")
-    return meta
-
-
-# -- crash recovery ----------------------------------------------------------------------------
 
 
 def recover_pending(ctx: JobContext, collection: str) -> list[str]:

@@ -1,8 +1,8 @@
 """The fetch-urls job: where did the links in a day's captures lead? (DESIGN.md section 8)
 
 Links are collected from the timeline and stream captures of a capture-date range
-(`entities.urls[].expanded_url` and `unwound_url` of every post in `data` and in
-`includes.tweets`), each distinct URL is resolved once, and one `kind=urls` capture line is
+(the links of every post of a capture line, as its platform reads them: `Platform.record_posts`
+and `Platform.post_links`), each distinct URL is resolved once, and one `kind=urls` capture line is
 written per URL with the posts that carry it. The URL cache in the state store keeps a URL from
 being requested again on later runs (`refetch=True` overrides); failures that may be passing
 (timeouts, unreachable hosts, 5xx, 429) are not cached, so a later run tries them again.
@@ -24,13 +24,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Iterator
 
 from sfm_archiver.errors import UsageError
 from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.jobs.runs import RunRecorder
 from sfm_archiver.linkcheck import LinkCheckSettings, LinkResolver, LinkResult
 from sfm_archiver.locks import collection_lock
+from sfm_archiver.platforms.x_platform import X
 from sfm_archiver.storage import warc
 from sfm_archiver.storage.reader import CaptureProblem, capture_files, read_records
 from sfm_archiver.storage.records import json_line, sfm_metadata
@@ -96,39 +96,12 @@ def collect_links(archive_root: Path, collection: str, start: date, end: date) -
         links.files += 1
         for _line, record in read_records(path, links.problems.append):
             links.records += 1
-            for tweet in record_tweets(record):
+            for tweet in X.record_posts(record):
                 links.tweets += 1
                 tweet_id = tweet.get("id")
-                for url in tweet_links(tweet):
+                for url in X.post_links(tweet):
                     links.add(url, str(tweet_id) if tweet_id is not None else None)
     return links
-
-
-def record_tweets(record: dict) -> Iterator[dict]:
-    """Posts of one capture line: `data` (a page's list or a stream message's object) and
-    `includes.tweets` (referenced and quoted posts)."""
-    data = record.get("data")
-    for tweet in data if isinstance(data, list) else [data]:
-        if isinstance(tweet, dict):
-            yield tweet
-    includes = record.get("includes")
-    if isinstance(includes, dict) and isinstance(includes.get("tweets"), list):
-        yield from (tweet for tweet in includes["tweets"] if isinstance(tweet, dict))
-
-
-def tweet_links(tweet: dict) -> Iterator[str]:
-    """`expanded_url` (or the t.co `url` when X gave no expansion) and `unwound_url` of each URL
-    entity, in the post and in its long-form `note_tweet`."""
-    for holder in (tweet, tweet.get("note_tweet")):
-        entities = holder.get("entities") if isinstance(holder, dict) else None
-        urls = entities.get("urls") if isinstance(entities, dict) else None
-        for entity in urls if isinstance(urls, list) else ():
-            if not isinstance(entity, dict):
-                continue
-            expanded = entity.get("expanded_url") or entity.get("url")
-            for url in (expanded, entity.get("unwound_url")):
-                if isinstance(url, str) and url.strip():
-                    yield url.strip()
 
 
 # -- one run -------------------------------------------------------------------------------

@@ -23,8 +23,11 @@ import tweepy
 
 from sfm_archiver.config import XSettings
 from sfm_archiver.errors import AuthError, BadResponseError, RequestRefused, StopRequested, TransientError, UsageCappedError
+from sfm_archiver.jobs.account_events import author_observation
+from sfm_archiver.platforms.base import TimelinePage
 from sfm_archiver.platforms.transport import make_client, redirect_session
 from sfm_archiver.platforms.x_fields import lookup_params, post_params, tweepy_arguments
+from sfm_archiver.platforms.x_platform import X
 from sfm_archiver.ratelimit import RateLimiter, Wait, WaitFn, fingerprint
 
 log = logging.getLogger(__name__)
@@ -112,6 +115,8 @@ class XClient:
     is never overshot. `sleep` is what backoff uses when no `wait` is given to a call.
     """
 
+    reach = TIMELINE_REACH
+
     def __init__(
         self,
         settings: XSettings,
@@ -185,6 +190,19 @@ class XClient:
             ENDPOINT_TIMELINE, wait, announce, lambda: self._client.get_users_tweets(user_id, **params), ("meta", "errors")
         )
 
+    def timeline_page(self, account_id: str, after: str | None, cursor: str | None, want: int,
+                      wait: WaitFn | None = None, announce: Announce | None = None) -> TimelinePage:
+        """`TimelineClient.timeline_page`: `since_id` is the checkpoint, `pagination_token` the cursor."""
+        page = self.user_timeline(account_id, since_id=after, pagination_token=cursor, max_results=want,
+                                  wait=wait, announce=announce)
+        problem = account_problem(page, account_id)
+        if problem is not None:
+            return TimelinePage(page.raw, page.url, 0, None, None, None, problem)
+        meta = page_meta(page)
+        return TimelinePage(page.raw, page.url, len(page.body.get("data") or []), meta.get("newest_id"),
+                            meta.get("oldest_id"), meta.get("next_token"), None,
+                            author_observation(page.body, account_id))
+
     # -- one call with pacing, retries and classification -----------------------------------
 
     def _call(self, endpoint: str, wait: WaitFn | None, announce: Announce | None,
@@ -206,7 +224,7 @@ class XClient:
                 self.limiter.release(permit)  # a permit kept would hold up every process sharing the budget
                 raise
             else:
-                self.limiter.observe(permit, response.status_code, response.headers)
+                self.limiter.observe(permit, response.status_code, *X.rate_reading(response.headers))
                 try:
                     return self._classify(response, required)
                 except _RateLimited:
@@ -279,6 +297,37 @@ def _wait_for(wait: WaitFn, seconds: float) -> bool:
             return False
         if wait(min(left, 1.0)):
             return True
+
+
+def account_problem(page: ApiPage, account_id: str) -> str | None:
+    """`protected`/`suspended`/`deactivated` when a timeline answer says the account is not readable."""
+    if page.body.get("data"):
+        return None
+    for error in page.errors:
+        if error_subject(error) == str(account_id) and error.get("section") in (None, "data"):
+            status = classify_user_error(error)
+            if status is not None:
+                return status
+    return None
+
+
+def page_meta(page: ApiPage) -> dict:
+    """The page's `meta`, checked: posts need newest/oldest ids, each post an id."""
+    meta, data = page.body.get("meta"), page.body.get("data")
+    if not isinstance(meta, dict) or not isinstance(meta.get("result_count", 0), int):
+        raise BadResponseError(f"timeline answer without a usable meta object: {page.url}")
+    if data is None:
+        return meta
+    if not isinstance(data, list) or not all(isinstance(post, dict) and str(post.get("id", "")).isdigit() for post in data):
+        raise BadResponseError(f"timeline answer whose data is not a list of posts with ids: {page.url}")
+    ids = {str(post["id"]) for post in data}
+    if data and not (meta.get("newest_id") in ids and meta.get("oldest_id") in ids):
+        # the checkpoint becomes newest_id: it must name a post this page really holds
+        raise BadResponseError(f"timeline answer whose meta.newest_id/oldest_id are not among its posts: {page.url}")
+    return meta
+
+
+# -- crash recovery ----------------------------------------------------------------------------
 
 
 def _json_or_none(raw: bytes) -> Any:

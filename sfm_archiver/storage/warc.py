@@ -33,6 +33,7 @@ from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
 
 from sfm_archiver import SOFTWARE
+from sfm_archiver.platforms import secrets_of
 from sfm_archiver.storage.exchange import HttpExchange, Redactor, from_requests
 from sfm_archiver.storage.rotating import OpenFileRegistry, RotatingFile
 from sfm_archiver.storage.writer import compress_member
@@ -222,7 +223,7 @@ def api_writer(ctx, collection: str, kind: str, job: str, config=None) -> WarcWr
     return WarcWriter(
         config.paths.archive, collection, kind, job,
         clock=ctx.clock, registry=ctx.store, rotation=config.storage.rotation,
-        secrets=[config.x.bearer_token], sync_every_write=True, operator=_operator(config),
+        secrets=secrets_of(config), sync_every_write=True, operator=_operator(config),
     )
 
 
@@ -234,7 +235,7 @@ def link_writer(ctx, collection: str) -> WarcWriter | None:
     return WarcWriter(
         config.paths.archive, collection, "urls", "fetch_urls",
         clock=ctx.clock, registry=ctx.store, rotation=config.storage.rotation,
-        secrets=[config.x.bearer_token], operator=_operator(config),
+        secrets=secrets_of(config), operator=_operator(config),
     )
 
 

@@ -26,7 +26,7 @@ def test_429_answers_are_counted_per_endpoint(tmp_path):
     limiter = RateLimiter(clock=lambda: now[0], sleep=wait, store=store)
     for status in (200, 429, 429, 200, 429):
         permit = limiter.acquire("cred", "GET /2/users", wait=wait)
-        limiter.observe(permit, status, {})
+        limiter.observe(permit, status)
     found = samples(metrics_text(config))
     assert found[("sfm_archiver_rate_limited_responses_total", (("credential", "cred"), ("endpoint", "GET /2/users")))] == 3
 

@@ -1,0 +1,64 @@
+"""What the archive needs of a platform: the seam between its neutral duties and one API.
+
+Captures, the ledger, bags, exports and the daemon are the same for every platform; what
+differs is behind a `Platform` (one per platform module, registered in `platforms/__init__.py`
+under the name `collections[].platform` takes). Code outside `platforms/` reaches a platform's
+particulars only through this interface (tests/test_architecture.py keeps it so).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator, Mapping, Protocol
+
+if TYPE_CHECKING:
+    from sfm_archiver.config import Config
+    from sfm_archiver.jobs.account_events import Observation
+    from sfm_archiver.ratelimit import Quota
+
+
+@dataclass(frozen=True)
+class TimelinePage:
+    """One page of an account's posts, newest first, as the timeline job needs it of any platform."""
+
+    raw: bytes  # the answer's exact bytes: the capture line's payload
+    url: str  # the request, without credentials
+    count: int  # posts on the page
+    newest: str | None  # what the account's checkpoint becomes once the page is durable
+    oldest: str | None
+    cursor: str | None  # the next (older) page; None at the end
+    problem: str | None = None  # protected / suspended / deactivated: the account is not readable
+    author: Observation | None = None  # what the page shows of its author (a rename, a lock)
+
+
+class TimelineClient(Protocol):
+    """The calls a timeline harvest makes."""
+
+    reach: int  # how far back the platform lets a timeline be read (posts)
+    calls: int  # calls made, and retries among them (the run's counts)
+    retries: int
+
+    def timeline_page(self, account_id: str, after: str | None, cursor: str | None, want: int,
+                      wait=None, announce=None) -> TimelinePage:
+        """A page of the account's posts newer than the checkpoint `after` (None: from the newest)."""
+        ...
+
+
+class Platform(Protocol):
+    name: str
+
+    def secrets(self, config: Config) -> list[str]:
+        """The credentials of this platform in `config`: scrubbed from logs and WARC records."""
+        ...
+
+    def rate_reading(self, headers: Mapping[str, str]) -> tuple[Quota | None, float | None]:
+        """The rate-limit window a response reports, and its `Date` (for `RateLimiter.observe`)."""
+        ...
+
+    def record_posts(self, record: dict) -> Iterator[dict]:
+        """The posts of one capture line (a page's items, a stream message, referenced posts)."""
+        ...
+
+    def post_links(self, post: dict) -> Iterator[str]:
+        """The links a post carries, as the platform expanded them (what fetch-urls resolves)."""
+        ...
