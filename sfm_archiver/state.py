@@ -242,6 +242,11 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (collection, url, tweet_id)
     ) WITHOUT ROWID;
     """,
+    # 8: platform-neutral names: a checkpoint is the newest captured post (X calls it since_id)
+    """
+    ALTER TABLE checkpoints RENAME COLUMN since_id TO newest;
+    ALTER TABLE pending_batches RENAME COLUMN newest_id TO newest;
+    """,
 ]
 
 
@@ -446,34 +451,34 @@ class StateStore:
 
     def checkpoint(self, collection: str, account_id: str) -> str | None:
         row = self.db.execute(
-            "SELECT since_id FROM checkpoints WHERE collection = ? AND account_id = ?", (collection, account_id)
+            "SELECT newest FROM checkpoints WHERE collection = ? AND account_id = ?", (collection, account_id)
         ).fetchone()
-        return row["since_id"] if row else None
+        return row["newest"] if row else None
 
-    def set_checkpoint(self, collection: str, account_id: str, since_id: str) -> None:
-        """Advance the checkpoint; call only after the captures up to `since_id` are durable."""
+    def set_checkpoint(self, collection: str, account_id: str, newest: str) -> None:
+        """Advance the checkpoint; call only after the captures up to `newest` are durable."""
         self.db.execute(
-            "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?)", (collection, account_id, since_id, _now())
+            "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?)", (collection, account_id, newest, _now())
         )
 
     def checkpoints(self, collection: str) -> dict[str, str]:
-        rows = self.db.execute("SELECT account_id, since_id FROM checkpoints WHERE collection = ?", (collection,))
-        return {row["account_id"]: row["since_id"] for row in rows}
+        rows = self.db.execute("SELECT account_id, newest FROM checkpoints WHERE collection = ?", (collection,))
+        return {row["account_id"]: row["newest"] for row in rows}
 
     def begin_batches(self, collection: str, batches: Iterable[tuple[str, str]], path: Path | None) -> None:
-        """Note (account_id, newest_id) batches about to be written (`path`: the file open now)."""
+        """Note (account_id, newest) batches about to be written (`path`: the file open now)."""
         now = _now()
-        rows = [(collection, account_id, newest_id, None if path is None else str(path), now) for account_id, newest_id in batches]
+        rows = [(collection, account_id, newest, None if path is None else str(path), now) for account_id, newest in batches]
         with self.transaction() as db:
             db.executemany("INSERT OR REPLACE INTO pending_batches VALUES (?, ?, ?, ?, ?)", rows)
 
     def commit_batches(self, collection: str, checkpoints: Iterable[tuple[str, str]]) -> None:
-        """The batches are durable: advance each (account_id, since_id) checkpoint and forget the
+        """The batches are durable: advance each (account_id, newest) checkpoint and forget the
         pending notes, in one transaction."""
         now = _now()
         with self.transaction() as db:
-            for account_id, since_id in checkpoints:
-                db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?)", (collection, account_id, since_id, now))
+            for account_id, newest in checkpoints:
+                db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?)", (collection, account_id, newest, now))
                 db.execute(
                     "DELETE FROM pending_batches WHERE collection = ? AND account_id = ?", (collection, account_id)
                 )

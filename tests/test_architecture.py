@@ -65,8 +65,7 @@ X_OUTSIDE_PLATFORMS = {
     "export/flatten.py",  # a second platform brings its own flattener
     "export/readme.py",
     "export/scan.py",
-    "jobs/timeline.py",  # since_id, meta.newest_id/next_token: the timeline page is not yet neutral
-    "state.py",  # the checkpoints' since_id column
+    "state.py",  # the schema's history: migration 8 renamed the checkpoints' since_id to newest
     "streams/connection.py",  # the log line that names x.bearer_token
     "streams/supervisor.py",  # the stream connection's settings
 }

@@ -308,3 +308,18 @@ def test_threads_use_their_own_connections(store):
         thread.join(timeout=120)
     assert errors == []
     assert all(len(store.checkpoints(f"c{t}")) == 50 for t in range(4))
+
+
+def test_checkpoints_written_under_x_names_read_back_after_the_neutral_rename(tmp_path):
+    """A state store from before migration 8 (`since_id`, `newest_id` columns) keeps its
+    checkpoints and pending batches under the neutral name `newest`."""
+    path = tmp_path / STATE_FILE
+    database_at_version(path, 7)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("INSERT INTO checkpoints VALUES ('gw', '301', '1900000000000000005', '2026-01-01T00:00:00Z')")
+    conn.execute("INSERT INTO pending_batches VALUES ('gw', '302', '1900000000000000009', NULL, '2026-01-01T00:00:00Z')")
+    conn.close()
+    store = StateStore(tmp_path)
+    assert store.schema_version() == len(MIGRATIONS) >= 8
+    assert store.checkpoint("gw", "301") == "1900000000000000005"
+    assert [(b["account_id"], b["newest"]) for b in store.pending_batches("gw")] == [("302", "1900000000000000009")]

@@ -1,7 +1,7 @@
 """`user-timeline`: harvest the new posts of every collectable account of a collection.
 
 For each account, its timeline newest first after its checkpoint (`TimelineClient.timeline_page`;
-X: `GET /2/users/:id/tweets` with `since_id`), paged to the end (or to the backfill depth on the
+X: `GET /2/users/:id/tweets` after the post id), paged to the end (or to the backfill depth on the
 first harvest). A bounded pool of workers keeps
 enough calls in flight that latency never binds before the rate limit does.
 
@@ -30,6 +30,7 @@ from sfm_archiver.jobs.accounts import AccountSync, UsageCapGate, announcer, ope
 from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.jobs.runs import RunRecorder
 from sfm_archiver.locks import collection_lock
+from sfm_archiver.platforms import platform_of
 from sfm_archiver.platforms.base import TimelineClient, TimelinePage
 from sfm_archiver.storage import reader
 from sfm_archiver.storage.records import envelope, sfm_metadata
@@ -398,10 +399,10 @@ def recover_pending(ctx: JobContext, collection: str) -> list[str]:
     seal_abandoned_files(store, collection)
     messages = []
     for pending in store.pending_batches(collection):
-        account_id, newest = pending["account_id"], pending["newest_id"]
+        account_id, newest = pending["account_id"], pending["newest"]
         started = parse_timestamp(pending["started_at"])
         candidates = _recent_files(ctx, collection, started, pending["path"])
-        if any(_holds_batch(path, account_id, newest) for path in candidates):
+        if any(_holds_batch(path, collection, account_id, newest) for path in candidates):
             store.commit_batches(collection, [(account_id, newest)])
             messages.append(f"account {account_id}: a batch written before a crash was found; checkpoint set to {newest}")
         else:
@@ -420,7 +421,7 @@ def _recent_files(ctx: JobContext, collection: str, started, hint: str | None) -
     return chosen
 
 
-def _holds_batch(path: Path, account_id: str, newest: str) -> bool:
+def _holds_batch(path: Path, collection: str, account_id: str, newest: str) -> bool:
     needle = newest.encode()
     for _, line in reader.read_lines(path, lambda problem: None):
         if needle not in line:
@@ -430,6 +431,6 @@ def _holds_batch(path: Path, account_id: str, newest: str) -> bool:
         except ValueError:
             continue
         if (record.get("__sfm", {}).get("account", {}).get("id") == account_id
-                and record.get("meta", {}).get("newest_id") == newest):
+                and platform_of(collection).page_newest(record) == newest):
             return True
     return False

@@ -23,6 +23,11 @@ def platform_named(name: str) -> Platform:
     return PLATFORMS[name]
 
 
+def platform_of(collection: str) -> Platform:
+    """The platform a collection collects (every collection is an X collection so far)."""
+    return PLATFORMS[DEFAULT_PLATFORM]
+
+
 def secrets_of(config: Config) -> list[str]:
     """Every secret value of a configuration: each platform's credentials and every other
     secret key's value (notification targets, ...), for scrubbing logs and WARC records."""

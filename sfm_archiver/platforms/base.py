@@ -59,6 +59,10 @@ class Platform(Protocol):
         """The posts of one capture line (a page's items, a stream message, referenced posts)."""
         ...
 
+    def page_newest(self, record: dict) -> str | None:
+        """The checkpoint a captured timeline page leads to (its newest post), as `TimelinePage.newest`."""
+        ...
+
     def post_links(self, post: dict) -> Iterator[str]:
         """The links a post carries, as the platform expanded them (what fetch-urls resolves)."""
         ...

@@ -40,6 +40,11 @@ class XPlatform:
         if isinstance(includes, dict) and isinstance(includes.get("tweets"), list):
             yield from (post for post in includes["tweets"] if isinstance(post, dict))
 
+    def page_newest(self, record: dict) -> str | None:
+        meta = record.get("meta")
+        newest = meta.get("newest_id") if isinstance(meta, dict) else None
+        return newest if isinstance(newest, str) else None
+
     def post_links(self, post: dict) -> Iterator[str]:
         """`expanded_url` (or the t.co `url` when X gave no expansion) and `unwound_url` of each
         URL entity, in the post and in its long-form `note_tweet`."""
