@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from sfm_archiver.config import USERNAME
 from sfm_archiver.ledger import Ledger
 from sfm_archiver.state import StateStore
 
@@ -41,38 +40,10 @@ class Observation:
     profile: dict | None = None
 
 
-def observation_of_user(user: dict) -> Observation:
-    status = PROTECTED if user.get("protected") else ACTIVE
-    return Observation(str(user["id"]), status, user.get("username"), user)
-
-
-def author_observation(body: dict, account_id: str) -> Observation | None:
-    """What a timeline page shows of its author (`includes.users`), or None when it shows nothing.
-
-    The profile is left to the lookups (a page's user object may carry fewer fields); the status
-    only when the page says `protected` either way.
-    """
-    includes = body.get("includes")
-    users = includes.get("users") if isinstance(includes, dict) else None
-    for user in users if isinstance(users, list) else []:
-        if well_formed_user(user) and str(user["id"]) == str(account_id):
-            protected = user.get("protected")
-            status = None if not isinstance(protected, bool) else PROTECTED if protected else ACTIVE
-            return Observation(str(account_id), status, user["username"])
-    return None
-
-
 def differs(seen: Observation, stored: dict) -> bool:
     """True when `seen` shows something the state store does not hold yet (worth a ledger check)."""
     return bool((seen.username and seen.username != stored.get("username"))
                 or (seen.status and seen.status != (stored.get("status") or ACTIVE)))
-
-
-def well_formed_user(user: object) -> bool:
-    """A user object with a numeric id and a username X could have issued: only such answers prove
-    anything about an account (a damaged answer must never become a `renamed` event)."""
-    return (isinstance(user, dict) and str(user.get("id", "")).isdigit()
-            and isinstance(user.get("username"), str) and USERNAME.match(user["username"]) is not None)
 
 
 def status_event(before: str, after: str | None) -> str | None:
@@ -98,8 +69,7 @@ class LedgerView:
     def load(cls, ledger: Ledger) -> LedgerView:
         view = cls()
         for record in ledger.records():
-            if record.get("platform", "x") == "x":
-                view.apply(record)
+            view.apply(record)  # ids never collide across platforms (X: digits, Bluesky: DIDs)
         return view
 
     def apply(self, record: dict) -> None:

@@ -17,18 +17,19 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Callable, Iterator
 
 from sfm_archiver.config import AccountEntry, Collection, Config
-from sfm_archiver.errors import AuthError, PlatformError, SfmError, UsageCappedError, UsageError
-from sfm_archiver.jobs.account_events import DEACTIVATED, PROTECTED, SUSPENDED, AccountBook, Observation, observation_of_user, well_formed_user
+from sfm_archiver.errors import AuthError, PlatformError, SfmError, StopRequested, UsageCappedError, UsageError
+from sfm_archiver.jobs.account_events import DEACTIVATED, PROTECTED, SUSPENDED, AccountBook, Observation
 from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.jobs.runs import RunRecorder
 from sfm_archiver.locks import collection_lock
-from sfm_archiver.platforms.x import LOOKUP_BATCH, ApiPage, StopRequested, XClient, classify_user_error, error_subject
+from sfm_archiver.platforms import platform_of
+from sfm_archiver.platforms.base import AccountLookup, Answer, TimelineClient
 from sfm_archiver.ratelimit import RateLimiter, Wait, WaitFn
 from sfm_archiver.state import StateStore
 from sfm_archiver.storage.records import envelope, sfm_metadata
@@ -37,59 +38,6 @@ from sfm_archiver.storage.writer import CaptureWriter
 from sfm_archiver.timeutil import Clock, parse_timestamp
 
 USAGE_CAP_RECHECK = timedelta(hours=1)
-
-
-# -- talking to the API in batches ----------------------------------------------------------
-
-
-@dataclass
-class LookupResult:
-    """Users found (by id) and problems (by the id or username asked for), plus the pages."""
-
-    found: dict[str, dict] = field(default_factory=dict)
-    problems: dict[str, str] = field(default_factory=dict)
-    pages: list[ApiPage] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-
-
-def lookup(client: XClient, values: list[str], by: str, wait: WaitFn | None = None,
-           announce: Callable[[Wait], None] | None = None,
-           on_page: Callable[[ApiPage], None] | None = None) -> LookupResult:
-    """Look users up by `id` or `username`, 100 per call; a failed batch is noted, not raised.
-
-    AuthError and UsageCappedError are raised: they concern every batch.
-    """
-    result = LookupResult()
-    for start in range(0, len(values), LOOKUP_BATCH):
-        batch = values[start:start + LOOKUP_BATCH]
-        try:
-            if by == "id":
-                page = client.users_by_ids(batch, wait=wait, announce=announce)
-            else:
-                page = client.users_by_usernames(batch, wait=wait, announce=announce)
-        except (AuthError, UsageCappedError):
-            raise
-        except PlatformError as error:
-            for value in batch:
-                result.failed[value] = str(error)
-            continue
-        result.pages.append(page)
-        if on_page is not None:
-            on_page(page)
-        users = page.body.get("data") or []
-        users = users if isinstance(users, list) else [users]
-        if not all(well_formed_user(user) for user in users):
-            # a damaged answer proves nothing about any account of the batch (no false events)
-            for value in batch:
-                result.failed[value] = f"damaged answer (a user without a numeric id or a username): {page.url}"
-            continue
-        for user in users:
-            result.found[str(user["id"])] = user
-        for error in page.errors:
-            subject, status = error_subject(error), classify_user_error(error)
-            if subject is not None and status is not None:
-                result.problems[subject] = status
-    return result
 
 
 # -- sync: configuration → state ------------------------------------------------------------
@@ -113,7 +61,7 @@ def describe_entry(collection: Collection, entry: AccountEntry) -> str:
 class AccountSync:
     """Brings one collection's tracked accounts in line with its configuration."""
 
-    def __init__(self, ctx: JobContext, collection: Collection, run: RunRecorder, client: XClient,
+    def __init__(self, ctx: JobContext, collection: Collection, run: RunRecorder, client: TimelineClient,
                  wait: WaitFn | None = None, announce: Callable[[Wait], None] | None = None):
         self.ctx = ctx
         self.collection = collection
@@ -170,13 +118,12 @@ class AccountSync:
                 by_id[account_id] = entry
         observations: dict[str, Observation] = {}
         if by_username:
-            result = lookup(self.client, [e.username for e in by_username.values()], "username", self.wait, self.announce)
+            result = self.client.lookup_accounts([e.username for e in by_username.values()], "username", self.wait, self.announce)
             self.run.counts["lookup_calls"] += len(result.pages)
-            for user in result.found.values():
-                entry = by_username.pop(user["username"].lower(), None)
+            for seen in result.found.values():
+                entry = by_username.pop((seen.username or "").lower(), None)
                 if entry is None:
                     continue
-                seen = observation_of_user(user)
                 observations[seen.account_id] = seen
                 resolved[entry.username] = seen.account_id
                 self._want(wanted, seen.account_id, entry)
@@ -187,11 +134,11 @@ class AccountSync:
                 self.run.warn(f"{describe_entry(self.collection, entry)} cannot be resolved: {detail}; "
                               "it is tried again on the next run")
         if by_id:
-            result = lookup(self.client, list(by_id), "id", self.wait, self.announce)
+            result = self.client.lookup_accounts(list(by_id), "id", self.wait, self.announce)
             self.run.counts["lookup_calls"] += len(result.pages)
             for account_id, entry in by_id.items():
                 if account_id in result.found:
-                    seen = observation_of_user(result.found[account_id])
+                    seen = result.found[account_id]
                     self._report_protected(entry, seen)
                 elif account_id in result.problems:
                     seen = Observation(account_id, result.problems[account_id])
@@ -218,7 +165,7 @@ class AccountSync:
                           "cannot be read until it is public again")
 
 
-def _problem_for(result: LookupResult, username: str) -> str | None:
+def _problem_for(result: AccountLookup, username: str) -> str | None:
     for subject, status in result.problems.items():
         if subject.lower() == username.lower():
             return status
@@ -250,11 +197,11 @@ class UsernameUpdate:
             return
         members = [m["account_id"] for m in ctx.store.memberships(name)]
         self.run.counts["accounts"] = len(members)
-        result = lookup(self.sync.client, members, "id", self.sync.wait, self.sync.announce, self._capture)
+        result = self.sync.client.lookup_accounts(members, "id", self.sync.wait, self.sync.announce, self._capture)
         observations = []
         for account_id in members:
             if account_id in result.found:
-                observations.append(observation_of_user(result.found[account_id]))
+                observations.append(result.found[account_id])
             elif account_id in result.problems:
                 observations.append(Observation(account_id, result.problems[account_id]))
             elif account_id in result.failed:
@@ -281,21 +228,21 @@ class UsernameUpdate:
                     configured[entry.username.lower()] = (entry.username, account_id)
         if not configured:
             return
-        result = lookup(self.sync.client, [u for u, _ in configured.values()], "username", self.sync.wait,
+        result = self.sync.client.lookup_accounts([u for u, _ in configured.values()], "username", self.sync.wait,
                         self.sync.announce, self._capture)
         with self.sync.book.session() as view:
-            for user in result.found.values():
-                key = str(user.get("username", "")).lower()
+            for seen in result.found.values():
+                key = (seen.username or "").lower()
                 if key not in configured:
                     continue
                 username, tracked = configured[key]
-                if str(user["id"]) != tracked:
-                    event = self.sync.book.report_reassignment(view, name, tracked, username, str(user["id"]))
+                if seen.account_id != tracked:
+                    event = self.sync.book.report_reassignment(view, name, tracked, username, seen.account_id)
                     if event:
-                        self.run.warn(f"username '{username}' now belongs to account {user['id']}; still following "
+                        self.run.warn(f"username '{username}' now belongs to account {seen.account_id}; still following "
                                       f"account {tracked}, not the new holder", account=tracked)
 
-    def _capture(self, page: ApiPage) -> None:
+    def _capture(self, page: Answer) -> None:
         meta = sfm_metadata(captured_at=self.ctx.clock(), collection=self.sync.collection.name,
                             job="update_usernames", url=page.url)
         if not self.ctx.disk_ok():
@@ -321,9 +268,10 @@ class UsageCapGate:
     `recheck`; the next run after it tries one call, and either clears the cap or pauses again.
     """
 
-    def __init__(self, store: StateStore, credential: str, clock: Clock, recheck: timedelta = USAGE_CAP_RECHECK):
+    def __init__(self, store: StateStore, platform: str, credential: str, clock: Clock,
+                 recheck: timedelta = USAGE_CAP_RECHECK):
         self.store = store
-        self.scope = f"x:{credential}"
+        self.scope = f"{platform}:{credential}"
         self.clock = clock
         self.recheck = recheck
 
@@ -366,8 +314,9 @@ def shared_limiter(ctx: JobContext) -> RateLimiter:
     return ctx.rate_limiter
 
 
-def open_client(ctx: JobContext, client: XClient | None = None) -> XClient:
-    return client or XClient(ctx.config.x, limiter=shared_limiter(ctx), user_agent=ctx.config.user_agent())
+def open_client(ctx: JobContext, collection: Collection, client: TimelineClient | None = None) -> TimelineClient:
+    """The client of the collection's platform, sharing this process's limiter."""
+    return client or platform_of(collection).open_client(ctx.config, shared_limiter(ctx), ctx.config.user_agent())
 
 
 def stop_wait(ctx: JobContext, halt: threading.Event | None = None) -> WaitFn:
@@ -399,7 +348,7 @@ def announcer(ctx: JobContext, run: RunRecorder) -> Callable[[Wait], None]:
     return announce
 
 
-def sync_accounts(ctx: JobContext, collection_name: str, *, client: XClient | None = None) -> None:
+def sync_accounts(ctx: JobContext, collection_name: str, *, client: TimelineClient | None = None) -> None:
     """Bring the tracked accounts of a collection in line with the configuration (a run of its own).
 
     What the daemon calls on reload. Raises LockBusyError when a harvest holds the collection
@@ -409,7 +358,7 @@ def sync_accounts(ctx: JobContext, collection_name: str, *, client: XClient | No
     with collection_lock(ctx.config.paths.state, collection_name, "harvest"):
         run = RunRecorder(ctx.store, "sync_accounts", collection_name)
         try:
-            with run, record_api_calls(ctx, collection_name, "users", "sync_accounts", open_client(ctx, client)) as api:
+            with run, record_api_calls(ctx, collection_name, "users", "sync_accounts", open_client(ctx, collection, client)) as api:
                 try:
                     events = AccountSync(ctx, collection, run, api, stop_wait(ctx), announcer(ctx, run)).sync()
                 except StopRequested:
@@ -420,7 +369,7 @@ def sync_accounts(ctx: JobContext, collection_name: str, *, client: XClient | No
             pass  # recorded as the run's failure
 
 
-def update_usernames(ctx: JobContext, collection_name: str, *, client: XClient | None = None) -> dict:
+def update_usernames(ctx: JobContext, collection_name: str, *, client: TimelineClient | None = None) -> dict:
     """One account-state pass: lookups of every account, captured, with every change in the ledger."""
     collection = timeline_collection(ctx.config, collection_name)
     with collection_lock(ctx.config.paths.state, collection_name, "harvest", ctx.lock_wait):
@@ -428,8 +377,9 @@ def update_usernames(ctx: JobContext, collection_name: str, *, client: XClient |
         run = RunRecorder(ctx.store, "update_usernames", collection_name)
         try:
             with run:
-                sync = AccountSync(ctx, collection, run, open_client(ctx, client), stop_wait(ctx), announcer(ctx, run))
-                gate = UsageCapGate(ctx.store, sync.client.credential, ctx.clock)
+                sync = AccountSync(ctx, collection, run, open_client(ctx, collection, client), stop_wait(ctx),
+                                   announcer(ctx, run))
+                gate = UsageCapGate(ctx.store, platform_of(collection).name, sync.client.credential, ctx.clock)
                 paused = gate.paused_until()
                 if paused is not None:
                     run.warn(f"paused by the API usage cap until {paused.isoformat(timespec='seconds')}")
@@ -449,22 +399,26 @@ def update_usernames(ctx: JobContext, collection_name: str, *, client: XClient |
         return ctx.store.run(run.run_id) or {}
 
 
-def check_accounts_online(config: Config, *, client: XClient | None = None) -> list[str]:
+def check_accounts_online(config: Config, *, client: TimelineClient | None = None) -> list[str]:
     """Problems with the configured accounts of every timeline collection; changes nothing."""
-    try:
-        client = client or XClient(config.x, user_agent=config.user_agent())
-    except AuthError as error:
-        return [str(error)]
     problems: list[str] = []
+    clients: dict[str, TimelineClient] = {}
     for collection in config.collections_of_type("timeline"):
+        platform = platform_of(collection)
+        try:
+            if platform.name not in clients:
+                clients[platform.name] = client or platform.open_client(config, user_agent=config.user_agent())
+        except AuthError as error:
+            return problems + [str(error)]
+        found_by = clients[platform.name]
         usernames = sorted({e.username for e in collection.accounts if e.username and not e.id}, key=str.lower)
         ids = sorted({e.id for e in collection.accounts if e.id})
         try:
-            by_name = lookup(client, usernames, "username") if usernames else LookupResult()
-            by_id = lookup(client, ids, "id") if ids else LookupResult()
+            by_name = found_by.lookup_accounts(usernames, "username") if usernames else AccountLookup()
+            by_id = found_by.lookup_accounts(ids, "id") if ids else AccountLookup()
         except PlatformError as error:
             return problems + [f"cannot check accounts online: {error}"]
-        found_names = {str(u.get("username", "")).lower(): u for u in by_name.found.values()}
+        found_names = {(seen.username or "").lower(): seen for seen in by_name.found.values()}
         for entry in collection.accounts:
             where = describe_entry(collection, entry)
             if entry.id:
@@ -474,7 +428,7 @@ def check_accounts_online(config: Config, *, client: XClient | None = None) -> l
                 status, failed = _problem_for(by_name, entry.username), by_name.failed.get(entry.username)
             if failed:
                 problems.append(f"{where}: could not be checked: {failed}")
-            elif user is not None and user.get("protected"):
+            elif user is not None and user.status == PROTECTED:
                 problems.append(f"{where}: protected (its posts cannot be read)")
             elif user is None:
                 problems.append(f"{where}: {_unresolvable(status) if status != DEACTIVATED else 'not found (deleted or deactivated)'}")

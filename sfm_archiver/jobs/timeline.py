@@ -84,7 +84,7 @@ def harvest_timelines(
         ctx.store.close_abandoned_runs()  # a killed one-shot run would otherwise stay "running"
         run = RunRecorder(ctx.store, JOB, collection_name)
         try:
-            with run, record_api_calls(ctx, collection_name, "timeline", JOB, open_client(ctx, client)) as api:
+            with run, record_api_calls(ctx, collection_name, "timeline", JOB, open_client(ctx, collection, client)) as api:
                 try:
                     TimelineHarvest(ctx, collection, run, api, account, usage_cap_recheck).execute()
                 except StopRequested:
@@ -111,7 +111,7 @@ class TimelineHarvest:
         self.wait = stop_wait(ctx, self.halt)
         self.announce = announcer(ctx, run)
         gate_args = {"recheck": usage_cap_recheck} if usage_cap_recheck is not None else {}
-        self.gate = UsageCapGate(ctx.store, client.credential, ctx.clock, **gate_args)
+        self.gate = UsageCapGate(ctx.store, platform_of(collection).name, client.credential, ctx.clock, **gate_args)
         self.writer: CaptureWriter | None = None
         self.committer: GroupCommitter | None = None
         self._fatal: BaseException | None = None
@@ -198,7 +198,7 @@ class TimelineHarvest:
     # -- the pool ----------------------------------------------------------------------------
 
     def _harvest_all(self, members: list[dict]) -> None:
-        workers = max(1, self.ctx.config.x.workers)
+        workers = max(1, self.client.workers)
         queue = list(reversed(members))
         running: set[Future] = set()
         total = len(members)

@@ -8,13 +8,13 @@ particulars only through this interface (tests/test_architecture.py keeps it so)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Mapping, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Protocol
 
 if TYPE_CHECKING:
     from sfm_archiver.config import Config
     from sfm_archiver.jobs.account_events import Observation
-    from sfm_archiver.ratelimit import Quota
+    from sfm_archiver.ratelimit import Quota, Wait, WaitFn
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,41 @@ class TimelinePage:
     author: Observation | None = None  # what the page shows of its author (a rename, a lock)
 
 
+class Answer(Protocol):
+    """One API answer as it is captured: its exact bytes and the request (no credentials)."""
+
+    url: str
+    raw: bytes
+
+
+@dataclass
+class AccountLookup:
+    """What lookups of accounts showed: the accounts found (by stable id), the problems (by the
+    id or handle asked for: suspended, deactivated, ...), the answers (captured by
+    update-usernames) and the values whose batch failed (their state is unknown, never guessed)."""
+
+    found: dict[str, Observation] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+    pages: list[Answer] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
 class TimelineClient(Protocol):
-    """The calls a timeline harvest makes."""
+    """The calls the timeline harvest and the account jobs make."""
 
     reach: int  # how far back the platform lets a timeline be read (posts)
     calls: int  # calls made, and retries among them (the run's counts)
     retries: int
+    credential: str  # a fingerprint of the credential (budgets and usage caps are per credential)
+    workers: int  # accounts harvested side by side
+
+    def lookup_accounts(self, values: list[str], by: str, wait: WaitFn | None = None,
+                        announce: Callable[[Wait], None] | None = None,
+                        on_page: Callable[[Answer], None] | None = None) -> AccountLookup:
+        """The accounts of `values`, by `id` (stable ids) or `username` (handles), in the batches
+        the platform allows; a failed batch is noted in `failed`, not raised (AuthError and
+        UsageCappedError are raised: they concern every batch)."""
+        ...
 
     def timeline_page(self, account_id: str, after: str | None, cursor: str | None, want: int,
                       wait=None, announce=None) -> TimelinePage:
@@ -65,4 +94,8 @@ class Platform(Protocol):
 
     def post_links(self, post: dict) -> Iterator[str]:
         """The links a post carries, as the platform expanded them (what fetch-urls resolves)."""
+        ...
+
+    def open_client(self, config: Config, limiter=None, user_agent: str | None = None) -> TimelineClient:
+        """The platform's API client for the jobs (its HTTP stack imported only now)."""
         ...

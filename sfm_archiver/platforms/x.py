@@ -21,10 +21,18 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 import tweepy
 
-from sfm_archiver.config import XSettings
-from sfm_archiver.errors import AuthError, BadResponseError, RequestRefused, StopRequested, TransientError, UsageCappedError
-from sfm_archiver.jobs.account_events import author_observation
-from sfm_archiver.platforms.base import TimelinePage
+from sfm_archiver.config import USERNAME, XSettings
+from sfm_archiver.errors import (
+    AuthError,
+    BadResponseError,
+    PlatformError,
+    RequestRefused,
+    StopRequested,
+    TransientError,
+    UsageCappedError,
+)
+from sfm_archiver.jobs.account_events import ACTIVE, PROTECTED, Observation
+from sfm_archiver.platforms.base import AccountLookup, Answer, TimelinePage
 from sfm_archiver.platforms.transport import make_client, redirect_session
 from sfm_archiver.platforms.x_fields import lookup_params, post_params, tweepy_arguments
 from sfm_archiver.platforms.x_platform import X
@@ -96,6 +104,35 @@ def error_subject(error: dict) -> str | None:
     return None if value is None else str(value)
 
 
+def observation_of_user(user: dict) -> Observation:
+    status = PROTECTED if user.get("protected") else ACTIVE
+    return Observation(str(user["id"]), status, user.get("username"), user)
+
+
+def author_observation(body: dict, account_id: str) -> Observation | None:
+    """What a timeline page shows of its author (`includes.users`), or None when it shows nothing.
+
+    The profile is left to the lookups (a page's user object may carry fewer fields); the status
+    only when the page says `protected` either way.
+    """
+    includes = body.get("includes")
+    users = includes.get("users") if isinstance(includes, dict) else None
+    for user in users if isinstance(users, list) else []:
+        if well_formed_user(user) and str(user["id"]) == str(account_id):
+            protected = user.get("protected")
+            status = None if not isinstance(protected, bool) else PROTECTED if protected else ACTIVE
+            return Observation(str(account_id), status, user["username"])
+    return None
+
+
+def well_formed_user(user: object) -> bool:
+    """A user object with a numeric id and a username X could have issued: only such answers prove
+    anything about an account (a damaged answer must never become a `renamed` event)."""
+    return (isinstance(user, dict) and str(user.get("id", "")).isdigit()
+            and isinstance(user.get("username"), str) and USERNAME.match(user["username"]) is not None)
+
+
+
 class _TimeoutSession(requests.Session):
     """A session whose requests time out (tweepy passes no timeout of its own)."""
 
@@ -116,6 +153,7 @@ class XClient:
     """
 
     reach = TIMELINE_REACH
+    platform = "x"
 
     def __init__(
         self,
@@ -130,6 +168,7 @@ class XClient:
         if not settings.bearer_token:
             raise AuthError("no bearer token configured: set x.bearer_token_file (or x.bearer_token)")
         self.settings = settings
+        self.workers = settings.workers
         self.credential = fingerprint(settings.bearer_token)
         self.limiter = limiter or RateLimiter()
         self.max_retries = settings.max_retries
@@ -169,6 +208,40 @@ class XClient:
             lambda: self._client.get_users(usernames=list(usernames), **tweepy_arguments(lookup_params())),
             ("data", "errors"),
         )
+
+    def lookup_accounts(self, values: list[str], by: str, wait: WaitFn | None = None,
+                        announce: Announce | None = None,
+                        on_page: Callable[[Answer], None] | None = None) -> AccountLookup:
+        """`TimelineClient.lookup_accounts`: users by id or username, 100 per call; a user is
+        found only in a well-formed answer, and the partial errors name the others."""
+        result = AccountLookup()
+        for start in range(0, len(values), LOOKUP_BATCH):
+            batch = values[start:start + LOOKUP_BATCH]
+            try:
+                look = self.users_by_ids if by == "id" else self.users_by_usernames
+                page = look(batch, wait=wait, announce=announce)
+            except (AuthError, UsageCappedError):
+                raise
+            except PlatformError as error:
+                result.failed.update((value, str(error)) for value in batch)
+                continue
+            result.pages.append(page)
+            if on_page is not None:
+                on_page(page)
+            users = page.body.get("data") or []
+            users = users if isinstance(users, list) else [users]
+            if not all(well_formed_user(user) for user in users):
+                # a damaged answer proves nothing about any account of the batch (no false events)
+                detail = f"damaged answer (a user without a numeric id or a username): {page.url}"
+                result.failed.update((value, detail) for value in batch)
+                continue
+            for user in users:
+                result.found[str(user["id"])] = observation_of_user(user)
+            for error in page.errors:
+                subject, status = error_subject(error), classify_user_error(error)
+                if subject is not None and status is not None:
+                    result.problems[subject] = status
+        return result
 
     def user_timeline(
         self,

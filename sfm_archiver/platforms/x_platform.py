@@ -60,4 +60,10 @@ class XPlatform:
                         yield url.strip()
 
 
+    def open_client(self, config: Config, limiter=None, user_agent: str | None = None):
+        from sfm_archiver.platforms.x import XClient  # tweepy and requests come only with a client
+
+        return XClient(config.x, limiter=limiter, user_agent=user_agent)
+
+
 X = XPlatform()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import yaml
 
-from sfm_archiver.jobs.account_events import author_observation, differs, well_formed_user
+from sfm_archiver.jobs.account_events import differs
 from sfm_archiver.jobs.accounts import check_accounts_online, sync_accounts, update_usernames
 from sfm_archiver.jobs.timeline import harvest_timelines
+from sfm_archiver.platforms.x import author_observation, well_formed_user
 
 from .helpers import COLLECTION, TOKEN, captured, captured_by_account, context, events, fast_client, load, published_ids, write_config
 
