@@ -443,3 +443,27 @@ def test_the_script_runs_from_start(make_sim):
     assert [event["event"] for event in sim.events()] == ["rename", "post", "takedown"]
     kinds = [event["kind"] for event in sim.jetstream_events()]
     assert kinds == ["identity", "commit", "account"]
+
+
+def test_a_reply_carries_its_thread_in_the_feed_and_in_jetstream(make_sim):
+    sim = make_sim()
+    bob = sim.did_of("bob.bsky.test")
+    with subscribe(sim, f"wantedDids={bob}") as ws:
+        root = sim.post(bob, text="a thread 🧵")
+        reply = sim.post(bob, text="and more", reply_to=root)
+        frames = receive(ws, lambda frames: len(frames) >= 2)
+    assert frames[1]["commit"]["record"]["reply"]["root"]["uri"] == root
+    newest = xrpc(sim, FEED, actor=bob, filter="posts_and_author_threads").json()["feed"][0]
+    assert newest["post"]["uri"] == reply and newest["reply"]["parent"]["uri"] == root
+    assert "facets" not in newest["post"]["record"]  # given text, no links: exactly that
+    assert [item["post"]["uri"] for item in xrpc(sim, FEED, actor=bob, filter="posts_no_replies").json()["feed"]] == [root]
+
+
+def test_a_scenario_reads_from_yaml(tmp_path):
+    path = tmp_path / "bsky.yaml"
+    path.write_text("seed: 3\nwire: variant\naccounts:\n  - handle: one.bsky.test\n    posts: 2\n", encoding="utf-8")
+    scenario = BlueskyScenario.from_yaml(path)
+    assert scenario.seed == 3 and scenario.wire == "variant" and scenario.accounts[0].posts == 2
+    with pytest.raises(ScenarioError, match="bsky.yaml:2"):
+        path.write_text("seed: 3\nseed: 4\n", encoding="utf-8")
+        BlueskyScenario.from_yaml(path)

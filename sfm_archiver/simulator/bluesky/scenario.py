@@ -11,12 +11,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
 from sfm_archiver.errors import ScenarioError
 from sfm_archiver.simulator.bluesky.wire import WIRE_STYLES
 from sfm_archiver.simulator.scenario import EndpointLimit, ScriptEvent
 from sfm_archiver.timeutil import parse_timestamp
+from sfm_archiver.yamlsource import YamlSyntaxError, load_located
 
 HANDLE = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 STATUSES = ("active", "takendown", "deactivated", "deleted")
@@ -86,14 +85,19 @@ class BlueskyScenario:
     @classmethod
     def from_yaml(cls, path_or_text: str | Path) -> BlueskyScenario:
         """A YAML file (a Path) or YAML text."""
-        text = path_or_text.read_text(encoding="utf-8") if isinstance(path_or_text, Path) else path_or_text
+        source = str(path_or_text) if isinstance(path_or_text, Path) else "scenario"
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise ScenarioError([f"{path_or_text}: not YAML: {error}"]) from error
+            text = path_or_text.read_text(encoding="utf-8") if isinstance(path_or_text, Path) else path_or_text
+            data, duplicates = load_located(text)
+        except OSError as error:
+            raise ScenarioError([f"{source}: cannot read the scenario: {error.strerror}"]) from error
+        except YamlSyntaxError as error:
+            raise ScenarioError([f"{source}:{error.line}: {error}"]) from error
+        if duplicates:
+            raise ScenarioError([f"{source}:{line}: {message}" for line, message in duplicates])
         if data is not None and not isinstance(data, dict):
-            raise ScenarioError([f"{path_or_text}: the scenario must be a mapping"])
-        return cls.from_dict(data, source=str(path_or_text) if isinstance(path_or_text, Path) else "scenario")
+            raise ScenarioError([f"{source}: the scenario must be a mapping"])
+        return cls.from_dict(data, source=source)
 
     def epoch_seconds(self) -> float:
         return parse_timestamp(self.epoch).timestamp()

@@ -109,9 +109,14 @@ class BlueskySimulator:
                 return account.did
         raise EventError(f"no account with the handle {handle!r}")
 
-    def post(self, did: str, text: str = "", links: Sequence[str] = (), reply_to: str | None = None) -> str:
-        return self.lifecycle.apply({"action": "post", "did": did, "text": text, "links": list(links),
-                                     "reply_to": reply_to})["uris"][0]
+    def post(self, did: str, text: str | None = None, links: Sequence[str] | None = None,
+             reply_to: str | None = None) -> str:
+        """A new post (a Jetstream commit create); returns its URI. Without `text`, text and links are made up;
+        with it, the post has exactly `links` (none when not given)."""
+        if links is None and text is not None:
+            links = []
+        return self.lifecycle.apply({"action": "post", "did": did, "text": text,
+                                     "links": None if links is None else list(links), "reply_to": reply_to})["uris"][0]
 
     def delete_post(self, uri: str) -> None:
         self.lifecycle.apply({"action": "delete_post", "uri": uri})
