@@ -28,6 +28,7 @@ setup(
         "apprise>=1.6",
         "prometheus_client>=0.17",
         "matplotlib>=3.7",
+        "websockets>=13",
     ],
     extras_require={
         "test": ["pytest>=8", "hypothesis>=6.100", "ruff>=0.5", "openpyxl>=3.1", "aiosmtpd>=1.4"],

@@ -51,6 +51,12 @@ class RateLimiter:
                 window[1] += 1
             return Quota(allowed, spec.limit, spec.limit - int(window[1]), int(window[2]))
 
+    def exhaust(self, endpoint: str, token: str) -> None:
+        """Use up the current window of (endpoint, token), opening one when none is running."""
+        self.take(endpoint, token, consume=False)
+        with self._lock:
+            self._windows[(endpoint, token)][1] = self._limits[endpoint].limit
+
 
 def window_end(spec: EndpointLimit, now: float) -> tuple[float, int]:
     """(when it really ends, the reset it announces) of the window a call at `now` opens."""
