@@ -644,7 +644,8 @@ class _Builder:
                 f"collection name {name!r} is invalid: use 1-64 of a-z, 0-9, '_' and '-', starting with a letter or digit",
             )
         platform = item.get("platform", DEFAULT_PLATFORM)
-        if platform not in PLATFORM_TYPES:
+        platform_ok = platform in PLATFORM_TYPES
+        if not platform_ok:
             self.problems.add(item.line_of("platform"), f"collection '{name}': platform {platform!r} is invalid (allowed: {', '.join(PLATFORM_TYPES)})")
             platform = "bluesky" if item.get("type") == "jetstream" else DEFAULT_PLATFORM  # check the rest as the type suggests
         allowed = PLATFORM_TYPES[platform]
@@ -656,7 +657,7 @@ class _Builder:
             t for t in allowed if (t != "filter_stream" or "rules" in item)
             and (t != "jetstream" or "from_collections" in item or "keywords" in item))
         collection = self.collection_parts(item, str(name), kind, kinds, platform)
-        return collection if name_ok and kind_ok else None
+        return collection if name_ok and kind_ok and platform_ok else None
 
     @staticmethod
     def type_problem(kind: Any, platform: str) -> str:
@@ -686,7 +687,7 @@ class _Builder:
             self.problems.add(item.line_of("rules"), f"collection '{name}': only filter_stream collections have rules")
         from_collections, keywords = self.jetstream(item, name) if "jetstream" in kinds else ((), ())
         for key in ("from_collections", "keywords"):
-            if "jetstream" not in kinds and key in item:
+            if "jetstream" not in kinds and key in item and kinds == (kind,):  # a wrong type: its message says it
                 self.problems.add(item.line_of(key), f"collection '{name}': only bluesky jetstream collections have {key}")
         return Collection(
             name=name,
