@@ -140,6 +140,19 @@ def select_columns(spec: str | None, platform: str = "x") -> tuple[Column, ...]:
     return tuple(by_name[name] for name in dict.fromkeys(names))
 
 
+def check_column_names(spec: str | None) -> None:
+    """Before the captures' platform is known: `--columns` names only columns some table holds."""
+    if not spec or spec.strip() == "all":
+        return
+    known = {column.name for table in TABLES.values() for column in table + (EXTRA,)}
+    names = [name.strip() for name in spec.split(",") if name.strip()]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise UsageError(f"--columns: unknown column(s) {', '.join(unknown)} (see README.txt of any export or docs/export.md)")
+    if not names:
+        raise UsageError("--columns: no column named")
+
+
 def column_picker(columns: tuple[Column, ...], platform: str = "x") -> Callable[[tuple], Sequence]:
     """From the values of the platform's table (then `extra`, when asked for) to those of `columns`, in their order."""
     table = TABLES[platform]

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from sfm_archiver.errors import UsageError
-from sfm_archiver.export.columns import TABLES, select_columns
+from sfm_archiver.export.columns import TABLES, check_column_names, select_columns
 from sfm_archiver.export.flatten import POST_KINDS
 from sfm_archiver.export.flatteners import DEFAULT_PLATFORM, file_platform
 from sfm_archiver.export.index import ExportIndex, position
@@ -128,21 +128,10 @@ def check_request(request: ExportRequest) -> None:
         raise UsageError(f"--segment {request.segment}: must be at least 1")
     if request.jobs < 0:
         raise UsageError(f"--jobs {request.jobs}: must be 0 (one per core) or more")
-    _check_columns(request.columns)
+    check_column_names(request.columns)  # against the platform's table once the captures are known
     start, end = time_bounds(request.start, request.end)
     if start and end and end <= start:
         raise UsageError(f"--end {request.end} is not after --start {request.start}")
-
-
-def _check_columns(spec: str | None) -> None:
-    """`--columns` names columns of some platform's table (which one is known once the captures are)."""
-    for platform in TABLES:
-        try:
-            select_columns(spec, platform)
-        except UsageError:
-            continue
-        return
-    select_columns(spec)  # none holds them: X's message names them
 
 
 def time_bounds(start: str | None, end: str | None) -> tuple[str | None, str | None]:
