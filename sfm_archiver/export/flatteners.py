@@ -42,7 +42,7 @@ def file_platform(label: str, opener=None) -> str | None:
 
 
 class XFlattener:
-    """X API v2 lines: posts of `data` (and `includes.tweets`), joined through `includes`."""
+    """X API v2 lines: posts of `data` (and the referenced posts), joined through `includes`."""
 
     platform = "x"
 
