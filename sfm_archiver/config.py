@@ -33,7 +33,15 @@ DEFAULT_CONFIG_PATH = Path("/etc/sfm-archiver/config.yaml")
 CONFIG_ENV = "SFM_ARCHIVER_CONFIG"
 USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 ACCOUNT_ID = re.compile(r"^[0-9]{1,20}$")
-COLLECTION_TYPES = ("timeline", "filter_stream", "sample_stream")
+COLLECTION_TYPES = ("timeline", "filter_stream", "sample_stream")  # of X collections
+PLATFORM_TYPES = {"x": COLLECTION_TYPES, "bluesky": ("timeline", "jetstream")}  # collections[].platform -> its types
+DEFAULT_PLATFORM = "x"
+# atproto handle syntax (atproto.com/specs/handle): dot-separated labels of letters, digits and
+# inner hyphens, at least two, the last (the TLD) starting with a letter; 253 characters at most.
+HANDLE = re.compile(r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+HANDLE_MAX = 253
+# The two DID methods Bluesky accounts use: did:plc (24 characters of base32, lowercase) and did:web (a host name).
+DID = re.compile(r"^did:(plc:[a-z2-7]{24}|web:[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(%3A[0-9]+)?)$")
 CHECKSUMS = ("md5", "sha1", "sha256", "sha512")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
@@ -140,8 +148,21 @@ class XSettings:
 
 
 @dataclass(frozen=True)
+class BlueskySettings:
+    """The `bluesky:` section: where the AppView and Jetstream are, and an optional login (the
+    public AppView needs none)."""
+
+    appview_url: str = "https://public.api.bsky.app"
+    jetstream_url: str = "wss://jetstream2.us-east.bsky.network/subscribe"
+    identifier: str = ""  # handle, DID or e-mail of the account that logs in
+    app_password: str = field(default="", repr=False)
+    app_password_file: Path | None = None
+
+
+@dataclass(frozen=True)
 class AccountEntry:
-    """One configured account: by username or by id (or both)."""
+    """One configured account: by username or by id (or both); on Bluesky, by handle (kept as
+    `username`) or by DID (kept as `id`)."""
 
     username: str | None = None
     id: str | None = None
@@ -173,6 +194,9 @@ class Collection:
     line: int = 0
     bagging_profile: str | None = None  # collections[].bagging.profile: overrides bagging.profile
     catch_up: bool | None = None  # None: as jobs.catch_up says for timelines
+    platform: str = DEFAULT_PLATFORM  # x | bluesky
+    from_collections: tuple[str, ...] = ()  # jetstream: the timeline collections whose accounts it follows
+    keywords: tuple[str, ...] = ()  # jetstream: words or hashtags a post must hold (any of them)
 
 
 @dataclass(frozen=True)
@@ -242,6 +266,7 @@ class Config:
     paths: Paths
     organization: Organization = Organization()
     x: XSettings = XSettings()
+    bluesky: BlueskySettings = BlueskySettings()
     collections: tuple[Collection, ...] = ()
     jobs: JobSchedules = JobSchedules()
     bagging: Bagging = Bagging()
@@ -261,8 +286,9 @@ class Config:
                 return collection
         raise KeyError(name)
 
-    def collections_of_type(self, *types: str) -> list[Collection]:
-        return [c for c in self.collections if c.type in types]
+    def collections_of_type(self, *types: str, platform: str | None = DEFAULT_PLATFORM) -> list[Collection]:
+        """The collections of these types on `platform` (None: on any platform)."""
+        return [c for c in self.collections if c.type in types and platform in (None, c.platform)]
 
     def user_agent(self) -> str:
         from sfm_archiver import SOFTWARE
@@ -320,7 +346,10 @@ def load_config_text(
     config = _Builder(problems, Path(source), environ, check_paths, read_secrets).build(document)
     if problems.messages:
         raise ConfigError(problems.messages)
-    return replace(config, secrets=tuple(secret_values(document)))
+    # A secret read from a file is in no YAML value: the app password joins the masked values here
+    # (X's bearer token is its platform's `secrets`).
+    read = [config.bluesky.app_password] if config.bluesky.app_password else []
+    return replace(config, secrets=tuple(dict.fromkeys([*secret_values(document), *read])))
 
 
 class _Problems:
@@ -372,13 +401,18 @@ def _expand_env(value: Any, environ: dict, problems: _Problems, line: int = 1) -
 
 
 _SECTION_KEYS = {
-    "top": ("organization", "paths", "x", "collections", "jobs", "bagging", "storage", "urls", "streams", "disk", "log_level", "notify", "metrics"),
+    "top": ("organization", "paths", "x", "bluesky", "collections", "jobs", "bagging", "storage", "urls", "streams", "disk", "log_level", "notify", "metrics"),
     "organization": ("name", "contact_email", "address"),
     "paths": ("archive", "state", "outbox"),
     "x": ("api_base_url", "bearer_token", "bearer_token_file", "workers", "max_retries", "request_timeout"),
-    "collection": ("name", "type", "schedule", "accounts", "rules", "backfill", "backfill_minutes", "warc", "bagging", "catch_up"),
+    "bluesky": ("appview_url", "jetstream_url", "identifier", "app_password", "app_password_file"),
+    "collection": (
+        "name", "platform", "type", "schedule", "accounts", "rules", "from_collections", "keywords", "backfill",
+        "backfill_minutes", "warc", "bagging", "catch_up",
+    ),
     "collection_bagging": ("profile",),
     "account": ("username", "id", "active"),
+    "bluesky_account": ("handle", "did", "active"),
     "rule": ("value", "tag"),
     "jobs": ("update_usernames", "fetch_urls", "bag", "report", "catch_up"),
     "bagging": (
@@ -455,14 +489,16 @@ class _Builder:
         organization = self.organization(self.section(document, "organization", "organization"))
         paths = self.paths(self.section(document, "paths", "paths", required=True), present=isinstance(document.get("paths"), LocatedDict))
         collections = self.collections(document)
-        needs_token = bool(collections)
+        needs_token = any(collection.platform == "x" for collection in collections)
         x = self.x(self.section(document, "x", "x"), needs_token)
+        bluesky = self.bluesky(self.section(document, "bluesky", "bluesky"))
         log_level = self.value(document, "log_level", "INFO", _choice(("DEBUG", "INFO", "WARNING", "ERROR"), upper=True), "DEBUG, INFO, WARNING or ERROR")
         config = Config(
             source=self.source,
             paths=paths,
             organization=organization,
             x=x,
+            bluesky=bluesky,
             collections=collections,
             jobs=self.jobs(self.section(document, "jobs", "jobs")),
             bagging=self.bagging(self.section(document, "bagging", "bagging")),
@@ -528,6 +564,30 @@ class _Builder:
             request_timeout=self.value(section, "request_timeout", XSettings.request_timeout, _seconds, "a duration like 30s"),
         )
 
+    def bluesky(self, section: LocatedDict) -> BlueskySettings:
+        """`bluesky:`; the app password is read as X's bearer token is (given, or from a file)."""
+        password = self.value(section, "app_password", "", _text, "text")
+        password_file = None
+        if section.get("app_password_file") and self.read_secrets:
+            password_file, from_file = self.read_secret(section, "app_password_file", "bluesky")
+            if password and from_file:
+                self.problems.add(section.line_of("app_password"), "give either app_password or app_password_file, not both")
+            password = password or from_file
+        identifier = self.value(section, "identifier", "", _text, "a handle, DID or e-mail address")
+        given = [key for key in ("app_password", "app_password_file") if section.get(key) not in (None, "")]
+        if identifier and not given and not any(
+                self.problems.reported_at(section.line_of(key)) for key in ("app_password", "app_password_file") if key in section):
+            self.problems.add(section.line_of("identifier"), "bluesky.identifier needs bluesky.app_password or bluesky.app_password_file")
+        if given and not identifier:
+            self.problems.add(section.line_of(given[0]), "a bluesky app password needs bluesky.identifier (the handle or DID that logs in)")
+        return BlueskySettings(
+            appview_url=self.value(section, "appview_url", BlueskySettings.appview_url, _url, "an http(s) URL").rstrip("/"),
+            jetstream_url=self.value(section, "jetstream_url", BlueskySettings.jetstream_url, _ws_url, "a ws(s) URL"),
+            identifier=identifier,
+            app_password=password,
+            app_password_file=password_file,
+        )
+
     def read_secret(self, section: LocatedDict, key: str, where: str = "x") -> tuple[Path | None, str]:
         line = section.line_of(key)
         path = Path(str(section[key])).expanduser()
@@ -570,6 +630,7 @@ class _Builder:
                 continue
             seen[collection.name] = line
             built.append(collection)
+        self.jetstream_sources(items, built)
         return tuple(built)
 
     def collection(self, item: LocatedDict) -> Collection | None:
@@ -582,29 +643,52 @@ class _Builder:
                 item.line_of("name"),
                 f"collection name {name!r} is invalid: use 1-64 of a-z, 0-9, '_' and '-', starting with a letter or digit",
             )
+        platform = item.get("platform", DEFAULT_PLATFORM)
+        platform_ok = platform in PLATFORM_TYPES
+        if not platform_ok:
+            self.problems.add(item.line_of("platform"), f"collection '{name}': platform {platform!r} is invalid (allowed: {', '.join(PLATFORM_TYPES)})")
+            platform = "bluesky" if item.get("type") == "jetstream" else DEFAULT_PLATFORM  # check the rest as the type suggests
+        allowed = PLATFORM_TYPES[platform]
         kind = item.get("type")
-        kind_ok = kind in COLLECTION_TYPES
+        kind_ok = kind in allowed
         if not kind_ok:
-            hint = difflib.get_close_matches(str(kind), COLLECTION_TYPES, n=1)
-            suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
-            self.problems.add(item.line_of("type"), f"collection '{name}': type {kind!r} is invalid{suggestion} (allowed: {', '.join(COLLECTION_TYPES)})")
-        kinds = (kind,) if kind_ok else tuple(t for t in COLLECTION_TYPES if t != "filter_stream" or "rules" in item)
-        collection = self.collection_parts(item, str(name), kind, kinds)
-        return collection if name_ok and kind_ok else None
+            self.problems.add(item.line_of("type"), f"collection '{name}': {self.type_problem(kind, platform)}")
+        kinds = (kind,) if kind_ok else tuple(
+            t for t in allowed if (t != "filter_stream" or "rules" in item)
+            and (t != "jetstream" or "from_collections" in item or "keywords" in item))
+        collection = self.collection_parts(item, str(name), kind, kinds, platform)
+        return collection if name_ok and kind_ok and platform_ok else None
 
-    def collection_parts(self, item: LocatedDict, name: str, kind: str, kinds: tuple[str, ...]) -> Collection:
+    @staticmethod
+    def type_problem(kind: Any, platform: str) -> str:
+        """Why `kind` is no type of a `platform` collection (a type of another platform is named as such)."""
+        allowed = PLATFORM_TYPES[platform]
+        other = [name for name, types in PLATFORM_TYPES.items() if name != platform and kind in types]
+        if other:
+            return (f"type {kind!r} is a type of {other[0]} collections, not of {platform} collections "
+                    f"(allowed with platform: {platform}: {', '.join(allowed)})")
+        hint = difflib.get_close_matches(str(kind), allowed, n=1)
+        suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+        return f"type {kind!r} is invalid{suggestion} (allowed: {', '.join(allowed)})"
+
+    def collection_parts(self, item: LocatedDict, name: str, kind: str, kinds: tuple[str, ...],
+                         platform: str = DEFAULT_PLATFORM) -> Collection:
         """The parts of a collection that may be one of `kinds` (all of them when its type is wrong)."""
         schedule = None
         if "timeline" in kinds:
             schedule = self.schedule(item, "schedule", Schedule("0 */6 * * *"))
         elif "schedule" in item:
             self.problems.add(item.line_of("schedule"), f"collection '{name}': streams run continuously and take no schedule")
-        accounts = self.accounts(item, name) if "timeline" in kinds else ()
+        accounts = self.accounts(item, name, platform) if "timeline" in kinds else ()
         if "timeline" not in kinds and "accounts" in item:
             self.problems.add(item.line_of("accounts"), f"collection '{name}': only timeline collections have accounts")
         rules = self.rules(item, name) if "filter_stream" in kinds else ()
         if "filter_stream" not in kinds and "rules" in item:
             self.problems.add(item.line_of("rules"), f"collection '{name}': only filter_stream collections have rules")
+        from_collections, keywords = self.jetstream(item, name) if "jetstream" in kinds else ((), ())
+        for key in ("from_collections", "keywords"):
+            if "jetstream" not in kinds and key in item and kinds == (kind,):  # a wrong type: its message says it
+                self.problems.add(item.line_of(key), f"collection '{name}': only bluesky jetstream collections have {key}")
         return Collection(
             name=name,
             type=kind,
@@ -617,7 +701,43 @@ class _Builder:
             line=item.line,
             bagging_profile=self.value(self.section(item, "bagging", "collection_bagging"), "profile", None, _choice(PROFILE_NAMES), " | ".join(PROFILE_NAMES)),
             catch_up=self.collection_catch_up(item, name, kind),
+            platform=platform,
+            from_collections=from_collections,
+            keywords=keywords,
         )
+
+    def jetstream(self, item: LocatedDict, name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """`from_collections` and `keywords` of a jetstream collection (at least one of them; the
+        named collections are checked once every collection is known: `jetstream_sources`)."""
+        lists = {}
+        for key, what in (("from_collections", "collection names"), ("keywords", "words or hashtags")):
+            value = item.get(key)
+            if value is None:
+                lists[key] = ()
+                continue
+            if not isinstance(value, LocatedList) or not all(isinstance(v, str) and v.strip() for v in value):
+                self.problems.add(item.line_of(key), f"collection '{name}': {key} must be a list of {what}")
+                lists[key] = ()
+                continue
+            lists[key] = tuple(dict.fromkeys(v.strip() for v in value))
+        if not any(key in item for key in lists):
+            self.problems.add(item.line, f"collection '{name}': a jetstream collection needs from_collections, keywords or both")
+        return lists["from_collections"], lists["keywords"]
+
+    def jetstream_sources(self, items: LocatedList, built: list[Collection]) -> None:
+        """Each name in a jetstream's `from_collections` is a bluesky timeline collection of this file."""
+        by_name = {collection.name: collection for collection in built}
+        for collection in built:
+            if collection.type != "jetstream":
+                continue
+            item = next(i for i in items if isinstance(i, LocatedDict) and i.line == collection.line)
+            names = item.get("from_collections")
+            for index, source in enumerate(names if isinstance(names, LocatedList) else ()):
+                target = by_name.get(str(source).strip())
+                if target is None or target.platform != "bluesky" or target.type != "timeline":
+                    what = "no collection of this file" if target is None else f"a {target.platform} {target.type} collection"
+                    self.problems.add(names.line_of(index), f"collection '{collection.name}': from_collections names "
+                                      f"{source!r}, {what}; it takes bluesky timeline collections")
 
     def collection_catch_up(self, item: LocatedDict, name: str, kind: str) -> bool | None:
         if kind != "timeline" and "catch_up" in item:
@@ -625,7 +745,7 @@ class _Builder:
             return None
         return self.value(item, "catch_up", None, _bool, "true or false")
 
-    def accounts(self, item: LocatedDict, collection: str) -> tuple[AccountEntry, ...]:
+    def accounts(self, item: LocatedDict, collection: str, platform: str = DEFAULT_PLATFORM) -> tuple[AccountEntry, ...]:
         entries = item.get("accounts")
         if entries is None:
             return ()
@@ -634,7 +754,8 @@ class _Builder:
             return ()
         built, seen = [], {}
         for index, entry in enumerate(entries):
-            account = self.account(entry, entries.line_of(index), collection)
+            line = entries.line_of(index)
+            account = self.bluesky_account(entry, line, collection) if platform == "bluesky" else self.account(entry, line, collection)
             if account is None:
                 continue
             if account.key in seen:
@@ -643,6 +764,42 @@ class _Builder:
             seen[account.key] = account.line
             built.append(account)
         return tuple(built)
+
+    def bluesky_account(self, entry: Any, line: int, collection: str) -> AccountEntry | None:
+        """A Bluesky account: a handle or a DID, or {handle: ..., did: ..., active: ...}."""
+        if isinstance(entry, str):
+            text = entry.strip().lstrip("@")
+            entry_map = LocatedDict(did=text) if text.startswith("did:") else LocatedDict(handle=text)
+            entry_map.line = line
+        elif isinstance(entry, LocatedDict):
+            entry_map = entry
+            if self.unknown_keys(entry_map, "bluesky_account", f"an account of '{collection}'") and not (
+                "handle" in entry_map or "did" in entry_map
+            ):
+                return None
+        else:
+            self.problems.add(line, f"collection '{collection}': an account is a handle, a DID or {{handle: ..., did: ..., active: ...}}")
+            return None
+        handle, did = entry_map.get("handle"), entry_map.get("did")
+        if handle is None and did is None:
+            self.problems.add(line, f"collection '{collection}': an account needs a handle or a DID")
+            return None
+        valid = True
+        if handle is not None:
+            handle = str(handle).strip().lstrip("@").lower()
+            if len(handle) > HANDLE_MAX or not HANDLE.match(handle):
+                self.problems.add(entry_map.line_of("handle"), f"collection '{collection}': invalid handle {handle!r} "
+                                  "(a domain name like alice.bsky.social: dot-separated labels of a-z, 0-9 and '-', "
+                                  "the last not a number, 253 characters at most)")
+                valid = False
+        if did is not None:
+            did = str(did).strip()
+            if not DID.match(did):
+                self.problems.add(entry_map.line_of("did"), f"collection '{collection}': invalid DID {did!r} "
+                                  "(did:plc: and 24 of a-z, 2-7, or did:web: and a host name)")
+                valid = False
+        active = self.value(entry_map, "active", True, _bool, "true or false")
+        return AccountEntry(username=handle, id=did, active=active, line=line) if valid else None
 
     def account(self, entry: Any, line: int, collection: str) -> AccountEntry | None:
         if isinstance(entry, (str, int)) and not isinstance(entry, bool):
@@ -866,6 +1023,13 @@ def _url(value: Any) -> str:
     return text
 
 
+def _ws_url(value: Any) -> str:
+    text = _text(value)
+    if not re.match(r"^wss?://[^/\s]+(/\S*)?$", text):
+        raise ValueError(f"{text!r} is not a ws(s) URL")
+    return text
+
+
 def _bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -943,21 +1107,29 @@ def public_dict(config: Config) -> dict:
         "paths": {k: str(getattr(config.paths, k)) for k in ("archive", "state", "outbox")},
         "x": {"api_base_url": redact_url_credentials(config.x.api_base_url),
               "workers": config.x.workers, "bearer_token": "(set)" if config.x.bearer_token else "(missing)"},
+        "bluesky": {"appview_url": redact_url_credentials(config.bluesky.appview_url),
+                    "jetstream_url": redact_url_credentials(config.bluesky.jetstream_url),
+                    "identifier": config.bluesky.identifier,
+                    "app_password": "(set)" if config.bluesky.app_password else "(none)"},
         "collections": [collection_public_dict(c) for c in config.collections],
     }
 
 
 def collection_public_dict(collection: Collection) -> dict:
     """One collection's configuration as plain data (it holds no secrets)."""
+    names = ("handle", "did") if collection.platform == "bluesky" else ("username", "id")
     return {
         "name": collection.name,
+        "platform": collection.platform,
         "type": collection.type,
         "schedule": collection.schedule.text if collection.schedule else None,
         "accounts": [
-            {k: v for k, v in (("username", a.username), ("id", a.id), ("active", a.active)) if v is not None}
+            {k: v for k, v in ((names[0], a.username), (names[1], a.id), ("active", a.active)) if v is not None}
             for a in collection.accounts
         ],
         "rules": [{"value": r.value, "tag": r.tag} for r in collection.rules],
+        **({"from_collections": list(collection.from_collections), "keywords": list(collection.keywords)}
+           if collection.type == "jetstream" else {}),
         "backfill": collection.backfill,
         "warc": collection.warc,
     }

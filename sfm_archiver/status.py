@@ -37,7 +37,7 @@ HEARTBEAT_STALE_SECONDS = 30.0
 FAILING_ACCOUNT_FAILURES = 3
 STREAM_DOWN_WARNING_SECONDS = 300.0
 ATTENTION_LIMIT = 50
-MAIN_JOB = {"timeline": "user_timeline", "filter_stream": "filter_stream", "sample_stream": "sample_stream"}
+MAIN_JOB = {"timeline": "user_timeline", "filter_stream": "filter_stream", "sample_stream": "sample_stream", "jetstream": "jetstream"}
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}")
@@ -52,6 +52,7 @@ class CollectionView:
     schedule: Schedule | None
     accounts: int
     active_accounts: int
+    platform: str = "x"
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def view_of(config: Config) -> ConfigView:
         disk=config.disk,
         bagging=Bagging(period=config.bagging.period, grace=config.bagging.grace),
         collections=tuple(
-            CollectionView(c.name, c.type, c.schedule, len(c.accounts), sum(1 for a in c.accounts if a.active))
+            CollectionView(c.name, c.type, c.schedule, len(c.accounts), sum(1 for a in c.accounts if a.active), c.platform)
             for c in config.collections
         ),
     )
@@ -87,7 +88,7 @@ def view_record(config: Config, stat: os.stat_result) -> dict:
         "disk": {"warning_free": view.disk.warning_free, "min_free": view.disk.min_free},
         "bagging": {"period": view.bagging.period, "grace_seconds": view.bagging.grace.total_seconds()},
         "collections": [
-            {"name": c.name, "type": c.type, "schedule": c.schedule.text if c.schedule else None,
+            {"name": c.name, "platform": c.platform, "type": c.type, "schedule": c.schedule.text if c.schedule else None,
              "interval_seconds": c.schedule.interval.total_seconds() if c.schedule and c.schedule.interval else None,
              "accounts": c.accounts, "active_accounts": c.active_accounts}
             for c in view.collections
@@ -102,7 +103,7 @@ def view_from_record(record: dict) -> ConfigView:
         disk=Disk(**record["disk"]),
         bagging=Bagging(period=record["bagging"]["period"], grace=timedelta(seconds=record["bagging"]["grace_seconds"])),
         collections=tuple(
-            CollectionView(c["name"], c["type"], _schedule(c), c["accounts"], c["active_accounts"])
+            CollectionView(c["name"], c["type"], _schedule(c), c["accounts"], c["active_accounts"], c.get("platform", "x"))
             for c in record["collections"]
         ),
     )
@@ -339,6 +340,7 @@ def _collection(
         skipped, main = main, _run_summary(store.last_run(collection.name, main["job"], finished_only=True)) or main
     entry = {
         "name": collection.name,
+        "platform": collection.platform,
         "type": collection.type,
         "schedule": collection.schedule.text if collection.schedule else None,
         "last_run": main,
@@ -594,7 +596,7 @@ def _render_daemon(daemon: dict) -> list[str]:
 
 
 def _render_collections(collections: list[dict]) -> list[str]:
-    rows = [("COLLECTION", "TYPE", "SCHEDULE", "LAST RUN", "RESULT", "COUNTS", "NEXT RUN")]
+    rows = [("COLLECTION", "PLATFORM", "TYPE", "SCHEDULE", "LAST RUN", "RESULT", "COUNTS", "NEXT RUN")]
     for entry in collections:
         run = entry["last_run"]
         if entry["type"] == "timeline":
@@ -612,7 +614,8 @@ def _render_collections(collections: list[dict]) -> list[str]:
                 counts += f", {stream['dropped_last_hour']} dropped"
         result = (run["result"] + (f" ({run['warning_count']}w)" if run["warning_count"] else "")) if run else "-"
         started = _short_time(run["started_at"]) if run else "never"
-        rows.append((entry["name"], entry["type"], schedule, started, result, counts, _short_time(entry["next_run"])))
+        rows.append((entry["name"], entry.get("platform", "x"), entry["type"], schedule, started, result, counts,
+                     _short_time(entry["next_run"])))
     return _table(rows)
 
 

@@ -165,7 +165,7 @@ def test_unknown_key_without_close_match_lists_what_is_allowed(tmp_path):
     config = write(tmp_path / "c.yaml", base_config(tmp_path, "zzzz: 1\n"))
     (problem,) = problems_of(config)
     assert "did you mean" not in problem
-    assert "allowed: organization, paths, x, collections" in problem
+    assert "allowed: organization, paths, x, bluesky, collections" in problem
 
 
 @pytest.mark.parametrize(
@@ -605,9 +605,9 @@ def test_check_config_accepts_the_example(tmp_path):
     assert TOKEN not in result.stdout
     assert f"configuration {config}: valid" in result.stdout
     assert "token set" in result.stdout
-    assert "collection gw-official [timeline]: 3 accounts (2 active), schedule 0 */6 * * *" in result.stdout
-    assert "collection climate [filter_stream]: 2 rules" in result.stdout
-    assert "collection sample [sample_stream]" in result.stdout
+    assert "collection gw-official [timeline, x]: 3 accounts (2 active), schedule 0 */6 * * *" in result.stdout
+    assert "collection climate [filter_stream, x]: 2 rules" in result.stdout
+    assert "collection sample [sample_stream, x]" in result.stdout
     assert not (tmp_path / "var").exists(), "check-config must not create folders"
 
 

@@ -41,6 +41,8 @@ def summarize(config: Config) -> str:
         f"  state   {config.paths.state}",
         f"  outbox  {config.paths.outbox}",
         f"  api     {redact_url_credentials(config.x.api_base_url)} (token {'set' if config.x.bearer_token else 'missing'})",
+        *([f"  bluesky {redact_url_credentials(config.bluesky.appview_url)}, jetstream {redact_url_credentials(config.bluesky.jetstream_url)}"
+           f" (login {config.bluesky.identifier or 'none: public AppView'})"] if any(c.platform == "bluesky" for c in config.collections) else []),
         f"  bagging every {config.bagging.period}, grace {config.bagging.grace}, {'+'.join(config.bagging.checksums)}",
     ]
     lines += notify_summary(config)
@@ -50,9 +52,13 @@ def summarize(config: Config) -> str:
             detail = f"{len(collection.accounts)} accounts ({active} active), schedule {collection.schedule.text if collection.schedule else 'off'}"
         elif collection.type == "filter_stream":
             detail = f"{len(collection.rules)} rules"
+        elif collection.type == "jetstream":
+            follows = f"accounts of {', '.join(collection.from_collections)}" if collection.from_collections else ""
+            words = f"keywords {', '.join(collection.keywords)}" if collection.keywords else ""
+            detail = "; ".join(part for part in (follows, words) if part)
         else:
             detail = "sample stream"
-        lines.append(f"  collection {collection.name} [{collection.type}]: {detail}")
+        lines.append(f"  collection {collection.name} [{collection.type}, {collection.platform}]: {detail}")
     return "\n".join(lines)
 
 

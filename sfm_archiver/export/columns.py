@@ -86,29 +86,78 @@ COLUMNS: tuple[Column, ...] = (
     Column("row_type", "str", "post, or referenced (a post added by --include-referenced)"),
 )
 
+# Bluesky posts (an author feed's items, Jetstream's post creations): their own table, named
+# after the AT Protocol's fields; the capture columns at the end are the same as X's.
+BLUESKY_COLUMNS: tuple[Column, ...] = (
+    Column("uri", "str", "the post's at:// URI (at://<author DID>/app.bsky.feed.post/<rkey>)"),
+    Column("cid", "str", "content id of the post's record version"),
+    Column("did", "str", "the author's DID"),
+    Column("handle", "str", "the author's handle at capture time (none in Jetstream events)"),
+    Column("display_name", "str", "the author's display name at capture time"),
+    Column("created_at", "time", "record.createdAt: the posting time the author's app wrote"),
+    Column("indexed_at", "time", "when the AppView indexed the post (none in Jetstream events)"),
+    Column("text", "str", "record.text"),
+    Column("langs", "json", "record.langs: the languages the author's app declared"),
+    Column("reply_count", "int", "replies, as of capture time"),
+    Column("repost_count", "int", "reposts, as of capture time"),
+    Column("like_count", "int", "likes, as of capture time"),
+    Column("quote_count", "int", "quotes, as of capture time"),
+    Column("links", "json", "the URIs of the text's link facets, then the external embed's URI"),
+    Column("mentions", "json", "DIDs of the text's mention facets"),
+    Column("tags", "json", "hashtags: the text's tag facets, then record.tags"),
+    Column("reply.parent", "str", "URI of the post this one replies to"),
+    Column("reply.root", "str", "URI of the post that started the thread"),
+    Column("quote.uri", "str", "URI of the post this one quotes (a record embed)"),
+    Column("repost.by", "str", "DID of the account whose repost put this post in its feed (else empty)"),
+    Column("repost.by_handle", "str", "that account's handle at capture time"),
+    Column("time_us", "int", "Jetstream's event time, microseconds since 1970 (stream rows)"),
+    Column("urls.final", "json", "where each link finally led (from fetch-urls captures)"),
+    Column("captured_at", "time", "when sfm-archiver captured it (__sfm.captured_at)"),
+    Column("collection", "str", "the collection that captured it"),
+    Column("kind", "str", "timeline or stream"),
+)
+
 EXTRA = Column("extra", "json", "fields outside the columns above, as JSON (only with --columns all)")
+TABLES: dict[str, tuple[Column, ...]] = {"x": COLUMNS, "bluesky": BLUESKY_COLUMNS}  # by `__sfm.platform`
 BY_NAME = {column.name: column for column in COLUMNS + (EXTRA,)}
 
 
-def select_columns(spec: str | None) -> tuple[Column, ...]:
-    """`None` = the standard set; `all` = it plus `extra`; else a comma-separated list of names."""
+def select_columns(spec: str | None, platform: str = "x") -> tuple[Column, ...]:
+    """`None` = the platform's standard set; `all` = it plus `extra`; else a comma-separated list of names."""
+    table = TABLES[platform]
     if not spec:
-        return COLUMNS
+        return table
     if spec.strip() == "all":
-        return COLUMNS + (EXTRA,)
+        return table + (EXTRA,)
+    by_name = {column.name: column for column in table + (EXTRA,)}
     names = [name.strip() for name in spec.split(",") if name.strip()]
-    unknown = [name for name in names if name not in BY_NAME]
+    unknown = [name for name in names if name not in by_name]
+    if unknown:
+        where = "" if platform == "x" else f" of {platform} posts"
+        raise UsageError(f"--columns: unknown column(s){where} {', '.join(unknown)} (see README.txt of any export or docs/export.md)")
+    if not names:
+        raise UsageError("--columns: no column named")
+    return tuple(by_name[name] for name in dict.fromkeys(names))
+
+
+def check_column_names(spec: str | None) -> None:
+    """Before the captures' platform is known: `--columns` names only columns some table holds."""
+    if not spec or spec.strip() == "all":
+        return
+    known = {column.name for table in TABLES.values() for column in table + (EXTRA,)}
+    names = [name.strip() for name in spec.split(",") if name.strip()]
+    unknown = [name for name in names if name not in known]
     if unknown:
         raise UsageError(f"--columns: unknown column(s) {', '.join(unknown)} (see README.txt of any export or docs/export.md)")
     if not names:
         raise UsageError("--columns: no column named")
-    return tuple(BY_NAME[name] for name in dict.fromkeys(names))
 
 
-def column_picker(columns: tuple[Column, ...]) -> Callable[[tuple], Sequence]:
-    """From the values of COLUMNS (then `extra`, when asked for) to those of `columns`, in their order."""
-    every = COLUMNS + (EXTRA,)
-    if columns in (COLUMNS, every):
+def column_picker(columns: tuple[Column, ...], platform: str = "x") -> Callable[[tuple], Sequence]:
+    """From the values of the platform's table (then `extra`, when asked for) to those of `columns`, in their order."""
+    table = TABLES[platform]
+    every = table + (EXTRA,)
+    if columns in (table, every):
         return lambda values: values
     places = tuple(every.index(column) for column in columns)
     return lambda values: [values[place] for place in places]

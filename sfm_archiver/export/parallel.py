@@ -121,7 +121,7 @@ def _maker(spec: RowSpec, fmt: str | None) -> tuple[RowMaker, Callable[[Any], An
     global _worker
     if _worker is None or _worker[0] != (spec, fmt):
         final_url = final_url_reader(spec.index_path) if spec.index_path else None
-        prepare = FORMATS[fmt](select_columns(spec.columns), Counter()).prepare if fmt else _same
+        prepare = FORMATS[fmt](select_columns(spec.columns, spec.platform), Counter()).prepare if fmt else _same
         _worker = ((spec, fmt), RowMaker(spec, final_url), prepare)
     return _worker[1], _worker[2]
 

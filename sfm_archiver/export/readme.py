@@ -28,6 +28,10 @@ _FORMATS = {
     "parquet": "Parquet with typed columns (ids and text strings, counts int64, flags bool, times UTC timestamps)",
     "ids": "one post id per line (dehydrated: hydrate under X's terms)",
 }
+_BLUESKY_FORMATS = {  # where Bluesky's rows differ
+    "jsonl": "JSON lines: one post per line as captured (an author feed's item, or a Jetstream event) plus its capture's __sfm",
+    "ids": "one post at:// URI per line",
+}
 
 
 def write_readme_and_manifest(folder: Path, result: ExportResult) -> None:
@@ -48,7 +52,8 @@ def render_readme(result: ExportResult) -> str:
         "What was asked",
         "--------------",
         f"collections: {', '.join(request.collections)}",
-        f"format: {request.format} ({_FORMATS[request.format]})",
+        f"platform: {result.platform}",
+        f"format: {request.format} ({_format_text(request.format, result.platform)})",
         f"dedupe: {request.dedupe}" + {
             "latest": " (a post captured several times is one row: its most recent capture)",
             "first": " (a post captured several times is one row: its earliest capture)",
@@ -106,7 +111,7 @@ def render_readme(result: ExportResult) -> str:
     out += ["", "Columns", "-------"]
     if request.format in ("jsonl", "ids"):
         out.append("(this format has no columns; the table below is what csv, tsv, xlsx and parquet hold)")
-    out += [f"{column.name} ({column.type}): {column.doc}" for column in select_columns(request.columns)]
+    out += [f"{column.name} ({column.type}): {column.doc}" for column in select_columns(request.columns, result.platform)]
     out += ["", "Fields outside the columns", "--------------------------"]
     if result.unknown:
         out.append("Fields of the posts written that no column holds (kept in the raw captures; "
@@ -124,11 +129,17 @@ def render_readme(result: ExportResult) -> str:
         "exact text. XLSX cells are text cells (quote-prefixed), never formulas, with the text unchanged.",
         "Metadata caveat: counts and profile fields (likes, reposts, followers, display names, descriptions) "
         "are as of capture time (captured_at), not posting time.",
-        "Long posts: `text` holds the full text of `note_tweet` where X sent one.",
+        "Long posts: `text` holds the full text of `note_tweet` where X sent one." if result.platform == "x" else
+        "Reposts: a post reposted into a feed is a row of the reposted post with repost.by (the reposter's DID); "
+        "dedupe keeps it apart from the post's own row (its key is the URI and the reposter).",
         f"{MANIFEST} lists the sha256 of every file here but itself.",
         "",
     ]
     return "\n".join(line for line in out if line is not None)
+
+
+def _format_text(fmt: str, platform: str) -> str:
+    return (_BLUESKY_FORMATS.get(fmt) if platform == "bluesky" else None) or _FORMATS[fmt]
 
 
 def _span(span: list[str]) -> str:

@@ -13,20 +13,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from sfm_archiver.export.columns import EXTRA, column_picker, select_columns
-from sfm_archiver.export.flatten import (
-    Includes,
-    extra_fields,
-    flatten_values,
-    line_posts,
-    lookup,
-    nested_post,
-    unknown_fields,
-)
+from sfm_archiver.export.flatteners import FLATTENERS, line_platform
 from sfm_archiver.export.index import position
 from sfm_archiver.export.lines import read_lines, read_records
 from sfm_archiver.export.scan import index_entries, light_record
 from sfm_archiver.export.sources import CaptureFile
-from sfm_archiver.platforms.x_platform import X
 
 PROBLEMS_KEPT = 1000
 FinalUrl = Callable[[str], "str | None"]
@@ -58,6 +49,7 @@ class RowSpec:
     columns: str | None
     filter: RowFilter
     index_path: Path | None = None  # the export index, read for link finals when it holds links
+    platform: str = "x"  # whose captures these are (`__sfm.platform`): the flattener and table used
 
 
 @dataclass
@@ -83,42 +75,49 @@ class FileTally:
 class RowMaker:
     def __init__(self, spec: RowSpec, final_url: FinalUrl | None):
         self.spec, self.filter = spec, spec.filter
-        self.columns = select_columns(spec.columns)
+        self.flat = FLATTENERS[spec.platform]
+        self.columns = select_columns(spec.columns, spec.platform)
         self.with_extra = EXTRA in self.columns
-        self.pick = column_picker(self.columns)
+        self.pick = column_picker(self.columns, spec.platform)
         self.final_url = final_url
 
     # -- filters -----------------------------------------------------------------------------
 
     def wanted_posts(self, record: dict) -> list[tuple[int, dict, bool]]:
         """(slot, post, is_referenced) of a line's posts that pass the filters; referenced posts
-        come with a page of which at least one post passed."""
+        come with a page of which at least one post passed. A line of another platform than
+        the export's has none (the writing pass reports it)."""
+        if line_platform(record) != self.spec.platform:
+            return []
         active = self.filter.active
         posts = []
-        includes = Includes(record) if active and self.filter.accounts else None
+        context = self.flat.context(record) if active and self.filter.accounts else None
         page_passed = False
-        for slot, post, is_referenced in line_posts(record, self.filter.include_referenced):
+        for slot, post, is_referenced in self.flat.posts(record, self.filter.include_referenced):
             if is_referenced:
                 if page_passed:
                     posts.append((slot, post, True))
-            elif not active or self._post_wanted(post, record, includes):
+            elif not active or self._post_wanted(post, record, context):
                 page_passed = True
                 posts.append((slot, post, False))
         return posts
 
-    def _post_wanted(self, post: dict, record: dict, includes: Includes | None) -> bool:
+    def _post_wanted(self, post: dict, record: dict, context: Any) -> bool:
         wanted = self.filter
         if wanted.start or wanted.end:
-            stamp = captured_at(record) if wanted.by == "captured" else post.get("created_at")
+            stamp = captured_at(record) if wanted.by == "captured" else self.flat.created_at(post)
             if not isinstance(stamp, str) or (wanted.start and stamp < wanted.start) or (wanted.end and stamp >= wanted.end):
                 return False
         if wanted.accounts:
-            author_id = post.get("author_id")
+            author_id, name = self.flat.author(post, context if context is not None else self.flat.context(record))
             if author_id.__class__ is str and author_id in wanted.account_ids:
                 return True
-            author = lookup((includes or Includes(record)).users, author_id) or {}
-            return str(author.get("username", "")).lower() in wanted.account_names
+            return str(name or "").lower() in wanted.account_names
         return True
+
+    def keys(self, posts: list[tuple[int, dict, bool]]) -> list[tuple[int, str]]:
+        """(slot, dedupe key) of posts, for the index."""
+        return [(slot, self.flat.key(post)) for slot, post, _referenced in posts]
 
     # -- one file ----------------------------------------------------------------------------
 
@@ -128,16 +127,19 @@ class RowMaker:
         for line, record in read_records(Path(file.label), lambda problem: tally.problem(str(problem)), file.opener):
             posts = self.wanted_posts(record)
             if not posts:
+                if line_platform(record) != self.spec.platform:
+                    tally.problem(f"{file.label}:{line}: a {line_platform(record)} capture in an export of "
+                                  f"{self.spec.platform} captures: skipped")
                 continue
             tally.captures += len(posts)
             meta = record.get("__sfm") if isinstance(record.get("__sfm"), dict) else {}
-            includes = Includes(record)
+            context = self.flat.context(record)
             written = 0
             for slot, post, referenced in posts:
                 if winners is not None and ((line << 12) | slot) not in winners:
                     continue
-                emit(self._item(post, includes, meta, record, file, referenced))
-                self._count(tally, post, includes, file)
+                emit(self._item(post, context, meta, record, file, referenced))
+                self._count(tally, post, context, file)
                 written += 1
             if written:
                 tally.rows += written
@@ -146,49 +148,47 @@ class RowMaker:
 
     def index_file(self, file: CaptureFile, number: int, emit: Emit) -> None:
         """The index pass of one file when no filter applies: (captured_at, line position,
-        [(slot, post id)]) of each line with posts, straight from the decoded schema
-        (`scan.index_entries`); a line it does not fit goes the general way."""
+        [(slot, key)]) of each line with posts, straight from the decoded schema
+        (`scan.index_entries`, X's lines); a line it does not fit goes the general way."""
         referenced = self.filter.include_referenced
         for line, raw in read_lines(Path(file.label), ignore_problem, file.opener):
-            found = index_entries(raw, referenced)
+            found = index_entries(raw, referenced) if self.spec.platform == "x" else None
             if found is None:
                 record = light_record(raw) if raw.strip() else None
                 if record is None:  # not an object: the writing pass reports it
                     continue
-                found = captured_at(record), [(slot, post["id"]) for slot, post, _ in self.wanted_posts(record)]
+                found = captured_at(record), self.keys(self.wanted_posts(record))
             if found[1]:
                 emit((found[0], position(number, line, 0), found[1]))
 
-    def _item(self, post: dict, includes: Includes, meta: dict, record: dict, file: CaptureFile, referenced: bool):
+    def _item(self, post: dict, context: Any, meta: dict, record: dict, file: CaptureFile, referenced: bool):
         kind = self.spec.item
         if kind == "id":
-            return post["id"]
-        rules = record.get("matching_rules")
+            return self.flat.post_id(post)
         if kind == "post":
-            return nested_post(post, includes, meta, rules)
-        values = flatten_values(post, includes, meta, file.kind, file.collection, referenced, rules, self._finals(post))
+            return self.flat.nested(post, context, meta, record)
+        values = self.flat.values(post, context, meta, file.kind, file.collection, referenced, record, self._finals(post))
         if self.with_extra:
-            values += (extra_fields(post, lookup(includes.users, post.get("author_id"))),)
+            values += (self.flat.extra(post, context),)
         return self.pick(values)
 
     def _finals(self, post: dict) -> list[str] | None:
         if self.final_url is None:
             return None
-        finals = [self.final_url(url) for url in dict.fromkeys(X.post_links(post))]
+        finals = [self.final_url(url) for url in dict.fromkeys(self.flat.links(post))]
         return [final for final in finals if final] or None
 
-    @staticmethod
-    def _count(tally: FileTally, post: dict, includes: Includes, file: CaptureFile) -> None:
+    def _count(self, tally: FileTally, post: dict, context: Any, file: CaptureFile) -> None:
         """Per-row facts for the README: timeline accounts, fields outside the columns, posting times."""
-        author_id = post.get("author_id")
-        author = lookup(includes.users, author_id)
-        if file.kind == "timeline" and author_id.__class__ is str:
-            tally.by_account[author_id] += 1
-            if author and author.get("username").__class__ is str:
-                tally.account_names[author_id] = author["username"]
-        for path in unknown_fields(post, author):
+        if file.kind == "timeline":
+            account_id, name = self.flat.account(post, context)
+            if account_id.__class__ is str:
+                tally.by_account[account_id] += 1
+                if name.__class__ is str:
+                    tally.account_names[account_id] = name
+        for path in self.flat.unknown(post, context):
             tally.unknown[path] += 1
-        widen(tally.posted_range, post.get("created_at"))
+        widen(tally.posted_range, self.flat.created_at(post))
 
 
 def widen(span: list[str], value: object) -> None:

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from sfm_archiver.errors import UsageError
-from sfm_archiver.export.columns import select_columns
+from sfm_archiver.export.columns import TABLES, check_column_names, select_columns
 from sfm_archiver.export.flatten import POST_KINDS
+from sfm_archiver.export.flatteners import DEFAULT_PLATFORM, file_platform
 from sfm_archiver.export.index import ExportIndex, position
 from sfm_archiver.export.lines import read_lines, read_records
 from sfm_archiver.export.parallel import index_part, map_files, worker_count, write_part
@@ -83,6 +84,7 @@ class ExportResult:
     posted_range: list[str] = field(default_factory=list)
     account_ids: dict[str, set[str]] = field(default_factory=dict)
     links: int = 0
+    platform: str = "x"  # whose posts the rows are (`__sfm.platform` of the captures)
 
     @property
     def exit_code(self) -> int:
@@ -126,7 +128,7 @@ def check_request(request: ExportRequest) -> None:
         raise UsageError(f"--segment {request.segment}: must be at least 1")
     if request.jobs < 0:
         raise UsageError(f"--jobs {request.jobs}: must be 0 (one per core) or more")
-    select_columns(request.columns)
+    check_column_names(request.columns)  # against the platform's table once the captures are known
     start, end = time_bounds(request.start, request.end)
     if start and end and end <= start:
         raise UsageError(f"--end {request.end} is not after --start {request.start}")
@@ -216,10 +218,12 @@ class _Export:
         result.sources = open_sources(request.sources, list(request.collections), kinds, self.stack)
         files = [file for source in result.sources for file in source.files if self._hour_wanted(file)]
         self._load_links([file for file in files if file.kind == "urls"])
-        self.spec = RowSpec(FORMATS[request.format].item, request.columns, self._row_filter(),
-                            self.index.path if self.index.links else None)
-        self.maker = RowMaker(self.spec, self.index.final_url if self.index.links else None)
         files = [file for file in files if file.kind in self.kinds]
+        result.platform = self._platform(files)
+        select_columns(request.columns, result.platform)
+        self.spec = RowSpec(FORMATS[request.format].item, request.columns, self._row_filter(),
+                            self.index.path if self.index.links else None, result.platform)
+        self.maker = RowMaker(self.spec, self.index.final_url if self.index.links else None)
         if request.dedupe != "none":
             if self.spec.filter.active:
                 self._index_filtered(files)
@@ -227,6 +231,25 @@ class _Export:
                 self._index_all(files, worker_count(request.jobs, files))
             result.posts_indexed = self.index.seal()
         self._write(files)
+
+    def _platform(self, files: list[CaptureFile]) -> str:
+        """The one platform of the captures (from each collection's first file that holds a line);
+        collections of several platforms are refused: their posts have different columns."""
+        found: dict[str, str] = {}
+        for file in files:
+            if file.collection not in found:
+                platform = file_platform(file.label, file.opener)
+                if platform is not None:
+                    found[file.collection] = platform
+        platforms = sorted(set(found.values()))
+        if len(platforms) > 1:
+            by_platform = "; ".join(f"{platform}: {', '.join(sorted(c for c, p in found.items() if p == platform))}"
+                                    for platform in platforms)
+            raise UsageError(f"these collections hold posts of different platforms ({by_platform}), whose columns "
+                             "differ: export each platform's collections on their own")
+        if platforms and platforms[0] not in TABLES:
+            raise UsageError(f"the captures are of the platform {platforms[0]!r}, which this version cannot export")
+        return platforms[0] if platforms else DEFAULT_PLATFORM
 
     # -- filters -----------------------------------------------------------------------------
 
@@ -238,7 +261,7 @@ class _Export:
             found = account_ids_named(records, wanted)
             self.result.account_ids[wanted] = found
             ids |= found
-            if wanted.isdigit():
+            if wanted.isdigit() or wanted.startswith("did:"):  # an X id, a Bluesky DID
                 ids.add(wanted)
             names.add(wanted.lstrip("@").lower())
         return RowFilter(self.start, self.end, self.request.by, frozenset(ids), frozenset(names),
@@ -260,8 +283,7 @@ class _Export:
                 record = light_record(raw) if raw.strip() else None
                 posts = self.maker.wanted_posts(record) if record is not None else []
                 if posts:
-                    self.index.offer_line(captured_at(record), position(number, line, 0),
-                                          [(slot, post["id"]) for slot, post, _referenced in posts])
+                    self.index.offer_line(captured_at(record), position(number, line, 0), self.maker.keys(posts))
                     meter.add(len(posts))
         meter.done()
 
@@ -298,7 +320,7 @@ class _Export:
     def _write(self, files: list[CaptureFile]) -> None:
         """Each file's rows, in file order, made here or by worker processes (`parallel.py`)."""
         request, result = self.request, self.result
-        writer = FORMATS[request.format](select_columns(request.columns), result.notes)
+        writer = FORMATS[request.format](select_columns(request.columns, result.platform), result.notes)
         segments = Segments(self.folder, export_name(request.collections), writer, request.segment,
                             lambda path, rows: result.files.append((path.name, rows)))
         dedupe = request.dedupe != "none"

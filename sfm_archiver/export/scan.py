@@ -35,6 +35,7 @@ class _Includes(msgspec.Struct, omit_defaults=True):
 
 class _Capture(msgspec.Struct, omit_defaults=True):
     captured_at: Any = None
+    platform: Any = None
 
 
 class _Line(msgspec.Struct, omit_defaults=True):
@@ -47,22 +48,31 @@ _DECODER = msgspec.json.Decoder(_Line)
 
 
 def light_record(line: bytes) -> dict | None:
-    """The line as a dict holding at least the fields above; None when it is not a JSON object
-    (the writing pass reports it)."""
-    try:
-        return msgspec.to_builtins(_DECODER.decode(line))
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return slow_record(line)
-
-
-def index_entries(line: bytes, referenced: bool) -> tuple[str, list[tuple[int, str]]] | None:
-    """What the index pass keeps of a line when no filter applies: its `captured_at` ("" when it
-    has none) and (slot, id) of its posts, as `line_posts` of `light_record` gives them, read from
-    the decoded schema without building dicts. None when the line does not fit the schema (the
-    general path then reads it)."""
+    """The line as a dict holding at least the fields above (X's lines) or every field (another
+    platform's: the schema is X's); None when it is not a JSON object (the writing pass reports it)."""
     try:
         decoded = _DECODER.decode(line)
     except (msgspec.DecodeError, msgspec.ValidationError):
+        return slow_record(line)
+    if not _is_x(decoded):
+        return slow_record(line)
+    return msgspec.to_builtins(decoded)
+
+
+def _is_x(decoded: _Line) -> bool:
+    return decoded.sfm is None or decoded.sfm.platform in (None, "x")
+
+
+def index_entries(line: bytes, referenced: bool) -> tuple[str, list[tuple[int, str]]] | None:
+    """What the index pass keeps of an X line when no filter applies: its `captured_at` ("" when it
+    has none) and (slot, id) of its posts, as `line_posts` of `light_record` gives them, read from
+    the decoded schema without building dicts. None when the line does not fit the schema or is
+    another platform's (the general path then reads it)."""
+    try:
+        decoded = _DECODER.decode(line)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if not _is_x(decoded):
         return None
     data = decoded.data
     if data.__class__ is _Post:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from sfm_archiver.errors import NotBuiltError
 from sfm_archiver.platforms.base import Platform
 from sfm_archiver.platforms.x_platform import X
 
 if TYPE_CHECKING:
-    from sfm_archiver.config import Config
+    from sfm_archiver.config import Collection, Config
 
 PLATFORMS: dict[str, Platform] = {X.name: X}
 DEFAULT_PLATFORM = X.name
@@ -23,9 +24,19 @@ def platform_named(name: str) -> Platform:
     return PLATFORMS[name]
 
 
-def platform_of(collection: str) -> Platform:
-    """The platform a collection collects (every collection is an X collection so far)."""
-    return PLATFORMS[DEFAULT_PLATFORM]
+def platform_of(collection: Collection | str, config: Config | None = None) -> Platform:
+    """The platform a collection collects: its `platform` (a collection's name is looked up in
+    `config`; a name without a configuration, or not in it, is an X collection: captures made
+    before `collections[].platform` existed are all X)."""
+    if isinstance(collection, str):
+        known = {c.name: c for c in config.collections} if config is not None else {}
+        name = known[collection].platform if collection in known else DEFAULT_PLATFORM
+    else:
+        name = collection.platform
+    try:
+        return PLATFORMS[name]
+    except KeyError:
+        raise NotBuiltError(f"platform {name!r} is not available in this version of sfm-archiver") from None
 
 
 def secrets_of(config: Config) -> list[str]:
