@@ -90,8 +90,8 @@ class JobSpec:
 def job_specs(config: Config) -> dict[str, JobSpec]:
     """Every scheduled job of a configuration, by job id."""
     specs: dict[str, JobSpec] = {}
-    timelines = tuple(c.name for c in config.collections_of_type("timeline"))
-    for collection in config.collections_of_type("timeline"):
+    timelines = tuple(c.name for c in config.collections_of_type("timeline", platform=None))
+    for collection in config.collections_of_type("timeline", platform=None):
         if collection.schedule is not None:
             job_id = f"timeline:{collection.name}"
             catch_up = config.jobs.catch_up_of("timeline", collection)
@@ -488,7 +488,7 @@ class Daemon:
     def _run_sync(self, name: str) -> None:
         from sfm_archiver.jobs.accounts import sync_accounts
 
-        if self.stop_event.is_set() or name not in {c.name for c in self.config.collections_of_type("timeline")}:
+        if self.stop_event.is_set() or name not in {c.name for c in self.config.collections_of_type("timeline", platform=None)}:
             return
         spec = JobSpec(f"sync:{name}", "sync", Schedule("now"), (name,))
         with self._running_lock:
@@ -648,7 +648,7 @@ class Daemon:
 
 def _timelines(config: Config) -> list[tuple[str, JobSpec | None]]:
     specs = job_specs(config)
-    return [(c.name, specs.get(f"timeline:{c.name}")) for c in config.collections_of_type("timeline")]
+    return [(c.name, specs.get(f"timeline:{c.name}")) for c in config.collections_of_type("timeline", platform=None)]
 
 
 def _harvests_at_once(spec: JobSpec | None) -> bool:

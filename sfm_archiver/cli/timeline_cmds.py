@@ -80,7 +80,7 @@ def summarize(record: dict) -> str:
 
 
 def _collections(config: Config, requested: list[str]) -> list[str]:
-    timelines = [c.name for c in config.collections_of_type("timeline")]
+    timelines = [c.name for c in config.collections_of_type("timeline", platform=None)]
     if not requested:
         if not timelines:
             raise UsageError("the configuration has no timeline collections")

@@ -300,7 +300,7 @@ def timeline_collection(config: Config, name: str) -> Collection:
     try:
         collection = config.collection(name)
     except KeyError:
-        known = ", ".join(c.name for c in config.collections_of_type("timeline")) or "none"
+        known = ", ".join(c.name for c in config.collections_of_type("timeline", platform=None)) or "none"
         raise UsageError(f"no collection named {name!r} (timeline collections: {known})") from None
     if collection.type != "timeline":
         raise UsageError(f"collection {name!r} is a {collection.type} collection, not a timeline collection")
@@ -403,7 +403,7 @@ def check_accounts_online(config: Config, *, client: TimelineClient | None = Non
     """Problems with the configured accounts of every timeline collection; changes nothing."""
     problems: list[str] = []
     clients: dict[str, TimelineClient] = {}
-    for collection in config.collections_of_type("timeline"):
+    for collection in config.collections_of_type("timeline", platform=None):
         platform = platform_of(collection)
         try:
             if platform.name not in clients:

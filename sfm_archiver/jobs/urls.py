@@ -30,6 +30,8 @@ from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.jobs.runs import RunRecorder
 from sfm_archiver.linkcheck import LinkCheckSettings, LinkResolver, LinkResult
 from sfm_archiver.locks import collection_lock
+from sfm_archiver.platforms import platform_of
+from sfm_archiver.platforms.base import Platform
 from sfm_archiver.platforms.x_platform import X
 from sfm_archiver.storage import warc
 from sfm_archiver.storage.reader import CaptureProblem, capture_files, read_records
@@ -87,8 +89,10 @@ def yesterday(now: datetime) -> date:
 # -- collecting links ----------------------------------------------------------------------
 
 
-def collect_links(archive_root: Path, collection: str, start: date, end: date) -> Links:
-    """Every link of the timeline and stream captures made from `start` to `end` inclusive."""
+def collect_links(archive_root: Path, collection: str, start: date, end: date,
+                  platform: Platform = X) -> Links:
+    """Every link of the timeline and stream captures made from `start` to `end` inclusive, as
+    the collection's platform finds them in its posts."""
     links = Links()
     first = datetime.combine(start, datetime.min.time(), timezone.utc)
     after = datetime.combine(end + timedelta(days=1), datetime.min.time(), timezone.utc)
@@ -96,11 +100,11 @@ def collect_links(archive_root: Path, collection: str, start: date, end: date) -
         links.files += 1
         for _line, record in read_records(path, links.problems.append):
             links.records += 1
-            for tweet in X.record_posts(record):
+            for post in platform.record_posts(record):
                 links.tweets += 1
-                tweet_id = tweet.get("id")
-                for url in X.post_links(tweet):
-                    links.add(url, str(tweet_id) if tweet_id is not None else None)
+                post_id = platform.post_id(post)
+                for url in platform.post_links(post):
+                    links.add(url, post_id)
     return links
 
 
@@ -132,7 +136,8 @@ class _UrlRun:
     def execute(self) -> None:
         ctx, run = self.ctx, self.run
         run.info(f"collecting links of captures from {self.start} to {self.end}")
-        self.links = links = collect_links(ctx.config.paths.archive, self.collection, self.start, self.end)
+        self.links = links = collect_links(ctx.config.paths.archive, self.collection, self.start, self.end,
+                                            platform_of(self.collection, ctx.config))
         self._report_problems(links.problems)
         run.counts.update(files=links.files, records=links.records, posts=links.tweets, urls=len(links.posts))
         cached, to_resolve = self._split_cached(list(links.posts))

@@ -92,6 +92,10 @@ class Platform(Protocol):
         """The checkpoint a captured timeline page leads to (its newest post), as `TimelinePage.newest`."""
         ...
 
+    def post_id(self, post: dict) -> str | None:
+        """The post's stable id (X: its id; Bluesky: its at:// URI), as link results name it."""
+        ...
+
     def post_links(self, post: dict) -> Iterator[str]:
         """The links a post carries, as the platform expanded them (what fetch-urls resolves)."""
         ...

@@ -45,6 +45,10 @@ class XPlatform:
         newest = meta.get("newest_id") if isinstance(meta, dict) else None
         return newest if isinstance(newest, str) else None
 
+    def post_id(self, post: dict) -> str | None:
+        post_id = post.get("id")
+        return None if post_id is None else str(post_id)
+
     def post_links(self, post: dict) -> Iterator[str]:
         """`expanded_url` (or the t.co `url` when X gave no expansion) and `unwound_url` of each
         URL entity, in the post and in its long-form `note_tweet`."""
