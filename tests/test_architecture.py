@@ -60,14 +60,11 @@ X_WORDS = re.compile(r"x-rate-limit|bearer_token|since_id|newest_id|next_token|n
 X_OUTSIDE_PLATFORMS = {
     "config.py",  # the `x:` section
     "config_redact.py",  # X's paging cursors are not secrets
-    "cli/config_cmds.py",  # check-config names the token's presence
     "export/columns.py",  # the export's columns and flattening are X's post shape (twarc-csv names);
     "export/flatten.py",  # a second platform brings its own flattener
     "export/readme.py",
     "export/scan.py",
     "state.py",  # the schema's history: migration 8 renamed the checkpoints' since_id to newest
-    "streams/connection.py",  # the log line that names x.bearer_token
-    "streams/supervisor.py",  # the stream connection's settings
 }
 
 

@@ -7,6 +7,7 @@ import argparse
 from sfm_archiver.cli.common import add_config_option, load
 from sfm_archiver.config import Config
 from sfm_archiver.config_redact import redact_url_credentials
+from sfm_archiver.platforms import DEFAULT_PLATFORM, platform_named
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -40,7 +41,7 @@ def summarize(config: Config) -> str:
         f"  archive {config.paths.archive}",
         f"  state   {config.paths.state}",
         f"  outbox  {config.paths.outbox}",
-        f"  api     {redact_url_credentials(config.x.api_base_url)} (token {'set' if config.x.bearer_token else 'missing'})",
+        f"  {platform_named(DEFAULT_PLATFORM).summary(config)}",
         *([f"  bluesky {redact_url_credentials(config.bluesky.appview_url)}, jetstream {redact_url_credentials(config.bluesky.jetstream_url)}"
            f" (login {config.bluesky.identifier or 'none: public AppView'})"] if any(c.platform == "bluesky" for c in config.collections) else []),
         f"  bagging every {config.bagging.period}, grace {config.bagging.grace}, {'+'.join(config.bagging.checksums)}",

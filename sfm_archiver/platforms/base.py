@@ -80,6 +80,11 @@ class Platform(Protocol):
         """The credentials of this platform in `config`: scrubbed from logs and WARC records."""
         ...
 
+    def summary(self, config: Config) -> str:
+        """check-config's line for the platform: where its API is and whether a credential is
+        set (never the credential)."""
+        ...
+
     def rate_reading(self, headers: Mapping[str, str]) -> tuple[Quota | None, float | None]:
         """The rate-limit window a response reports, and its `Date` (for `RateLimiter.observe`)."""
         ...

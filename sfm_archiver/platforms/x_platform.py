@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterator, Mapping
 
+from sfm_archiver.config_redact import redact_url_credentials
 from sfm_archiver.ratelimit import Quota, http_date
 
 if TYPE_CHECKING:
@@ -25,6 +26,10 @@ class XPlatform:
 
     def secrets(self, config: Config) -> list[str]:
         return [config.x.bearer_token] if config.x.bearer_token else []
+
+    def summary(self, config: Config) -> str:
+        token = "set" if config.x.bearer_token else "missing"
+        return f"api     {redact_url_credentials(config.x.api_base_url)} (token {token})"
 
     def rate_reading(self, headers: Mapping[str, str]) -> tuple[Quota | None, float | None]:
         return quota_of(headers), http_date(headers)

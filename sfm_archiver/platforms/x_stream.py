@@ -13,12 +13,15 @@ import json
 import socket
 import threading
 from dataclasses import dataclass, replace
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import requests
 
 from sfm_archiver.platforms.transport import redirect_session
 from sfm_archiver.platforms.x_fields import post_params
+
+if TYPE_CHECKING:
+    from sfm_archiver.config import Config
 
 API_ROOT = "https://api.twitter.com"
 STREAM_PATHS = {"filter_stream": "/2/tweets/search/stream", "sample_stream": "/2/tweets/sample/stream"}
@@ -37,6 +40,7 @@ NETWORK = "network"  # refused, reset, cut off mid-stream, or stalled
 HTTP = "http"  # an HTTP error status at connect
 TOO_MANY = "too_many"  # 429: too many connections or requests
 AUTH = "auth"  # 401/403: never retried
+AUTH_REMEDY = "fix x.bearer_token, then reload"  # what the log says to do about AUTH
 KINDS = (CLOSED, NETWORK, HTTP, TOO_MANY, AUTH)
 
 
@@ -86,6 +90,12 @@ class StreamFailure(Exception):
         self.reason = reason
         self.status = status
         super().__init__(reason)
+
+
+def stream_endpoint(config: Config) -> tuple[str, str, float]:
+    """(API base URL, bearer token, request timeout) of X's streams and rules in `config`: the
+    stream supervisor reads X's settings only through this."""
+    return config.x.api_base_url, config.x.bearer_token, config.x.request_timeout
 
 
 def make_session(base_url: str, user_agent: str) -> requests.Session:

@@ -19,6 +19,7 @@ from typing import Callable, Mapping
 
 from sfm_archiver.platforms.x_stream import (
     AUTH,
+    AUTH_REMEDY,
     CLOSED,
     DEFAULT_BACKOFF,
     NETWORK,
@@ -306,7 +307,7 @@ class StreamConnection:
                     self.fatal = failure
                     self.on_event("error", f"{failure.reason}: the credentials were refused; the stream is "
                                   "stopped until the configuration is fixed and reloaded", self.clock())
-                    log.error("%s: %s: stream stopped (fix x.bearer_token, then reload)", self.kind, failure.reason)
+                    log.error("%s: %s: stream stopped (%s)", self.kind, failure.reason, AUTH_REMEDY)
                     break
                 attempt = 1 if healthy or failure.kind != last_kind else attempt + 1
                 last_kind = failure.kind

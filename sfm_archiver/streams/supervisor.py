@@ -33,6 +33,7 @@ from sfm_archiver.platforms.x_stream import (
     RulesClient,
     StreamFailure,
     make_session,
+    stream_endpoint,
 )
 from sfm_archiver.storage.layout import UNROUTED
 from sfm_archiver.storage.warc import WarcWriter, api_writer
@@ -433,10 +434,11 @@ class StreamSupervisor:
     def _settings(self, kind: str) -> ConnectionSettings:
         config = self._config
         backfill = max((c.backfill_minutes for c in config.collections if c.type == kind), default=0)
+        base_url, token, timeout = stream_endpoint(config)
         return ConnectionSettings(
-            base_url=config.x.api_base_url, token=config.x.bearer_token, user_agent=config.user_agent(),
+            base_url=base_url, token=token, user_agent=config.user_agent(),
             stall_timeout=config.streams.stall_timeout, backfill_minutes=backfill,
-            connect_timeout=min(config.x.request_timeout, 30.0),
+            connect_timeout=min(timeout, 30.0),
         )
 
     def _on_event(self, kind: str, event: str, reason: str | None, at: datetime) -> None:
@@ -476,9 +478,10 @@ class StreamSupervisor:
         with self._rules_lock:
             desired = self._desired or {}
             config = self._config
-            session = make_session(config.x.api_base_url, config.user_agent())
+            base_url, token, timeout = stream_endpoint(config)
+            session = make_session(base_url, config.user_agent())
             try:
-                result = sync_rules(RulesClient(session, config.x.bearer_token, config.x.request_timeout), desired)
+                result = sync_rules(RulesClient(session, token, timeout), desired)
             except StreamFailure as failure:
                 self._rules_error = failure.reason
                 raise
@@ -599,8 +602,7 @@ def _halt_and_join(kind: str, connection: StreamConnection, timeout: float) -> N
 
 
 def _connection_settings_changed(old: Config, new: Config) -> bool:
-    return (old.x.api_base_url, old.x.bearer_token, old.user_agent()) != (
-        new.x.api_base_url, new.x.bearer_token, new.user_agent())
+    return (stream_endpoint(old)[:2], old.user_agent()) != (stream_endpoint(new)[:2], new.user_agent())
 
 
 def _storage_changed(active: _Active, config: Config) -> bool:
