@@ -81,6 +81,20 @@ def state_after(event: str, state: str) -> str:
     return "disconnected"
 
 
+def note_unclean_end(store, stream: str) -> None:
+    """A process that died while capturing left no `stop`: record when it went silent (its last
+    event or message), so the time until the next start counts as a gap."""
+    last = store.last_stream_event(stream)
+    if last is None or last["event"] in STOPPED_EVENTS:
+        return
+    moment = parse_timestamp(last["at"])
+    last_message = store.stream_totals(stream, moment)["last_message_at"]
+    if last_message:
+        moment = max(moment, parse_timestamp(last_message))
+    store.record_stream_event(stream, "disconnect", "the previous process ended without stopping the stream", at=moment)
+    store.record_stream_event(stream, "stop", "capture ended with the previous process", at=moment)
+
+
 def connect_reason(path: str, connection: str, url: str) -> str:
     """The reason of a `connect` event: where, the connection's id, and its request URL once
     (stream lines carry only `__sfm.connection`; `connection_url` reads the URL back)."""
