@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Iterable
 from urllib.parse import urlsplit
 
@@ -46,7 +46,7 @@ from sfm_archiver.storage.writer import seal_abandoned_files
 from sfm_archiver.streams import resume
 from sfm_archiver.streams.connection import new_connection_id
 from sfm_archiver.streams.follows import Follows, follows_of, observation_of, sync_members
-from sfm_archiver.streams.gaps import connect_reason, note_unclean_end
+from sfm_archiver.streams.gaps import connect_reason, cursor_view, note_unclean_end
 from sfm_archiver.streams.sink import CollectionSink, capture_parts, storage_changed
 
 log = logging.getLogger(__name__)
@@ -286,7 +286,6 @@ class JetstreamCapture:
     def status(self, now: datetime) -> dict:
         sink = self.sink
         last = sink.last_message_at
-        cursor_at = None if self.cursor is None else datetime.fromtimestamp(self.cursor / 1e6, tz=timezone.utc)
         return {
             "type": JOB,
             "state": "connected" if self.connected else "disconnected",
@@ -302,8 +301,7 @@ class JetstreamCapture:
             "paused_for_disk": sink.paused,
             "last_message_at": _iso(last),
             "last_message_age_seconds": None if last is None else round((now - last).total_seconds(), 3),
-            "cursor": self.cursor,
-            "cursor_lag_seconds": None if cursor_at is None else round((now - cursor_at).total_seconds(), 3),
+            **cursor_view(self.cursor, now),
             "followed_dids": len(self.follows.dids),
             "file": str(sink.writer.path) if sink.writer.path else None,
             "run": self.run.run_id,
