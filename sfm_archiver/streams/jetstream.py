@@ -106,8 +106,7 @@ class JetstreamCapture:
                 log.warning("collection=%s: sealed %s left open by a dead process (%d torn bytes cut)", name, path, removed)
             note_unclean_end(store, name)
             stored = store.stream_cursor(name)
-            position = resume.recover(ctx.config.paths.archive, name, stored["cursor"] if stored else None,
-                                      self.overlap_us, ctx.clock())
+            position = resume.recover(ctx.config.paths.archive, name, stored, self.overlap_us, ctx.clock())
             if position.found_on_disk and stored:
                 log.info("collection=%s: %d events past the stored cursor were already on disk", name, position.found_on_disk)
             self.cursor = self._received = position.cursor

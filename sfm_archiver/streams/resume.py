@@ -7,8 +7,9 @@ The protocol, per collection:
    state store (`stream_cursors`). So the stored cursor never names an event that is not on disk.
 2. A kill -9 may come between the fsync and the cursor write: the disk then holds events past
    the cursor. On start (after sealing the files the dead process left), `recover` reads the
-   capture files written since shortly before the cursor, so the cursor becomes the newest event
-   really on disk, and the keys of the events near it are known.
+   capture files written since shortly before the cursor was stored (by the local clock, as
+   the files' times are: the server's time_us may be skewed), so the cursor becomes the newest
+   event really on disk, and the keys of the events near it are known.
 3. The reader subscribes at cursor minus `overlap` seconds (events are not in strict time_us
    order and several share one time_us) and drops every event whose key it already has.
 
@@ -25,10 +26,11 @@ from pathlib import Path
 
 from sfm_archiver.platforms.bluesky_jetstream import NotAnEvent, parse_event
 from sfm_archiver.storage import reader
+from sfm_archiver.timeutil import parse_timestamp
 
 log = logging.getLogger(__name__)
 
-SCAN_MARGIN = timedelta(minutes=10)  # capture time runs ahead of the server's time_us by about the flush interval
+SCAN_MARGIN = timedelta(minutes=10)  # files written this long before the cursor was stored are read too
 NO_CURSOR_SCAN = timedelta(hours=1)  # without a stored cursor: how far back the files are read
 
 
@@ -41,10 +43,11 @@ class Position:
     found_on_disk: int = 0  # events past the stored cursor found in the files
 
 
-def recover(archive: Path, collection: str, stored: int | None, overlap_us: int, now: datetime) -> Position:
-    """The position of `collection` from its stored cursor and its capture files (see above)."""
-    since = (datetime.fromtimestamp(stored / 1e6, tz=timezone.utc) - timedelta(microseconds=overlap_us) - SCAN_MARGIN
-             if stored is not None else now - NO_CURSOR_SCAN)
+def recover(archive: Path, collection: str, stored: dict | None, overlap_us: int, now: datetime) -> Position:
+    """The position of `collection` from its stored cursor (`StateStore.stream_cursor`: cursor
+    and updated_at, or None) and its capture files (see above)."""
+    since = parse_timestamp(stored["updated_at"]) - SCAN_MARGIN if stored is not None else now - NO_CURSOR_SCAN
+    stored_cursor = stored["cursor"] if stored is not None else None
     events = []
     for path in reader.capture_files(archive, collection, ["stream"], start=since - timedelta(hours=1)):
         if datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc) < since:
@@ -55,8 +58,8 @@ def recover(archive: Path, collection: str, stored: int | None, overlap_us: int,
             except NotAnEvent:
                 continue
     newest = max((event.time_us for event in events), default=None)
-    cursor = stored if newest is None else newest if stored is None else max(stored, newest)
-    position = Position(cursor, found_on_disk=sum(1 for e in events if stored is None or e.time_us > stored))
+    cursor = stored_cursor if newest is None else newest if stored_cursor is None else max(stored_cursor, newest)
+    position = Position(cursor, found_on_disk=sum(1 for e in events if stored_cursor is None or e.time_us > stored_cursor))
     if cursor is not None:
         floor = cursor - 2 * overlap_us
         position.seen = {event.key: event.time_us for event in events if event.time_us >= floor}
