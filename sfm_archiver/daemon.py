@@ -197,6 +197,8 @@ class Daemon:
         self.scheduler = None
         self.supervisor = None
         self.stream_ctx: JobContext | None = None
+        self.jetstreams = None  # the jetstream collections' supervisor
+        self.jetstream_ctx: JobContext | None = None
         self.specs: dict[str, JobSpec] = {}
         self._lock: FileLock | None = None
         self._signals = SignalInbox()
@@ -273,13 +275,18 @@ class Daemon:
             log.warning("bag recovery: %s", message)
 
     def _start_streams(self) -> None:
-        if not self.config.collections_of_type("filter_stream", "sample_stream"):
-            return
-        from sfm_archiver.streams.supervisor import StreamSupervisor
+        if self.supervisor is None and self.config.collections_of_type("filter_stream", "sample_stream"):
+            from sfm_archiver.streams.supervisor import StreamSupervisor
 
-        self.stream_ctx = self.job_context()
-        self.supervisor = StreamSupervisor(self.stream_ctx)
-        self.supervisor.start()
+            self.stream_ctx = self.job_context()
+            self.supervisor = StreamSupervisor(self.stream_ctx)
+            self.supervisor.start()
+        if self.jetstreams is None and self.config.collections_of_type("jetstream", platform=None):
+            from sfm_archiver.streams.jetstream import JetstreamSupervisor
+
+            self.jetstream_ctx = self.job_context()
+            self.jetstreams = JetstreamSupervisor(self.jetstream_ctx)
+            self.jetstreams.start()
 
     def _start_scheduler(self) -> None:
         from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
@@ -335,6 +342,8 @@ class Daemon:
             self.scheduler.shutdown(wait=False)
         if self.supervisor is not None:
             self.supervisor.stop(max(1.0, deadline - time.monotonic()))
+        if self.jetstreams is not None:
+            self.jetstreams.stop(max(1.0, deadline - time.monotonic()))
         while self.running_jobs():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -592,11 +601,12 @@ class Daemon:
             log.info("collections removed from the schedule: %s (their captures stay in the archive)", ", ".join(sorted(removed)))
 
     def _apply_streams(self, new: Config) -> None:
-        if self.supervisor is None:
-            self._start_streams()
-            return
-        self.stream_ctx.config = new
-        self.supervisor.apply_config(new)
+        if self.supervisor is not None:
+            self.stream_ctx.config = new
+            self.supervisor.apply_config(new)
+        if self.jetstreams is not None:
+            self.jetstreams.apply_config(new)  # sets its context's configuration
+        self._start_streams()  # the kinds that had no collection before
 
     # -- reporting -----------------------------------------------------------------------------
 
@@ -627,7 +637,7 @@ class Daemon:
 
     def summary(self) -> str:
         """The one-line STATUS= text."""
-        streams = len(self.config.collections_of_type("filter_stream", "sample_stream"))
+        streams = len(self.config.collections_of_type("filter_stream", "sample_stream", "jetstream", platform=None))
         parts = [f"{len(self.config.collections)} collections", f"{len(self.specs)} jobs scheduled"]
         if streams:
             parts.append(f"{streams} streams")

@@ -247,6 +247,14 @@ MIGRATIONS: list[str] = [
     ALTER TABLE checkpoints RENAME COLUMN since_id TO newest;
     ALTER TABLE pending_batches RENAME COLUMN newest_id TO newest;
     """,
+    # 9: where a resumable stream (Jetstream) goes on: the time_us of its newest durable event
+    """
+    CREATE TABLE stream_cursors (
+        stream TEXT PRIMARY KEY,
+        cursor INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -723,6 +731,19 @@ class StateStore:
             "SELECT MAX(last_message_at) AS at FROM stream_counts WHERE collection = ?", (collection,)
         ).fetchone()
         return {"messages": row["messages"], "dropped": row["dropped"], "last_message_at": last["at"]}
+
+    def set_stream_cursor(self, stream: str, cursor: int) -> None:
+        """Advance a stream's cursor; call only once the captures up to it are durable (never moves back)."""
+        self.db.execute(
+            "INSERT INTO stream_cursors VALUES (?, ?, ?) ON CONFLICT (stream) DO UPDATE SET "
+            "cursor = MAX(cursor, excluded.cursor), updated_at = excluded.updated_at",
+            (stream, int(cursor), _now()),
+        )
+
+    def stream_cursor(self, stream: str) -> dict | None:
+        """{cursor, updated_at} of a stream, or None when it never had one."""
+        row = self.db.execute("SELECT cursor, updated_at FROM stream_cursors WHERE stream = ?", (stream,)).fetchone()
+        return dict(row) if row else None
 
     # -- rate limits and usage caps --------------------------------------------------------
 

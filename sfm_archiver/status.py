@@ -28,7 +28,7 @@ from sfm_archiver.errors import ConfigError
 from sfm_archiver.scheduling import due_of
 from sfm_archiver.state import STATE_FILE, StateStore, pid_alive
 from sfm_archiver.storage import layout
-from sfm_archiver.streams.gaps import stream_status, unrouted_status
+from sfm_archiver.streams.gaps import cursor_status, stream_status, unrouted_status
 from sfm_archiver.timeutil import parse_timestamp, utcnow
 
 OK, WARNING, CRITICAL = diskguard.OK, diskguard.WARNING, diskguard.CRITICAL
@@ -438,7 +438,10 @@ def _stream(store: StateStore | None, collection: CollectionView, now: datetime,
     if stream["dropped_last_hour"]:
         problems.add(WARNING, f"{collection.name}: {stream['dropped_last_hour']} stream messages dropped in the last hour "
                      "(disk or buffer)")
-    return {key: value for key, value in stream.items() if key != "state"}
+    shown = {key: value for key, value in stream.items() if key != "state"}
+    if collection.type == "jetstream":
+        shown.update(cursor_status(store, collection.name, now))
+    return shown
 
 
 def _accounts(store: StateStore | None, problems: _Problems) -> dict:
@@ -612,6 +615,8 @@ def _render_collections(collections: list[dict]) -> list[str]:
             )
             if stream["dropped_last_hour"]:
                 counts += f", {stream['dropped_last_hour']} dropped"
+            if "cursor_lag_seconds" in stream:
+                counts += f", cursor lag {_age(stream['cursor_lag_seconds'])}"
         result = (run["result"] + (f" ({run['warning_count']}w)" if run["warning_count"] else "")) if run else "-"
         started = _short_time(run["started_at"]) if run else "never"
         rows.append((entry["name"], entry.get("platform", "x"), entry["type"], schedule, started, result, counts,

@@ -114,8 +114,9 @@ def events_lock(state_dir: Path) -> Iterator[None]:
 class AccountBook:
     """Applies observations and the configuration to the ledger and the state store."""
 
-    def __init__(self, ledger: Ledger, store: StateStore, state_dir: Path, observed_by: dict):
+    def __init__(self, ledger: Ledger, store: StateStore, state_dir: Path, observed_by: dict, platform: str = "x"):
         self.ledger = ledger
+        self.platform = platform  # what the events it appends name
         self.store = store
         self.state_dir = Path(state_dir)
         self.observed_by = observed_by
@@ -196,7 +197,8 @@ class AccountBook:
 
     def _append(self, view: LedgerView, account_id: str, event: str, from_: object, to: object, **details) -> dict:
         record = self.ledger.append(
-            account_id=account_id, event=event, observed_by=self.observed_by, from_=from_, to=to, **details
+            account_id=account_id, event=event, observed_by=self.observed_by, from_=from_, to=to,
+            platform=self.platform, **details,
         )
         view.apply(record)
         self.appended.append(record)

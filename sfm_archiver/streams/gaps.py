@@ -9,7 +9,7 @@ not meant to run (not a gap); after anything else it was meant to but was not co
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from sfm_archiver.storage.layout import UNROUTED
 from sfm_archiver.timeutil import parse_timestamp
@@ -81,6 +81,20 @@ def state_after(event: str, state: str) -> str:
     return "disconnected"
 
 
+def note_unclean_end(store, stream: str) -> None:
+    """A process that died while capturing left no `stop`: record when it went silent (its last
+    event or message), so the time until the next start counts as a gap."""
+    last = store.last_stream_event(stream)
+    if last is None or last["event"] in STOPPED_EVENTS:
+        return
+    moment = parse_timestamp(last["at"])
+    last_message = store.stream_totals(stream, moment)["last_message_at"]
+    if last_message:
+        moment = max(moment, parse_timestamp(last_message))
+    store.record_stream_event(stream, "disconnect", "the previous process ended without stopping the stream", at=moment)
+    store.record_stream_event(stream, "stop", "capture ended with the previous process", at=moment)
+
+
 def connect_reason(path: str, connection: str, url: str) -> str:
     """The reason of a `connect` event: where, the connection's id, and its request URL once
     (stream lines carry only `__sfm.connection`; `connection_url` reads the URL back)."""
@@ -116,6 +130,22 @@ def stream_status(store, collection: str, now: datetime, alive: bool = True) -> 
         "last_message_age_seconds": None if last_message is None else round((now - last_message).total_seconds(), 1),
         "disconnected_seconds_24h": None if down is None else round(down, 1),
     }
+
+
+def cursor_status(store, collection: str, now: datetime) -> dict:
+    """Where a resumable stream (Jetstream) would go on: its cursor (time_us of the newest durable
+    event), that moment, and how far behind now it is."""
+    record = store.stream_cursor(collection)
+    return cursor_view(record["cursor"] if record else None, now)
+
+
+def cursor_view(cursor: int | None, now: datetime) -> dict:
+    """A cursor (µs) as status shows it: the value, its moment, its lag behind `now` (seconds)."""
+    if cursor is None:
+        return {"cursor": None, "cursor_at": None, "cursor_lag_seconds": None}
+    at = datetime.fromtimestamp(cursor / 1e6, tz=timezone.utc)
+    return {"cursor": cursor, "cursor_at": at.isoformat(timespec="milliseconds"),
+            "cursor_lag_seconds": round((now - at).total_seconds(), 1)}
 
 
 def unrouted_status(store, now: datetime) -> dict:

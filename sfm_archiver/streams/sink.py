@@ -44,9 +44,9 @@ class MetaTemplate:
     once per connection in the state store, not on every line.
     """
 
-    def __init__(self, collection: str, job: str):
+    def __init__(self, collection: str, job: str, **extra: str):
         self.collection, self.job = collection, job
-        meta = records.sfm_metadata(captured_at=_SENTINEL_TIME, collection=collection, job=job,
+        meta = records.sfm_metadata(captured_at=_SENTINEL_TIME, collection=collection, job=job, **extra,
                                     connection=_SENTINEL_CONNECTION)
         text = json.dumps(meta, separators=(",", ":"), ensure_ascii=False)
         head, rest = text.split(json.dumps(rfc3339_ms(_SENTINEL_TIME)), 1)
@@ -135,10 +135,17 @@ class CollectionSink:
         compressors: Executor | None = None,
         compress_workers: int = 2,
         counts_every: float = COUNTS_EVERY_SECONDS,
+        meta: dict[str, str] | None = None,
+        on_durable: Callable[[int], None] | None = None,
     ):
+        """`meta`: more `__sfm` keys (a Bluesky capture's `platform`). `on_durable(marker)` is
+        called once every line accepted with a `marker` up to then is durable, with the largest
+        marker (a resumable stream's cursor advances only so)."""
         self.collection = collection
         self.stream = stream
-        self.template = MetaTemplate(collection, job)
+        self.template = MetaTemplate(collection, job, **(meta or {}))
+        self.on_durable = on_durable
+        self._marker: int | None = None
         self.store = store
         self.flush_seconds = flush_seconds
         self.buffer_messages = buffer_messages
@@ -176,8 +183,10 @@ class CollectionSink:
 
     # called by the reading thread -----------------------------------------------------------
 
-    def accept(self, parts: list[bytes], messages: int, captured_at: datetime) -> int:
-        """Take a batch of `messages` capture lines (as pieces); returns how many were dropped."""
+    def accept(self, parts: list[bytes], messages: int, captured_at: datetime, marker: int | None = None) -> int:
+        """Take a batch of `messages` capture lines (as pieces); returns how many were dropped.
+
+        `marker` (a cursor position) is handed to `on_durable` once the batch is durable."""
         if not messages:
             return 0
         size = sum(len(p) for p in parts)
@@ -212,6 +221,8 @@ class CollectionSink:
                 count.last_message_at = captured_at
                 self.messages_total += messages
                 self.last_message_at = captured_at
+                if marker is not None:
+                    self._marker = marker if self._marker is None else max(self._marker, marker)
             large = self._pending_bytes >= self.large_buffer_bytes
         if large and not self._paused:
             self.wake.set()
@@ -289,6 +300,7 @@ class CollectionSink:
                         self.collection, self._pending_messages)
         with self._lock:
             segments, self._segments = self._segments, []
+            marker, self._marker = self._marker, None
             self._pending_messages = self._pending_bytes = 0
             self._paused = False
             self._room.notify_all()
@@ -299,14 +311,26 @@ class CollectionSink:
             try:
                 self._write(parts)
             except Exception:
-                self._hold_again(segments[index:])
+                self._hold_again(segments[index:], marker)
                 raise
         self._last_flush = now
+        if marker is not None and self.on_durable is not None:
+            self._report_durable(marker)
 
-    def _hold_again(self, segments: list) -> None:
+    def _report_durable(self, marker: int) -> None:
+        try:
+            self.on_durable(marker)
+        except Exception as error:  # kept for the next batch: the cursor only lags
+            log.error("collection=%s: recording the stream position failed: %s", self.collection, error)
+            with self._lock:
+                self._marker = marker if self._marker is None else max(self._marker, marker)
+
+    def _hold_again(self, segments: list, marker: int | None = None) -> None:
         """A write failed (the disk filled before the guard saw it): what was not written waits
         in the buffer again, in order, instead of being lost without a count."""
         with self._lock:
+            if marker is not None:
+                self._marker = marker if self._marker is None else max(self._marker, marker)
             self._segments[:0] = segments
             for _period, _at, parts in segments:
                 self._pending_messages += sum(p.count(b"\n") for p in parts if isinstance(p, bytes))
@@ -350,6 +374,13 @@ class CollectionSink:
             self.store.add_stream_counts(
                 self.stream, self.collection, minute, count.messages, count.dropped, count.last_message_at,
             )
+
+
+def storage_changed(sink: CollectionSink, config) -> bool:
+    """Whether a reloaded configuration writes otherwise than `sink` does (a new sink is needed)."""
+    storage = config.storage
+    return (sink.rotation, sink.compresslevel, sink.flush_seconds, sink.buffer_messages) != (
+        storage.rotation, storage.compresslevel, storage.stream_flush_seconds, config.streams.buffer_messages)
 
 
 def join_in_pieces(parts: list, size: int, pieces: int) -> list[bytes]:

@@ -39,11 +39,10 @@ from sfm_archiver.storage.layout import UNROUTED
 from sfm_archiver.storage.warc import WarcWriter, api_writer
 from sfm_archiver.storage.writer import seal_abandoned_files
 from sfm_archiver.streams.connection import ConnectionSettings, FilterRouter, Router, StreamConnection
-from sfm_archiver.streams.gaps import STOPPED_EVENTS, connect_reason
+from sfm_archiver.streams.gaps import connect_reason, note_unclean_end
 from sfm_archiver.streams.routes import collections_of_tag
 from sfm_archiver.streams.rules import RulesSync, desired_rules, sync_rules
-from sfm_archiver.streams.sink import CollectionSink
-from sfm_archiver.timeutil import parse_timestamp
+from sfm_archiver.streams.sink import CollectionSink, storage_changed
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +267,7 @@ class StreamSupervisor:
         try:
             for path, removed in seal_abandoned_files(store, name):
                 log.warning("collection=%s: sealed %s left open by a dead process (%d torn bytes cut)", name, path, removed)
-            self._note_unclean_end(name)
+            note_unclean_end(store, name)
             run = RunRecorder(store, collection.type, name).__enter__()
             sink = self._new_sink(name, collection.type)
             warc = api_writer(self.ctx, name, "stream", collection.type, self._config)
@@ -356,19 +355,6 @@ class StreamSupervisor:
             error = AuthError(fatal.reason)
         run.__exit__(type(error) if error else None, error, None)
         active.lock.release()
-
-    def _note_unclean_end(self, name: str) -> None:
-        """A process that died while capturing left no `stop`: record when it went silent."""
-        store = self.ctx.store
-        last = store.last_stream_event(name)
-        if last is None or last["event"] in STOPPED_EVENTS:
-            return
-        moment = parse_timestamp(last["at"])
-        last_message = store.stream_totals(name, moment)["last_message_at"]
-        if last_message:
-            moment = max(moment, parse_timestamp(last_message))
-        store.record_stream_event(name, "disconnect", "the previous process ended without stopping the stream", at=moment)
-        store.record_stream_event(name, "stop", "capture ended with the previous process", at=moment)
 
     def _refresh_routing(self) -> None:
         self._update_routes()
@@ -557,7 +543,7 @@ def run_stream(
     ctx: JobContext, collection_name: str, duration: float | None = None, *,
     backoff: BackoffPolicy = DEFAULT_BACKOFF, poll_seconds: float = 0.2,
 ) -> dict:
-    """Capture one stream collection in the foreground until `duration` or `ctx.stop`.
+    """Capture one stream collection (X or Jetstream) in the foreground until `duration` or `ctx.stop`.
 
     Returns the run record. The credentials being refused ends the run as failed (no retry loop).
     """
@@ -565,9 +551,15 @@ def run_stream(
         collection = ctx.config.collection(collection_name)
     except KeyError:
         raise UsageError(f"no collection named {collection_name!r} in {ctx.config.source}") from None
-    if collection.type not in STREAM_TYPES:
+    if collection.type not in STREAM_TYPES + ("jetstream",):
         raise UsageError(f"collection {collection_name!r} is a {collection.type} collection, not a stream")
-    supervisor = StreamSupervisor(ctx, collections=[collection_name], backoff=backoff)
+    if collection.type == "jetstream":
+        from sfm_archiver.streams.jetstream import JetstreamSupervisor
+
+        supervisor: StreamSupervisor | JetstreamSupervisor = JetstreamSupervisor(
+            ctx, collections=[collection_name], backoff=backoff)
+    else:
+        supervisor = StreamSupervisor(ctx, collections=[collection_name], backoff=backoff)
     supervisor.start()
     run_id = supervisor.run_id(collection_name)
     deadline = None if duration is None else time.monotonic() + duration
@@ -606,9 +598,7 @@ def _connection_settings_changed(old: Config, new: Config) -> bool:
 
 
 def _storage_changed(active: _Active, config: Config) -> bool:
-    sink, storage = active.sink, config.storage
-    return (sink.rotation, sink.compresslevel, sink.flush_seconds, sink.buffer_messages) != (
-        storage.rotation, storage.compresslevel, storage.stream_flush_seconds, config.streams.buffer_messages)
+    return storage_changed(active.sink, config)
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -12,6 +12,7 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from sfm_archiver.errors import ScenarioError
@@ -467,3 +468,21 @@ def test_a_scenario_reads_from_yaml(tmp_path):
     with pytest.raises(ScenarioError, match="bsky.yaml:2"):
         path.write_text("seed: 3\nseed: 4\n", encoding="utf-8")
         BlueskyScenario.from_yaml(path)
+
+
+def test_dropping_jetstream_connections_closes_each_subscriber_and_a_cursor_picks_up(make_sim):
+    sim = make_sim()
+    did = sim.did_of("alice.bsky.test")
+    ws = subscribe(sim, f"wantedDids={did}")
+    sim.post(did, text="before the drop")
+    first = receive(ws, lambda frames: len(frames) >= 1)
+    assert sim.drop_jetstream_connections() == 1
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            ws.recv(timeout=30)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+    sim.post(did, text="while away")
+    again = subscribe(sim, f"wantedDids={did}&cursor={first[-1]['time_us']}")
+    frames = receive(again, lambda frames: any(f["commit"]["record"]["text"] == "while away" for f in commits(frames)))
+    assert [f["commit"]["record"]["text"] for f in commits(frames)] == ["before the drop", "while away"]
+    again.close()

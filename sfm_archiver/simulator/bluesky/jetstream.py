@@ -156,6 +156,7 @@ class Jetstream:
         self._stopping = stopping
         self._server: Server | None = None
         self._lock = threading.Lock()
+        self._open: set[ServerConnection] = set()
         self.connections = 0
         self.events_sent = 0
 
@@ -169,6 +170,14 @@ class Jetstream:
         if self._server is not None:
             self._server.shutdown()
             self._server = None
+
+    def drop_connections(self, code: int = 1011) -> int:
+        """Close every subscriber's connection now (a server restart or an overload); returns how many."""
+        with self._lock:
+            open_now = list(self._open)
+        for connection in open_now:
+            connection.close(code, "dropped by the simulator")
+        return len(open_now)
 
     def _check(self, connection: ServerConnection, request: Request) -> Response | None:
         parts = urlsplit(request.path)
@@ -186,6 +195,7 @@ class Jetstream:
         index = self._buffer.start(subscription.cursor)
         with self._lock:
             self.connections += 1
+            self._open.add(connection)
         try:
             while not self._stopping.is_set() and connection.protocol.state is State.OPEN:
                 events, index = self._buffer.read(index, timeout=0.2)
@@ -196,6 +206,9 @@ class Jetstream:
                             self.events_sent += 1
         except ConnectionClosed:
             pass
+        finally:
+            with self._lock:
+                self._open.discard(connection)
 
 
 class BackgroundTraffic:

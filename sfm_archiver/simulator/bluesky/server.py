@@ -145,6 +145,10 @@ class BlueskySimulator:
             calls = dict(self._calls)
         return Counters(calls, jetstream_connections=self.jetstream.connections, events_sent=self.jetstream.events_sent)
 
+    def drop_jetstream_connections(self) -> int:
+        """Close every Jetstream subscriber's connection (close code 1011); returns how many."""
+        return self.jetstream.drop_connections()
+
     def exhaust_rate_window(self) -> None:
         self.rate_limit.exhaust()
 
