@@ -244,7 +244,7 @@ class UsernameUpdate:
 
     def _capture(self, page: Answer) -> None:
         meta = sfm_metadata(captured_at=self.ctx.clock(), collection=self.sync.collection.name,
-                            job="update_usernames", url=page.url)
+                            job="update_usernames", url=page.url, **platform_of(self.sync.collection).capture_meta())
         if not self.ctx.disk_ok():
             self.run.warn("disk space low: lookup page not captured")
             return

@@ -26,6 +26,9 @@ class XPlatform:
     def secrets(self, config: Config) -> list[str]:
         return [config.x.bearer_token] if config.x.bearer_token else []
 
+    def capture_meta(self) -> dict:
+        return {}
+
     def rate_reading(self, headers: Mapping[str, str]) -> tuple[Quota | None, float | None]:
         return quota_of(headers), http_date(headers)
 
