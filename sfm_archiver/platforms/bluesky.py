@@ -107,16 +107,8 @@ class BlueskyClient(PacedCalls):
         self.settings = settings
         self.base_url = settings.appview_url.rstrip("/")
         self.workers = workers
-        self.credential = PUBLIC
-        self.limiter = limiter or RateLimiter()
-        self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self.sleep = sleep
+        self.init_pacing(PUBLIC, limiter, max_retries, BLUESKY.rate_reading, backoff_base, backoff_cap, sleep)
         self.timeout = timeout
-        self.calls = 0
-        self.retries = 0
-        self.rate_reading = BLUESKY.rate_reading
         self.session = requests.Session()
         self.session.trust_env = False  # as X's: no proxy from the environment
         self.session.headers["User-Agent"] = f"{user_agent} {SOFTWARE}" if user_agent else SOFTWARE

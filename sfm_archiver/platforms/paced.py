@@ -63,17 +63,23 @@ def wait_for(wait: WaitFn, seconds: float) -> bool:
 
 
 class PacedCalls:
-    """The pacing and retry loop; the client sets these attributes in its `__init__`."""
+    """The pacing and retry loop; a client calls `init_pacing` in its `__init__`.
 
-    credential: str
-    limiter: RateLimiter
-    max_retries: int
-    backoff_base: float
-    backoff_cap: float
-    sleep: Callable[[float], None]
-    calls: int
-    retries: int
-    rate_reading: Callable[[Mapping[str, str]], tuple[Quota | None, float | None]]
+    `calls` and `retries` count this client's calls (the run's counts); `sleep` is what backoff
+    uses when a call is given no `wait`."""
+
+    def init_pacing(self, credential: str, limiter: RateLimiter | None, max_retries: int,
+                    rate_reading: Callable[[Mapping[str, str]], tuple[Quota | None, float | None]],
+                    backoff_base: float, backoff_cap: float, sleep: Callable[[float], None]) -> None:
+        self.credential = credential
+        self.limiter = limiter or RateLimiter()
+        self.max_retries = max_retries
+        self.rate_reading = rate_reading
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.sleep = sleep
+        self.calls = 0
+        self.retries = 0
 
     def paced_call(self, endpoint: str, wait: WaitFn | None, announce: Announce | None,
                    send: Callable[[], requests.Response], classify: Callable[[requests.Response], Page]) -> Page:

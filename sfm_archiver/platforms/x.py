@@ -150,15 +150,8 @@ class XClient(PacedCalls):
             raise AuthError("no bearer token configured: set x.bearer_token_file (or x.bearer_token)")
         self.settings = settings
         self.workers = settings.workers
-        self.credential = fingerprint(settings.bearer_token)
-        self.limiter = limiter or RateLimiter()
-        self.max_retries = settings.max_retries
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self.sleep = sleep
-        self.calls = 0
-        self.retries = 0
-        self.rate_reading = X.rate_reading
+        self.init_pacing(fingerprint(settings.bearer_token), limiter, settings.max_retries, X.rate_reading,
+                         backoff_base, backoff_cap, sleep)
         self._client = make_client(settings.bearer_token, settings.api_base_url, return_type=requests.Response)
         self._client.session = redirect_session(_TimeoutSession(settings.request_timeout), settings.api_base_url)
         if user_agent:
