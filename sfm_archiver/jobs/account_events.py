@@ -114,7 +114,8 @@ def events_lock(state_dir: Path) -> Iterator[None]:
 class AccountBook:
     """Applies observations and the configuration to the ledger and the state store."""
 
-    def __init__(self, ledger: Ledger, store: StateStore, state_dir: Path, observed_by: dict):
+    def __init__(self, ledger: Ledger, store: StateStore, state_dir: Path, observed_by: dict, platform: str):
+        self.platform = platform  # the `platform` of every event appended (accounts of one collection)
         self.ledger = ledger
         self.store = store
         self.state_dir = Path(state_dir)
@@ -196,7 +197,8 @@ class AccountBook:
 
     def _append(self, view: LedgerView, account_id: str, event: str, from_: object, to: object, **details) -> dict:
         record = self.ledger.append(
-            account_id=account_id, event=event, observed_by=self.observed_by, from_=from_, to=to, **details
+            account_id=account_id, event=event, observed_by=self.observed_by, from_=from_, to=to,
+            platform=self.platform, **details
         )
         view.apply(record)
         self.appended.append(record)

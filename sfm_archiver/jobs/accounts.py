@@ -69,7 +69,8 @@ class AccountSync:
         self.client = client
         self.wait = wait
         self.announce = announce
-        self.book = AccountBook(ctx.ledger, ctx.store, ctx.config.paths.state, run.observed_by)
+        self.book = AccountBook(ctx.ledger, ctx.store, ctx.config.paths.state, run.observed_by,
+                                platform_of(collection).name)
 
     def sync(self) -> list[dict]:
         """Resolve new entries, then append added/paused/resumed/removed; returns events."""

@@ -18,6 +18,7 @@ import yaml
 
 from sfm_archiver.config import load_config_text
 from sfm_archiver.jobs.context import JobContext
+from sfm_archiver.storage import reader
 
 COLLECTION = "bsky"
 
@@ -42,12 +43,12 @@ def context(path: Path, **kwargs: Any) -> JobContext:
 
 
 def lines(archive: Path, collection: str = COLLECTION, kind: str = "timeline") -> list[dict]:
-    """Every capture line of a collection's files of `kind`, parsed with json.loads."""
+    """Every capture line of a collection's files of `kind`, oldest first, parsed with json.loads."""
     out = []
-    for path in sorted((archive / collection).rglob(f"{collection}-{kind}-*.jsonl.gz")):
+    for path in reader.capture_files(archive, collection, [kind]):
         with gzip.open(path, "rb") as handle:
             out.extend(json.loads(line) for line in handle)
-    return out
+    return sorted(out, key=lambda line: line["__sfm"]["captured_at"])  # files of one second: any order
 
 
 def item_name(item: dict) -> str:
