@@ -6,7 +6,6 @@ import argparse
 
 from sfm_archiver.cli.common import add_config_option, load
 from sfm_archiver.config import Config
-from sfm_archiver.config_redact import redact_url_credentials
 from sfm_archiver.platforms import DEFAULT_PLATFORM, platform_named
 
 
@@ -41,9 +40,8 @@ def summarize(config: Config) -> str:
         f"  archive {config.paths.archive}",
         f"  state   {config.paths.state}",
         f"  outbox  {config.paths.outbox}",
-        f"  {platform_named(DEFAULT_PLATFORM).summary(config)}",
-        *([f"  bluesky {redact_url_credentials(config.bluesky.appview_url)}, jetstream {redact_url_credentials(config.bluesky.jetstream_url)}"
-           f" (login {config.bluesky.identifier or 'none: public AppView'})"] if any(c.platform == "bluesky" for c in config.collections) else []),
+        *(f"  {platform_named(name).summary(config)}"
+          for name in dict.fromkeys([DEFAULT_PLATFORM, *(c.platform for c in config.collections)])),
         f"  bagging every {config.bagging.period}, grace {config.bagging.grace}, {'+'.join(config.bagging.checksums)}",
     ]
     lines += notify_summary(config)

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from sfm_archiver.platforms.bluesky_platform import BLUESKY, MENTION, TAG, facet_features
+
 POST_COLLECTION = "app.bsky.feed.post"
 REPOST = "app.bsky.feed.defs#reasonRepost"
-LINK = "app.bsky.richtext.facet#link"
-MENTION = "app.bsky.richtext.facet#mention"
-TAG = "app.bsky.richtext.facet#tag"
 
 # The lexicon fields this version knows (held in a column, or known and left to the raw capture
 # and the jsonl format: avatars, labels, viewer state, embed views). Anything else is reported.
@@ -93,13 +92,9 @@ def account(item: dict) -> tuple[Any, Any]:
 
 
 def links(item: dict) -> list[str]:
-    """The URIs of the text's link facets, then that of an external embed, each once."""
-    record = _record(item)
-    found = [feature.get("uri") for feature in _features(record, LINK)]
-    embed = _dict(record.get("embed"))
-    found.append(_dict(embed.get("external")).get("uri"))
-    found.append(_dict(_dict(embed.get("media")).get("external")).get("uri"))  # recordWithMedia
-    return list(dict.fromkeys(uri.strip() for uri in found if isinstance(uri, str) and uri.strip()))
+    """The URIs of the text's link facets, then that of an external embed, each once (as
+    fetch-urls finds them: `Platform.post_links`)."""
+    return list(BLUESKY.post_links({"record": _record(item)}))
 
 
 def values(item: dict, meta: dict, kind: str, collection: str, finals: list[str] | None) -> tuple:
@@ -110,7 +105,7 @@ def values(item: dict, meta: dict, kind: str, collection: str, finals: list[str]
     profile = _dict(post.get("author"))
     reply = _dict(record.get("reply"))
     reposter = _reposter(item)
-    tags = [feature.get("tag") for feature in _features(record, TAG)]
+    tags = [feature.get("tag") for feature in facet_features(record, TAG)]
     tags += record["tags"] if isinstance(record.get("tags"), list) else []
     commit = _dict(item.get("commit"))
     return (
@@ -128,7 +123,7 @@ def values(item: dict, meta: dict, kind: str, collection: str, finals: list[str]
         post.get("likeCount"),                                          # like_count
         post.get("quoteCount"),                                         # quote_count
         links(item) or None,                                            # links
-        [feature.get("did") for feature in _features(record, MENTION)] or None,  # mentions
+        [feature.get("did") for feature in facet_features(record, MENTION)] or None,  # mentions
         [tag for tag in tags if isinstance(tag, str)] or None,          # tags
         _dict(reply.get("parent")).get("uri"),                          # reply.parent
         _dict(reply.get("root")).get("uri"),                            # reply.root
@@ -195,15 +190,6 @@ def _record(item: dict) -> dict:
 def _reposter(item: dict) -> dict:
     reason = _dict(item.get("reason"))
     return _dict(reason.get("by")) if reason.get("$type") == REPOST else {}
-
-
-def _features(record: dict, kind: str) -> Iterator[dict]:
-    facets = record.get("facets")
-    for facet in facets if isinstance(facets, list) else ():
-        features = facet.get("features") if isinstance(facet, dict) else None
-        for feature in features if isinstance(features, list) else ():
-            if isinstance(feature, dict) and feature.get("$type") == kind:
-                yield feature
 
 
 def _dict(value: Any) -> dict:

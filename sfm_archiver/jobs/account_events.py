@@ -114,9 +114,9 @@ def events_lock(state_dir: Path) -> Iterator[None]:
 class AccountBook:
     """Applies observations and the configuration to the ledger and the state store."""
 
-    def __init__(self, ledger: Ledger, store: StateStore, state_dir: Path, observed_by: dict, platform: str = "x"):
+    def __init__(self, ledger: Ledger, store: StateStore, state_dir: Path, observed_by: dict, platform: str):
         self.ledger = ledger
-        self.platform = platform  # what the events it appends name
+        self.platform = platform  # the `platform` of every event appended (accounts of one collection)
         self.store = store
         self.state_dir = Path(state_dir)
         self.observed_by = observed_by

@@ -69,7 +69,8 @@ class AccountSync:
         self.client = client
         self.wait = wait
         self.announce = announce
-        self.book = AccountBook(ctx.ledger, ctx.store, ctx.config.paths.state, run.observed_by)
+        self.book = AccountBook(ctx.ledger, ctx.store, ctx.config.paths.state, run.observed_by,
+                                platform_of(collection).name)
 
     def sync(self) -> list[dict]:
         """Resolve new entries, then append added/paused/resumed/removed; returns events."""
@@ -244,7 +245,7 @@ class UsernameUpdate:
 
     def _capture(self, page: Answer) -> None:
         meta = sfm_metadata(captured_at=self.ctx.clock(), collection=self.sync.collection.name,
-                            job="update_usernames", url=page.url)
+                            job="update_usernames", url=page.url, **platform_of(self.sync.collection).capture_meta())
         if not self.ctx.disk_ok():
             self.run.warn("disk space low: lookup page not captured")
             return

@@ -1,7 +1,8 @@
 """`user-timeline`: harvest the new posts of every collectable account of a collection.
 
 For each account, its timeline newest first after its checkpoint (`TimelineClient.timeline_page`;
-X: `GET /2/users/:id/tweets` after the post id), paged to the end (or to the backfill depth on the
+X: `GET /2/users/:id/tweets` after the post id; Bluesky: the author feed down to the checkpoint's
+item, see platforms/bluesky_platform.py), paged to the end (or to the backfill depth on the
 first harvest). A bounded pool of workers keeps
 enough calls in flight that latency never binds before the rate limit does.
 
@@ -31,7 +32,7 @@ from sfm_archiver.jobs.context import JobContext
 from sfm_archiver.jobs.runs import RunRecorder
 from sfm_archiver.locks import collection_lock
 from sfm_archiver.platforms import platform_of
-from sfm_archiver.platforms.base import TimelineClient, TimelinePage
+from sfm_archiver.platforms.base import Platform, TimelineClient, TimelinePage
 from sfm_archiver.storage import reader
 from sfm_archiver.storage.records import envelope, sfm_metadata
 from sfm_archiver.storage.warc import record_api_calls
@@ -104,6 +105,7 @@ class TimelineHarvest:
         self.ctx = ctx
         self.collection = collection
         self.name = collection.name
+        self.platform = platform_of(collection)
         self.run = run
         self.client = client
         self.account = account
@@ -111,7 +113,7 @@ class TimelineHarvest:
         self.wait = stop_wait(ctx, self.halt)
         self.announce = announcer(ctx, run)
         gate_args = {"recheck": usage_cap_recheck} if usage_cap_recheck is not None else {}
-        self.gate = UsageCapGate(ctx.store, platform_of(collection).name, client.credential, ctx.clock, **gate_args)
+        self.gate = UsageCapGate(ctx.store, self.platform.name, client.credential, ctx.clock, **gate_args)
         self.writer: CaptureWriter | None = None
         self.committer: GroupCommitter | None = None
         self._fatal: BaseException | None = None
@@ -289,15 +291,15 @@ class TimelineHarvest:
             page = self._page(account_id, since, token, want)
             if page.problem is not None:
                 return Fetched(status=page.problem)
+            fetched.author = fetched.author or page.author  # a page with nothing new still shows a rename
             if page.count:
                 account = {"id": account_id, "username": username or None}
                 meta_sfm = sfm_metadata(captured_at=self.ctx.clock(), collection=self.name, job=JOB, url=page.url,
-                                        account=account)
+                                        account=account, **self.platform.capture_meta())
                 fetched.lines.append(envelope(page.raw, meta_sfm))
                 fetched.posts += page.count
                 fetched.newest = fetched.newest or page.newest
                 fetched.oldest = page.oldest
-                fetched.author = fetched.author or page.author
             token = page.cursor
             if not token or (since is None and fetched.posts >= backfill):
                 break
@@ -402,7 +404,7 @@ def recover_pending(ctx: JobContext, collection: str) -> list[str]:
         account_id, newest = pending["account_id"], pending["newest"]
         started = parse_timestamp(pending["started_at"])
         candidates = _recent_files(ctx, collection, started, pending["path"])
-        if any(_holds_batch(path, collection, account_id, newest) for path in candidates):
+        if any(_holds_batch(path, platform_of(collection, ctx.config), account_id, newest) for path in candidates):
             store.commit_batches(collection, [(account_id, newest)])
             messages.append(f"account {account_id}: a batch written before a crash was found; checkpoint set to {newest}")
         else:
@@ -421,8 +423,8 @@ def _recent_files(ctx: JobContext, collection: str, started, hint: str | None) -
     return chosen
 
 
-def _holds_batch(path: Path, collection: str, account_id: str, newest: str) -> bool:
-    needle = newest.encode()
+def _holds_batch(path: Path, platform: Platform, account_id: str, newest: str) -> bool:
+    needle = account_id.encode()  # in every line of the account's pages (`__sfm.account.id`, written by us)
     for _, line in reader.read_lines(path, lambda problem: None):
         if needle not in line:
             continue
@@ -431,6 +433,6 @@ def _holds_batch(path: Path, collection: str, account_id: str, newest: str) -> b
         except ValueError:
             continue
         if (record.get("__sfm", {}).get("account", {}).get("id") == account_id
-                and platform_of(collection).page_newest(record) == newest):
+                and platform.page_newest(record) == newest):
             return True
     return False

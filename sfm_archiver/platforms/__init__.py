@@ -1,7 +1,9 @@
 """The platforms the archive collects, each behind `base.Platform`.
 
 `x`: the X API v2 (`x.py` the client, `x_stream.py` the streams, `x_fields.py` what is asked
-for, `x_platform.py` what is read of the answers). Importing this package stays light: no
+for, `x_platform.py` what is read of the answers). `bluesky`: the AppView's XRPC (`bluesky.py`
+the client, `bluesky_platform.py` what is read of the answers). `paced.py`: the pacing and
+retry loop every client's calls go through. Importing this package stays light: no
 HTTP stack comes with it.
 """
 
@@ -11,12 +13,13 @@ from typing import TYPE_CHECKING
 
 from sfm_archiver.errors import NotBuiltError
 from sfm_archiver.platforms.base import Platform
+from sfm_archiver.platforms.bluesky_platform import BLUESKY
 from sfm_archiver.platforms.x_platform import X
 
 if TYPE_CHECKING:
     from sfm_archiver.config import Collection, Config
 
-PLATFORMS: dict[str, Platform] = {X.name: X}
+PLATFORMS: dict[str, Platform] = {X.name: X, BLUESKY.name: BLUESKY}
 DEFAULT_PLATFORM = X.name
 
 

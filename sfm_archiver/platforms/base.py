@@ -85,6 +85,11 @@ class Platform(Protocol):
         set (never the credential)."""
         ...
 
+    def capture_meta(self) -> dict:
+        """What each capture line's `__sfm` says of the platform (`{"platform": name}`; X's
+        captures are older than the key and carry none, so an X line still means X)."""
+        ...
+
     def rate_reading(self, headers: Mapping[str, str]) -> tuple[Quota | None, float | None]:
         """The rate-limit window a response reports, and its `Date` (for `RateLimiter.observe`)."""
         ...

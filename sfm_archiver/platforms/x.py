@@ -11,12 +11,10 @@ AuthError (401/403, never retried), UsageCappedError (usage-capped 429), BadResp
 from __future__ import annotations
 
 import json
-import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import tweepy
@@ -27,19 +25,16 @@ from sfm_archiver.errors import (
     BadResponseError,
     PlatformError,
     RequestRefused,
-    StopRequested,
     TransientError,
     UsageCappedError,
 )
 from sfm_archiver.jobs.account_events import ACTIVE, PROTECTED, Observation
 from sfm_archiver.platforms.base import AccountLookup, Answer, TimelinePage
+from sfm_archiver.platforms.paced import Announce, PacedCalls, RateLimited, json_document, public_url
 from sfm_archiver.platforms.transport import make_client, redirect_session
 from sfm_archiver.platforms.x_fields import lookup_params, post_params, tweepy_arguments
 from sfm_archiver.platforms.x_platform import X
-from sfm_archiver.ratelimit import RateLimiter, Wait, WaitFn, fingerprint
-
-log = logging.getLogger(__name__)
-Announce = Callable[[Wait], None]
+from sfm_archiver.ratelimit import RateLimiter, WaitFn, fingerprint
 
 LOOKUP_BATCH = 100
 TIMELINE_PAGE = 100
@@ -67,20 +62,6 @@ class ApiPage:
     @property
     def errors(self) -> list[dict]:
         return [e for e in self.body.get("errors") or [] if isinstance(e, dict)]
-
-
-def retry_delay(attempt: int, base: float, cap: float) -> float:
-    """Seconds before retry number `attempt` (0-based): exponential, capped."""
-    return min(cap, base * (2 ** attempt))
-
-
-def public_url(url: str) -> str:
-    """The request URL as recorded in captures: no user info (tokens never travel in URLs)."""
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
 
 
 def classify_user_error(error: dict) -> str | None:
@@ -145,7 +126,7 @@ class _TimeoutSession(requests.Session):
         return super().request(method, url, **kwargs)
 
 
-class XClient:
+class XClient(PacedCalls):
     """User lookups and user timelines, paced, retried and classified.
 
     `limiter` is shared by every worker (and may be shared by jobs) so the budget of one token
@@ -169,14 +150,8 @@ class XClient:
             raise AuthError("no bearer token configured: set x.bearer_token_file (or x.bearer_token)")
         self.settings = settings
         self.workers = settings.workers
-        self.credential = fingerprint(settings.bearer_token)
-        self.limiter = limiter or RateLimiter()
-        self.max_retries = settings.max_retries
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
-        self.sleep = sleep
-        self.calls = 0
-        self.retries = 0
+        self.init_pacing(fingerprint(settings.bearer_token), limiter, settings.max_retries, X.rate_reading,
+                         backoff_base, backoff_cap, sleep)
         self._client = make_client(settings.bearer_token, settings.api_base_url, return_type=requests.Response)
         self._client.session = redirect_session(_TimeoutSession(settings.request_timeout), settings.api_base_url)
         if user_agent:
@@ -280,41 +255,8 @@ class XClient:
 
     def _call(self, endpoint: str, wait: WaitFn | None, announce: Announce | None,
               send: Callable[[], requests.Response], required: tuple[str, ...]) -> ApiPage:
-        wait = wait or self._plain_wait
-        failures = 0
-        limited = 0
-        while True:
-            permit = self.limiter.acquire(self.credential, endpoint, wait, announce)
-            if permit is None:
-                raise StopRequested()
-            self.calls += 1
-            try:
-                response = self._send(send)
-            except requests.RequestException as error:
-                self.limiter.release(permit)
-                problem: Exception = TransientError(f"network error: {type(error).__name__}: {error}")
-            except BaseException:
-                self.limiter.release(permit)  # a permit kept would hold up every process sharing the budget
-                raise
-            else:
-                self.limiter.observe(permit, response.status_code, *X.rate_reading(response.headers))
-                try:
-                    return self._classify(response, required)
-                except _RateLimited:
-                    limited += 1
-                    if limited > max(self.max_retries, 1) * 4:
-                        raise TransientError(f"still rate limited after {limited} tries: {public_url(response.url)}") from None
-                    continue
-                except (TransientError, BadResponseError) as error:
-                    problem = error
-            if failures >= self.max_retries:
-                raise problem
-            delay = retry_delay(failures, self.backoff_base, self.backoff_cap)
-            failures += 1
-            self.retries += 1
-            log.info("retrying in %.1fs after: %s", delay, problem)
-            if _wait_for(wait, delay):
-                raise StopRequested()
+        return self.paced_call(endpoint, wait, announce, lambda: self._send(send),
+                               lambda response: self._classify(response, required))
 
     def _send(self, send: Callable[[], requests.Response]) -> requests.Response:
         try:
@@ -333,16 +275,13 @@ class XClient:
             body = _json_or_none(response.content)
             if isinstance(body, dict) and str(body.get("type", "")).endswith(PROBLEM_USAGE_CAPPED):
                 raise UsageCappedError(f"usage cap reached: {body.get('detail', 'usage capped')} ({url})")
-            raise _RateLimited()
+            raise RateLimited()
         if status >= 500:
             raise TransientError(f"HTTP {status} from {url}")
         if status != 200:
             raise RequestRefused(f"HTTP {status} from {url}: {response.content[:300]!r}")
         raw = response.content
-        try:
-            body = json.loads(raw)
-        except ValueError as error:
-            raise BadResponseError(f"invalid JSON ({len(raw)} bytes, {error}) from {url}") from None
+        body = json_document(raw, url)
         if not isinstance(body, dict) or not any(key in body for key in required):
             keys = sorted(body) if isinstance(body, dict) else type(body).__name__
             raise BadResponseError(f"answer without {' or '.join(required)} (got {keys}) from {url}")
@@ -351,26 +290,6 @@ class XClient:
     def _check_batch(self, values: list[str]) -> None:
         if not 1 <= len(values) <= LOOKUP_BATCH:
             raise ValueError(f"lookups take 1-{LOOKUP_BATCH} values, got {len(values)}")
-
-    def _plain_wait(self, seconds: float) -> bool:
-        self.sleep(seconds)
-        return False
-
-
-class _RateLimited(Exception):
-    """A plain 429: the limiter now knows the window; try again when it allows."""
-
-
-def _wait_for(wait: WaitFn, seconds: float) -> bool:
-    """Wait `seconds` in slices so a stop is noticed; True when stopped."""
-    deadline = time.monotonic() + seconds
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        if wait(min(left, 1.0)):
-            return True
-
 
 def account_problem(page: ApiPage, account_id: str) -> str | None:
     """`protected`/`suspended`/`deactivated` when a timeline answer says the account is not readable."""

@@ -31,6 +31,9 @@ class XPlatform:
         token = "set" if config.x.bearer_token else "missing"
         return f"api     {redact_url_credentials(config.x.api_base_url)} (token {token})"
 
+    def capture_meta(self) -> dict:
+        return {}
+
     def rate_reading(self, headers: Mapping[str, str]) -> tuple[Quota | None, float | None]:
         return quota_of(headers), http_date(headers)
 

@@ -1,5 +1,5 @@
-"""Helpers for the Jetstream capture tests: the Bluesky simulator, a configuration pointing at it,
-and the capture read back."""
+"""Real Bluesky simulators (AppView over HTTP and Jetstream over WebSocket on 127.0.0.1) for the
+tests here, a configuration pointing at one, and the capture read back."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import pytest
 import yaml
 
 from sfm_archiver.simulator.bluesky import BlueskyScenario, BlueskySimulator
+from sfm_archiver.simulator.bluesky.wire import WIRE_STYLES
 from sfm_archiver.storage.reader import capture_files
 from tests.streams.conftest import captured  # noqa: F401  (re-exported for the tests here)
 
+BlueskyFactory = Callable[..., BlueskySimulator]
 ACCOUNTS = [{"handle": "alice.bsky.test", "posts": 3}, {"handle": "bob.bsky.test", "posts": 2},
             {"handle": "carol.bsky.test", "posts": 1}]
 
@@ -25,6 +27,27 @@ def make_bsky() -> Iterator[Callable[..., BlueskySimulator]]:
     def make(**scenario: Any) -> BlueskySimulator:
         data = {"seed": 11, "accounts": ACCOUNTS, **scenario}
         sim = BlueskySimulator(BlueskyScenario.from_dict(data)).start()
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in started:
+        sim.stop()
+
+
+@pytest.fixture(params=WIRE_STYLES)
+def bluesky_wire(request: pytest.FixtureRequest) -> str:
+    """Each wire style of the Bluesky simulator in turn (plain, and the variant a legal server may send)."""
+    return request.param
+
+
+@pytest.fixture
+def make_bluesky(bluesky_wire: str) -> Iterator[BlueskyFactory]:
+    """Start Bluesky simulators from scenario data (`wire` defaults to the test's wire style)."""
+    started: list[BlueskySimulator] = []
+
+    def make(**scenario: Any) -> BlueskySimulator:
+        sim = BlueskySimulator(BlueskyScenario.from_dict({"wire": bluesky_wire, **scenario})).start()
         started.append(sim)
         return sim
 
