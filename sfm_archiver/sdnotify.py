@@ -3,6 +3,8 @@
 Written here rather than taken as a dependency because the protocol is one `sendto`: a
 `KEY=VALUE` datagram to a Unix socket whose path is in the environment (a leading `@` means the
 Linux abstract namespace). Without `$NOTIFY_SOCKET` (not under systemd) every call is a no-op.
+The socket is non-blocking: a listener that does not read (its queue of datagrams is full) loses
+a status line, never stalls the daemon's main loop, which also handles the signals.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class Notifier:
         message = "\n".join(field.replace("\n", " ") if field.startswith("STATUS=") else field for field in fields)
         try:
             if self._sock is None:
-                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
             self._sock.sendto(message.encode(), self.address)
             return True
         except OSError as error:

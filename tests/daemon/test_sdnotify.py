@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 
@@ -28,6 +29,23 @@ def test_messages_reach_the_socket(tmp_path, abstract):
     assert messages[1] == "WATCHDOG=1"
     assert messages[2] == "RELOADING=1\nMONOTONIC_USEC=123"
     assert messages[3] == "STOPPING=1"
+
+
+def test_a_listener_that_never_reads_loses_messages_but_never_blocks_the_sender(tmp_path):
+    """A datagram queue holds a few messages; a blocking send would then stall the daemon's main
+    loop (and with it SIGTERM) for as long as the listener does not read."""
+    receiver = NotifySocket(tmp_path, abstract=True)
+    notifier = Notifier({"NOTIFY_SOCKET": receiver.address})
+    results: list[bool] = []
+    sender = threading.Thread(target=lambda: results.extend(notifier.status(f"line {n}") for n in range(5000)), daemon=True)
+    try:
+        sender.start()
+        sender.join(60)
+        assert not sender.is_alive(), "a send blocked on the full queue"
+        assert results[0] is True and False in results  # the first went out; once the queue was full, some did not
+    finally:
+        notifier.close()
+        receiver.close()
 
 
 def test_without_notify_socket_nothing_is_sent():
