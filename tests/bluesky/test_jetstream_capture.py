@@ -31,6 +31,11 @@ def start(tmp_path, sim, collections, **sections) -> tuple[JetstreamSupervisor, 
     return supervisor, ctx
 
 
+def wait_captured(supervisor: JetstreamSupervisor, ctx: JobContext, count: int, what: str, collection: str = "live") -> None:
+    """Poll (flushing the capture each time) until `collection` holds `count` lines."""
+    wait_for(lambda: supervisor.flush() or len(captured(ctx.config.paths.archive, collection)) >= count, what=what)
+
+
 def published(sim, did: str | None = None, kinds=("commit", "identity", "account")) -> list[dict]:
     return [e for e in sim.jetstream_events() if (did is None or e["did"] == did) and e["kind"] in kinds
             and (e["kind"] != "commit" or e["commit"]["collection"] == "app.bsky.feed.post")]
@@ -45,8 +50,7 @@ def test_posts_of_followed_accounts_are_captured_as_sent_with_sfm(make_bsky, tmp
         sim.post(bob, text="from bob")
         sim.post(sim.did_of("carol.bsky.test"), text="from carol, not followed")
         wanted = published(sim, alice) + published(sim, bob)
-        wait_for(lambda: supervisor.flush() or len(captured(ctx.config.paths.archive, "live")) >= len(wanted),
-                 what="the followed posts captured")
+        wait_captured(supervisor, ctx, len(wanted), "the followed posts captured")
     finally:
         supervisor.stop()
     lines = captured(ctx.config.paths.archive, "live")
@@ -108,7 +112,7 @@ def test_the_wire_style_is_kept_byte_for_byte(make_bsky, tmp_path, wire):
     try:
         for number in range(5):
             sim.post(alice, text=f"post {number} ✓ \"quoted\" / slash")
-        wait_for(lambda: supervisor.flush() or len(captured(ctx.config.paths.archive, "live")) >= 5, what="5 posts")
+        wait_captured(supervisor, ctx, 5, "5 posts")
     finally:
         supervisor.stop()
     documents = {published_key(e): e for e in published(sim, alice)}
@@ -134,8 +138,7 @@ def test_deletes_renames_and_account_changes_are_captured_and_reach_the_ledger(m
         sim.reactivate(alice)
         sim.delete_account(alice)
         wanted = published(sim, alice)
-        wait_for(lambda: supervisor.flush() or len(captured(ctx.config.paths.archive, "live")) >= len(wanted),
-                 what="every event of alice")
+        wait_captured(supervisor, ctx, len(wanted), "every event of alice")
     finally:
         supervisor.stop()
     lines = captured(ctx.config.paths.archive, "live")
@@ -169,8 +172,7 @@ def test_a_dropped_connection_resumes_from_the_cursor_without_loss_or_doubles(ma
                      and supervisor.status()["live"]["connected"],
                      what="the reconnect")
         wanted = published(sim, alice)
-        wait_for(lambda: supervisor.flush() or len(captured(ctx.config.paths.archive, "live")) >= len(wanted),
-                 what="every post")
+        wait_captured(supervisor, ctx, len(wanted), "every post")
         status = supervisor.status()["live"]
     finally:
         supervisor.stop()
