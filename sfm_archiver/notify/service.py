@@ -68,6 +68,13 @@ def digest_if_due(store: StateStore, config: Config, now: datetime, spaces: list
     return True
 
 
+def anchor_ledger_cursor(store: StateStore, config: Config) -> None:
+    """Set the ledger cursor to the ledger's end when there is none yet (a first start)."""
+    notify = NotifyStore(store)
+    if notify.value(lifecycle.CURSOR) is None:
+        notify.set_value(lifecycle.CURSOR, lifecycle.read_new(config.paths.state, None)[1])
+
+
 def sample_disk(store: StateStore, spaces: list[diskguard.PathSpace], now: datetime) -> None:
     notify = NotifyStore(store)
     last = notify.value("disk_sampled_at")
@@ -93,8 +100,11 @@ class NotifyService:
         self._masked_for = None
 
     def start(self) -> None:
+        """Before any job runs: a first start tells of ledger events from now on, not of the
+        whole history (and not of nothing: a job's first events must not race the first tick)."""
         from sfm_archiver.metrics import MetricsExporter
 
+        anchor_ledger_cursor(self.store, self._config())
         self.deliverer.start()
         self.metrics = MetricsExporter(self._config)
         self.metrics.start()

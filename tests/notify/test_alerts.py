@@ -116,6 +116,29 @@ def test_a_failed_delivery_is_retried_with_backoff(tmp_path):
         hook.stop()
 
 
+def test_events_of_the_first_harvest_after_a_first_start_are_told_but_older_history_is_not(tmp_path):
+    """The jobs start as soon as the daemon does: their first ledger events may come before the
+    first evaluation, and must be told all the same (the history before the start must not)."""
+    from sfm_archiver.ledger import Ledger
+    from sfm_archiver.notify.service import anchor_ledger_cursor
+
+    hook = WebhookReceiver()
+    try:
+        config = config_for(tmp_path, hook)
+        store = StateStore(config.paths.state)
+        ledger = Ledger(config.paths.state)
+        ledger.append(account_id="400", event="suspended", observed_by={"job": "old", "run": "r0"}, from_="active", to="suspended")
+        anchor_ledger_cursor(store, config)  # the daemon's start, before its scheduler
+        ledger.append(account_id="401", event="suspended", observed_by={"job": "timeline", "run": "r1"}, from_="active", to="suspended")
+        anchor_ledger_cursor(store, config)  # a second start keeps the cursor where it was
+        evaluate(store, config, T0, [])
+        deliver_due(NotifyStore(store), config, T0 + timedelta(seconds=1))
+        (text,) = hook.texts()
+        assert "401 suspended" in text and "400" not in text
+    finally:
+        hook.stop()
+
+
 def test_account_changes_of_one_run_are_one_message_and_never_repeated(tmp_path):
     from sfm_archiver.ledger import Ledger
 
