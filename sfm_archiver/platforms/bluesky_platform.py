@@ -90,12 +90,22 @@ def checkpoint_of(item: dict) -> str:
 
 
 def already_captured(item: dict, checkpoint: str) -> bool:
-    """True for the checkpoint's own item and for every item sorted before its time."""
+    """True for the checkpoint's own item and for every item sorted before it: an earlier sort
+    time, or the same millisecond and an older record key (TIDs grow with creation time, and
+    every item of that millisecond the feed held then was captured with the checkpoint's item),
+    so posts made in one millisecond are not captured again once the checkpoint's item is gone."""
     time, _, uri = checkpoint.partition(" ")
-    if item_uri(item) == uri:
+    own = item_uri(item)
+    if own == uri:
         return True
     mine = sort_time(item)
-    return time != "-" and mine is not None and mine < time  # same format, so text order is time order
+    if time == "-" or mine is None:
+        return False
+    return (mine, _record_key(own)) < (time, _record_key(uri))  # same formats, so text order is time order
+
+
+def _record_key(uri: str) -> str:
+    return uri.rsplit("/", 1)[-1]
 
 
 class BlueskyPlatform:

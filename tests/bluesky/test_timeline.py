@@ -107,3 +107,25 @@ def test_a_mixed_configuration_harvests_x_and_bluesky_in_one_run(tmp_path, make_
     assert set(captured_ids(tmp_path / "archive", "xnews")) == published_ids(x, "901")
     x_lines = lines(tmp_path / "archive", "xnews")
     assert x_lines and all("platform" not in line["__sfm"] for line in x_lines)  # X's captures as before
+
+
+def test_posts_of_one_millisecond_are_not_captured_again_once_the_checkpoint_post_is_deleted(tmp_path):
+    from sfm_archiver.simulator.bluesky import BlueskyScenario, BlueskySimulator
+
+    now = [1_780_000_000.0]
+    scenario = BlueskyScenario.from_dict({"seed": 9, "accounts": [{"handle": "bob.bsky.test", "posts": 5}]})
+    with BlueskySimulator(scenario, clock=lambda: now[0]) as sim:
+        bob = sim.did_of("bob.bsky.test")
+        ctx = context(write_config(tmp_path, sim.appview_url, ["bob.bsky.test"]))
+        assert harvest_timelines(ctx, COLLECTION)["result"] == "ok"
+        now[0] += 60
+        for n in range(3):  # one clock reading: one millisecond, three record keys
+            sim.post(bob, text=f"same millisecond {n}")
+        assert harvest_timelines(ctx, COLLECTION)["counts"]["posts"] == 3
+        newest = sim.feed_uris(bob)[0]
+        sim.delete_post(newest)  # the checkpoint's item
+        now[0] += 60
+        assert harvest_timelines(ctx, COLLECTION)["counts"]["posts"] == 0
+        sim.post(bob, text="a minute later")
+        assert harvest_timelines(ctx, COLLECTION)["counts"]["posts"] == 1
+        assert_each_once(tmp_path / "archive", sim, [bob], also={bob: {newest}})
