@@ -68,6 +68,7 @@ class BlueskyScenario:
     rate_limit: EndpointLimit = EndpointLimit(3000, 300.0)  # per client IP, across every XRPC method
     jetstream: JetstreamSpec = JetstreamSpec()
     script: tuple[ScriptEvent, ...] = ()
+    latency_ms: float = 0.0  # added before each XRPC answer (`BlueskySimulator.set_latency` changes it)
 
     @classmethod
     def default(cls) -> BlueskyScenario:

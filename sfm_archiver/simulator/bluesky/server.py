@@ -53,6 +53,7 @@ class BlueskySimulator:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._calls = {"xrpc_calls": 0, "429s": 0}
+        self._latency = scenario.latency_ms / 1000
         self.wire = make_wire(scenario.wire, scenario.seed)
         self.buffer = EventBuffer(clock, scenario.jetstream.buffer_seconds)
         self.world = World(scenario, clock, self.buffer)
@@ -152,6 +153,10 @@ class BlueskySimulator:
     def exhaust_rate_window(self) -> None:
         self.rate_limit.exhaust()
 
+    def set_latency(self, milliseconds: float) -> None:
+        """Delay every XRPC answer from now on (a slow AppView; stopping the simulator ends a delay)."""
+        self._latency = max(0.0, milliseconds) / 1000
+
     # additions -------------------------------------------------------------------------------
 
     def handle_of(self, did: str) -> str:
@@ -192,6 +197,8 @@ class BlueskySimulator:
                 self._calls["429s"] += 1
         if not quota.allowed:
             return json_reply(429, RATE_LIMITED, headers, self.wire)
+        if self._latency:
+            self._stopping.wait(self._latency)
         status, document = self.appview.answer(method, parts.path[len(XRPC):], parse_qs(parts.query, keep_blank_values=True))
         return json_reply(status, document, headers, self.wire)
 
