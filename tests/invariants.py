@@ -535,7 +535,8 @@ class RunExpectations:
 
 def check_run(config: Any, published: Mapping[str, Any], initial_accounts: Iterable[Any],
               expectations: RunExpectations = RunExpectations(),
-              stream_messages: Iterable[Mapping[str, Any]] | None = None) -> Report:
+              stream_messages: Iterable[Mapping[str, Any]] | None = None,
+              also_visit: RecordVisitor | None = None) -> Report:
     """The storage check plus every promise about what the simulator published.
 
     `config`: the final Config; `published`: `Simulator.published()`; `initial_accounts`: the
@@ -543,14 +544,15 @@ def check_run(config: Any, published: Mapping[str, Any], initial_accounts: Itera
     `stream_messages` stands in for `published["stream_messages"]` when that was not built
     (`Simulator.published(stream_messages=False)`; pass `Simulator.stream_messages()`).
     The configured bearer token must appear in no file of the archive or the outbox.
-    Call it after a clean stop and a final harvest.
+    `also_visit` sees every record of every capture too (archive and bags: another checker's
+    reading, e.g. of another platform's collections). Call it after a clean stop and a final harvest.
     """
     from sfm_archiver.ledger import Ledger
     from sfm_archiver.state import StateStore
 
     captured = Captured()
     report = check_storage(config.paths.archive, config.paths.outbox, staging_cutoff=expectations.staging_cutoff,
-                           visit=captured.visit, secrets=(config.x.bearer_token,))
+                           visit=_both(captured.visit, also_visit), secrets=(config.x.bearer_token,))
     store = StateStore(config.paths.state)
     try:
         states = final_account_states(initial_accounts, published.get("events", []))
@@ -562,6 +564,16 @@ def check_run(config: Any, published: Mapping[str, Any], initial_accounts: Itera
     finally:
         store.close()
     return report
+
+
+def _both(first: RecordVisitor, second: RecordVisitor | None) -> RecordVisitor:
+    if second is None:
+        return first
+
+    def visit(ref: CaptureRef, record: dict) -> None:
+        first(ref, record)
+        second(ref, record)
+    return visit
 
 
 @dataclass
@@ -606,7 +618,9 @@ def final_account_states(initial_accounts: Iterable[Any], events: Iterable[Mappi
 
 
 def _timeline_collections(config: Any) -> list[Any]:
-    return [c for c in config.collections if c.type == "timeline"]
+    """The X timeline collections (what this checker knows the simulator of; Bluesky collections
+    are checked against their own simulator: tests/chaos/bluesky_day.py)."""
+    return [c for c in config.collections if c.type == "timeline" and c.platform == "x"]
 
 
 def _check_timelines(config: Any, store: Any, published: Mapping[str, Any], states: Mapping[str, AccountState],
@@ -783,7 +797,7 @@ def _check_ledger(config: Any, store: Any, ledger: Any, published: Mapping[str, 
     verified = ledger.verify()
     for problem in verified.problems:
         report.add("ledger.chain", problem)
-    records = list(ledger.records())
+    records = [r for r in ledger.records() if r.get("platform", "x") == "x"]
     report.counts["ledger_events_found"] = len(records)
     tracked = _tracked_since(records)
     expected = expected_ledger_events(initial_accounts, published.get("events", []), tracked,

@@ -18,6 +18,8 @@ The day, as fractions of its length D:
   0.60  usage cap hit   0.70 usage cap lifted   0.63-0.67 stream connects answered 429 (and a
         disconnect to make the streams meet them)
   all along: SIGKILL at random moments, restart at once; live posts from several accounts
+  Bluesky, beside it: a timeline collection and a Jetstream following its accounts, with handle
+  changes, a takedown, a slow AppView and Jetstream drops (tests/chaos/bluesky_day.py)
 A longer day (the soak) repeats this in cycles of about 110 s (the reassignment once).
 Then: SIGTERM (a clean stop, exit 0), a final `update-usernames`, `user-timeline` and `bag`, and
 the invariant checker over archive, outbox, ledger and state store.
@@ -59,6 +61,8 @@ from sfm_archiver.simulator import Scenario, Simulator
 from sfm_archiver.state import StateStore
 from sfm_archiver.storage import layout
 from sfm_archiver.timeutil import utcnow
+from tests.chaos import bluesky_day
+from tests.chaos.bluesky_day import BlueskyDay
 from tests.invariants import Report, RunExpectations, check_run
 
 TOKEN = "chaos-token-7f3e91d2c4b8a605"
@@ -130,7 +134,7 @@ def scenario_document(settings: ChaosSettings) -> dict:
 
 
 def config_document(api: str, root: Path, settings: ChaosSettings, *, gamma_paused: bool = False,
-                    extra_rule: bool = False) -> dict:
+                    extra_rule: bool = False, bluesky: dict | None = None) -> dict:
     accounts: list[Any] = [name if name != "sfm_gamma" or not gamma_paused else {"username": name, "active": False}
                            for name in TIMELINE_ACCOUNTS]
     cop_rules = [{"value": "cop30", "tag": "cop"}] + ([{"value": "cop30 climate", "tag": "cop2"}] if extra_rule else [])
@@ -145,7 +149,9 @@ def config_document(api: str, root: Path, settings: ChaosSettings, *, gamma_paus
             {"name": "climate", "type": "filter_stream", "rules": [{"value": "climate", "tag": "cc"}]},
             {"name": "cop", "type": "filter_stream", "rules": cop_rules},
             {"name": "sample", "type": "sample_stream"},
+            *(bluesky_day.collections() if bluesky else []),
         ],
+        **({"bluesky": bluesky} if bluesky else {}),
         "jobs": {"update_usernames": "every 3s", "fetch_urls": "every 15s", "bag": "every 4s"},
         "bagging": {"period": "hour", "grace": "0s", "checksums": ["sha256"], "serialization": settings.serialization},
         "storage": {"stream_flush_seconds": "500ms"},
@@ -203,6 +209,7 @@ def _cycle_plan(cycle: int, offset: float, d: float, rng: random.Random) -> list
         events.append((rng.uniform(0.05, 0.7), {"action": "post", "account": rng.choice(["100001", "100002"]),
                                                  "count": rng.randint(1, 4)}))
     plan = [(at(fraction), "event", event) for fraction, event in events]
+    plan += [(at(fraction), "bluesky", event) for fraction, event in bluesky_day.cycle_events(cycle, d, rng)]
     plan += [(at(0.33), "reload", {"gamma_paused": True}), (at(0.47), "reload", {"gamma_paused": True, "extra_rule": True}),
              (at(0.52), "invalid_reload", {}), (at(0.62), "reload", {"extra_rule": True})]
     plan += [(at(0.71), "compress_usage_cap", {}), (at(0.75), "compress_usage_cap", {})]
@@ -224,6 +231,7 @@ class ChaosRun:
         self.config_path = self.root / "config.yaml"
         self.scenario = Scenario.from_dict(scenario_document(settings))
         self.sim = Simulator(self.scenario)
+        self.bluesky = BlueskyDay(settings)
         self.process: subprocess.Popen | None = None
         self.notify = ReadySocket()
         self.config_options: dict = {}
@@ -236,6 +244,7 @@ class ChaosRun:
         say(f"chaos seed: {self.settings.seed} (replay with SFM_CHAOS_SEED={self.settings.seed}); "
             f"{self.settings.duration:.0f}s day, bags serialized as {self.settings.serialization}")
         self.sim.start()
+        self.bluesky.start()
         try:
             self.write_config()
             self.prepare_old_hours()
@@ -245,12 +254,14 @@ class ChaosRun:
         finally:
             self.stop_daemon(signal.SIGKILL)
             self.sim.stop()
+            self.bluesky.stop()
             self.notify.close()
         return self.result
 
     def write_config(self, **options: Any) -> None:
         self.config_options = options
-        document = config_document(self.sim.base_url, self.root, self.settings, **options)
+        document = config_document(self.sim.base_url, self.root, self.settings, **options,
+                                   bluesky=bluesky_day.config_section(self.bluesky.sim))
         _atomic_text(self.config_path, yaml.safe_dump(document, sort_keys=False))
 
     def prepare_old_hours(self) -> None:
@@ -282,6 +293,7 @@ class ChaosRun:
         settings = self.settings
         plan = day_plan(settings, self.rng)
         self.start_daemon()
+        self.wait_jetstream()  # the Jetstream's first connection starts live: the day begins after it
         started = time.monotonic()
         next_kill = started + self.rng.uniform(*settings.kill_gap)
         while True:
@@ -301,6 +313,7 @@ class ChaosRun:
     def finish(self) -> None:
         """A clean stop, then a final account check, harvest and bag pass as one-shot commands."""
         self.wait_ready()
+        self.bluesky.quiet()
         code = self.stop_daemon(signal.SIGTERM, timeout=90)
         if code != 0:
             self.problem(f"the daemon exited {code} on SIGTERM; log tail:\n{self.log_tail()}")
@@ -311,8 +324,9 @@ class ChaosRun:
         config = load_config(self.config_path)
         published = self.sim.published()
         self.save_published(published)
-        report = check_run(config, published, self.scenario.accounts, EXPECTATIONS)
+        report = check_run(config, published, self.scenario.accounts, EXPECTATIONS, also_visit=self.bluesky.visit)
         self.result.report = report
+        self._check_bluesky(config, report)
         self._verify_bags(report)
         self._scan_log(report)
         counters = self.sim.counters()
@@ -335,12 +349,14 @@ class ChaosRun:
     # -- the steps of the day ---------------------------------------------------------------
 
     def apply(self, kind: str, detail: dict) -> None:
-        if kind == "event":
+        if kind in ("event", "bluesky"):
+            apply_event, counter = ((self.sim.apply_event, "sim_events_applied") if kind == "event"
+                                    else (self.bluesky.apply, "bluesky_events_applied"))
             try:
-                self.sim.apply_event(detail)
-                self.counts["sim_events_applied"] += 1
+                apply_event(detail)
+                self.counts[counter] += 1
             except Exception as error:  # an event that cannot apply is a broken plan
-                self.problem(f"event {detail} not applied: {error}")
+                self.problem(f"{kind} {detail} not applied: {error}")
         elif kind == "reload":
             self.write_config(**detail)
             self.signal(signal.SIGHUP)
@@ -451,7 +467,27 @@ class ChaosRun:
         if result.returncode != 0:
             self.problem(f"`{command} {' '.join(args)}` exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
 
+    def wait_jetstream(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while self.bluesky.sim.counters["jetstream_connections"] < 1 and time.monotonic() < deadline:
+            _pause(0.05)
+        if self.bluesky.sim.counters["jetstream_connections"] < 1:
+            self.problem(f"the jetstream collection did not connect within {timeout}s; log tail:\n{self.log_tail()}")
+
     # -- checks beyond the checker ---------------------------------------------------------
+
+    def _check_bluesky(self, config: Any, report: Report) -> None:
+        from sfm_archiver.ledger import Ledger
+
+        store = StateStore(config.paths.state)
+        try:
+            self.bluesky.check(store, list(Ledger(config.paths.state).records()), report)
+        finally:
+            store.close()
+        counters = self.bluesky.sim.counters
+        self.counts["bluesky_xrpc_calls"] = counters["xrpc_calls"]
+        self.counts["bluesky_429s"] = counters["429s"]
+        self.counts["jetstream_connections"] = counters["jetstream_connections"]
 
     def _verify_bags(self, report: Report) -> None:
         from sfm_archiver.bagging import verify_paths

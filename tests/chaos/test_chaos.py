@@ -33,3 +33,7 @@ def test_a_day_of_chaos_loses_nothing(tmp_path, wire_style, capsys: pytest.Captu
     assert report.counts["timeline_posts_expected"] > 500
     assert report.counts["ledger_events_matched"] == report.counts["ledger_events_expected"] >= 8
     assert report.counts["stream_messages_captured_search"] > 0 and report.counts["stream_messages_captured_sample"] > 0
+    assert report.counts["bluesky_feed_items_captured"] == report.counts["bluesky_feed_items_published"] > 170
+    assert report.counts["jetstream_events_captured"] == report.counts["jetstream_events_expected"] > 5
+    assert report.counts["bluesky_ledger_events_matched"] == report.counts["bluesky_ledger_events_expected"] >= 3
+    assert counts["jetstream_connections"] >= counts["kills"] and counts["bluesky_429s"] == 0
