@@ -1,15 +1,19 @@
 """`sfm-archiver demo`: the simulator and the real daemon, end to end, in a few minutes.
 
-The demo starts the built-in X API simulator (scenario `sfm_archiver/demo/scenario.yaml`) in
-this process, writes a configuration (`sfm_archiver/demo/config.yaml`: schedules of seconds,
-hourly bags without grace) and runs `sfm-archiver run` on it as a child process, exactly as
-systemd would (it even owns the `NOTIFY_SOCKET` and waits for READY=1). Once the daemon has
-resolved the accounts, the demo renames one on the simulator and suspends another, then
-watches the folders for: timeline captures, the `renamed` and `suspended` ledger events, link
-expansions, a validated bag in the outbox, the alert about the suspension at a JSON webhook the
-demo listens on (an Apprise `json://` target, as a chat service would be), and the HTML report
-the daemon's `report` job writes. It prints the status table and where
-everything is, stops the daemon with SIGTERM and exits 0 only if all of it happened.
+The demo starts the built-in X API simulator (scenario `sfm_archiver/demo/scenario.yaml`) and
+the Bluesky simulator (AppView and Jetstream, `sfm_archiver/demo/bluesky-scenario.yaml`) in
+this process, writes a configuration (`sfm_archiver/demo/config.yaml`: one X and one Bluesky
+timeline collection, an X filter stream and a Jetstream following the Bluesky accounts,
+schedules of seconds, hourly bags without grace) and runs `sfm-archiver run` on it as a child
+process, exactly as systemd would (it even owns the `NOTIFY_SOCKET` and waits for READY=1).
+Once the daemon has resolved the accounts, the demo renames one X and one Bluesky account on
+the simulators and suspends an X one, and posts for a Bluesky account every few seconds. It
+watches the folders for: timeline captures of both platforms, the `renamed` (X and Bluesky)
+and `suspended` ledger events, the Bluesky posts arriving through Jetstream, link expansions,
+a validated bag in the outbox, the alert about the suspension at a JSON webhook the demo
+listens on (an Apprise `json://` target, as a chat service would be), and the HTML report the
+daemon's `report` job writes. It prints the status table and where everything is, stops the
+daemon with SIGTERM and exits 0 only if all of it happened.
 
 Why the bag is of an earlier hour: a period is bagged only once it is over (its end plus
 `grace` has passed), and a demo of two minutes rarely crosses an hour. Shortening periods
@@ -36,14 +40,23 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from sfm_archiver.errors import DemoError, UsageError
 from sfm_archiver.timeutil import utcnow
 
+if TYPE_CHECKING:
+    from sfm_archiver.simulator import Simulator
+    from sfm_archiver.simulator.bluesky import BlueskySimulator
+
 MARKER = ".sfm-archiver-demo"
 TIMELINES = "demo-timelines"
 STREAM = "demo-stream"
+BLUESKY_TIMELINES = "demo-bluesky"
+JETSTREAM = "demo-jetstream"
+BLUESKY_RENAME = {"from": "oldname.bsky.demo", "to": "newname.bsky.demo"}
+BLUESKY_POSTER = "library.bsky.demo"
+BLUESKY_POST_EVERY = 3.0
 RENAME = {"id": "200004", "from": "oldhandle", "to": "newhandle"}
 SUSPEND = {"id": "200003", "username": "campus_events"}
 LEGACY_HOURS_BACK = 2
@@ -64,12 +77,16 @@ class Findings:
     bag_problems: list[str] = field(default_factory=list)
     alert: dict | None = None
     report: Path | None = None
+    bluesky_posts: int = 0
+    bluesky_renamed: dict | None = None
+    jetstream_posts: int = 0
 
     @property
     def complete(self) -> bool:
         return bool(
             self.posts and self.renamed and self.suspended and self.links_resolved
             and self.bag is not None and not self.bag_problems and self.alert and self.report
+            and self.bluesky_posts and self.bluesky_renamed and self.jetstream_posts
         )
 
     def missing(self) -> list[str]:
@@ -81,6 +98,9 @@ class Findings:
             ("a validated bag in the outbox", self.bag is not None and not self.bag_problems),
             ("an alert at the demo's webhook", self.alert),
             ("the HTML report", self.report),
+            ("Bluesky timeline captures", self.bluesky_posts),
+            ("the Bluesky 'renamed' ledger event", self.bluesky_renamed),
+            ("Bluesky posts through Jetstream", self.jetstream_posts),
         ]
         return [what for what, seen in wanted if not seen]
 
@@ -88,28 +108,34 @@ class Findings:
 def run_demo(folder: Path, minutes: float = 2.0, out: Callable[[str], None] = print) -> int:
     """Run the whole demo in `folder`; 0 when every step was seen, 1 otherwise."""
     from sfm_archiver.simulator import Scenario, Simulator
+    from sfm_archiver.simulator.bluesky import BlueskyScenario, BlueskySimulator
 
     if minutes <= 0:
         raise UsageError("--minutes must be more than 0")
     folder = prepare_folder(Path(folder))
     scenario_path = folder / "scenario.yaml"
     scenario_path.write_bytes(_data("scenario.yaml"))
+    bluesky_scenario_path = folder / "bluesky-scenario.yaml"
+    bluesky_scenario_path.write_bytes(_data("bluesky-scenario.yaml"))
     simulator = Simulator(Scenario.from_yaml(scenario_path))
+    bluesky = BlueskySimulator(BlueskyScenario.from_yaml(bluesky_scenario_path))
     api = simulator.start()
+    bluesky.start()
     started = time.monotonic()
     daemon = None
     inbox = AlertInbox(folder / "alerts")
     try:
-        config_path = write_config(folder, api, inbox.port)
+        config_path = write_config(folder, api, inbox.port, bluesky)
         out(f"sfm-archiver demo in {folder}")
         out(f"  simulator   {api}  (scenario {scenario_path})")
+        out(f"  bluesky     {bluesky.appview_url} and {bluesky.jetstream_url}  (scenario {bluesky_scenario_path})")
         out(f"  alerts      json://127.0.0.1:{inbox.port}/demo-alerts (a webhook the demo listens on; copies in {inbox.folder})")
         legacy = import_legacy_file(folder, api)
         out(f"  legacy SFM  {legacy.name} imported by `organize` into {legacy.parent.relative_to(folder)}/")
         daemon = DemoDaemon(folder, config_path)
         daemon.wait_ready(30)
         out(f"  daemon      pid {daemon.process.pid}: READY=1 received (log: {daemon.log})")
-        findings = watch(folder, simulator, daemon, started + minutes * 60, out, started, inbox)
+        findings = watch(folder, Simulators(simulator, bluesky), daemon, started + minutes * 60, out, started, inbox)
         out("")
         out(_status_table(config_path))
         code = daemon.stop()
@@ -128,6 +154,7 @@ def run_demo(folder: Path, minutes: float = 2.0, out: Callable[[str], None] = pr
         if daemon is not None:
             daemon.stop()
         simulator.stop()
+        bluesky.stop()
         inbox.stop()
 
 
@@ -147,10 +174,24 @@ def prepare_folder(folder: Path) -> Path:
     return folder
 
 
-def write_config(folder: Path, api: str, hook_port: int = 9) -> Path:
+def write_config(folder: Path, api: str, hook_port: int, bluesky: BlueskySimulator) -> Path:
+    """The demo configuration with the simulators' and the webhook's addresses filled in."""
     path = folder / "config.yaml"
-    path.write_text(_data("config.yaml").decode().replace("@API@", api).replace("@HOOK@", str(hook_port)))
+    text = _data("config.yaml").decode()
+    for placeholder, value in (("@API@", api), ("@HOOK@", str(hook_port)), ("@BSKY@", bluesky.appview_url),
+                               ("@JETSTREAM@", bluesky.jetstream_url)):
+        text = text.replace(placeholder, value)
+    path.write_text(text)
     return path
+
+
+@dataclass
+class Simulators:
+    """The two simulators the demo drives, and when it last posted on Bluesky."""
+
+    x: Simulator
+    bluesky: BlueskySimulator
+    last_post: float = 0.0
 
 
 class AlertInbox:
@@ -265,11 +306,14 @@ class DemoDaemon:
 
 
 def watch(
-    folder: Path, simulator, daemon: DemoDaemon, deadline: float, out: Callable[[str], None], started: float, inbox: AlertInbox,
+    folder: Path, simulators: Simulators, daemon: DemoDaemon, deadline: float, out: Callable[[str], None], started: float,
+    inbox: AlertInbox,
 ) -> Findings:
     """Poll the folders until everything was seen or the deadline passed; print each new sight."""
     findings = Findings()
-    events_applied = False
+    x_events_applied = bluesky_renamed = False
+    renamed_did = simulators.bluesky.did_of(BLUESKY_RENAME["from"])
+    poster_did = simulators.bluesky.did_of(BLUESKY_POSTER)
 
     def say(text: str) -> None:
         out(f"[{time.monotonic() - started:4.0f}s] {text}")
@@ -278,12 +322,20 @@ def watch(
         if daemon.process.poll() is not None:
             say(f"the daemon exited with {daemon.process.returncode}:\n{_tail(daemon.log)}")
             break
-        if not events_applied and _resolved(folder, {RENAME["id"], SUSPEND["id"]}):
-            simulator.apply_event({"action": "rename", "account": RENAME["from"], "username": RENAME["to"]})
-            simulator.apply_event({"action": "suspend", "account": SUSPEND["username"]})
+        if not x_events_applied and _resolved(folder, {RENAME["id"], SUSPEND["id"]}):
+            simulators.x.apply_event({"action": "rename", "account": RENAME["from"], "username": RENAME["to"]})
+            simulators.x.apply_event({"action": "suspend", "account": SUSPEND["username"]})
             say(f"simulator: @{RENAME['from']} renamed itself @{RENAME['to']}; @{SUSPEND['username']} was suspended")
-            events_applied = True
+            x_events_applied = True
+        if not bluesky_renamed and _resolved(folder, {renamed_did}):
+            simulators.bluesky.rename(renamed_did, BLUESKY_RENAME["to"])
+            say(f"bluesky: @{BLUESKY_RENAME['from']} changed its handle to @{BLUESKY_RENAME['to']}")
+            bluesky_renamed = True
+        if time.monotonic() - simulators.last_post >= BLUESKY_POST_EVERY:
+            simulators.bluesky.post(poster_did)
+            simulators.last_post = time.monotonic()
         _look(folder, findings, say)
+        _look_bluesky(folder, findings, say, renamed_did, poster_did)
         _look_notify(folder, findings, say, inbox)
         time.sleep(0.5)
     return findings
@@ -321,6 +373,29 @@ def _look(folder: Path, findings: Findings, say: Callable[[str], None]) -> None:
             findings.bag_problems = verify_paths([bags[0]])
             verdict = "valid (BagIt and every capture file checked)" if not findings.bag_problems else "INVALID: " + "; ".join(findings.bag_problems[:3])
             say(f"bag: {bags[0].relative_to(folder)} {verdict}")
+
+
+def _look_bluesky(folder: Path, findings: Findings, say: Callable[[str], None], renamed_did: str, poster_did: str) -> None:
+    archive = folder / "archive"
+    if not findings.bluesky_posts:
+        files = sorted((archive / BLUESKY_TIMELINES).rglob(f"{BLUESKY_TIMELINES}-timeline-*.jsonl.gz"))
+        posts = sum(len(record.get("feed") or []) for path in files for record in _records(path))
+        if posts:
+            findings.bluesky_posts = posts
+            say(f"bluesky captures: {posts} feed items in {len(files)} file(s), e.g. {files[0].relative_to(folder)}")
+    if findings.bluesky_renamed is None:
+        record = _ledger_event(folder, renamed_did, "renamed")
+        if record:
+            findings.bluesky_renamed = record
+            say(f"ledger: seq {record['seq']} bluesky account {renamed_did} renamed {record.get('from')} -> {record.get('to')}")
+    if not findings.jetstream_posts:
+        files = sorted((archive / JETSTREAM).rglob(f"{JETSTREAM}-stream-*.jsonl.gz"))
+        creates = [record for path in files for record in _records(path)
+                   if record.get("did") == poster_did and (record.get("commit") or {}).get("operation") == "create"]
+        if creates:
+            findings.jetstream_posts = len(creates)
+            say(f"jetstream: {len(creates)} new post(s) of @{BLUESKY_POSTER} captured as they were made, "
+                f"e.g. {files[0].relative_to(folder)}")
 
 
 def _look_notify(folder: Path, findings: Findings, say: Callable[[str], None], inbox: AlertInbox) -> None:

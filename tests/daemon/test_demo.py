@@ -19,8 +19,16 @@ def test_demo_shows_every_step_and_ends_with_a_valid_bag(tmp_path):
     assert "sfm-archiver status:" in result.stdout and "Where everything is:" in result.stdout
     bags = [p for p in (folder / "outbox").iterdir() if not p.name.startswith(".")]
     assert bags and verify_paths(bags) == []
-    events = {(r["account_id"], r["event"]) for r in Ledger(folder / "state").records()}
+    records = list(Ledger(folder / "state").records())
+    events = {(r["account_id"], r["event"]) for r in records}
     assert {("200004", "renamed"), ("200003", "suspended")} <= events
+    bluesky_renames = [r for r in records if r["event"] == "renamed" and r["account_id"].startswith("did:")]
+    assert [(r["from"], r["to"], r.get("platform")) for r in bluesky_renames] == [
+        ("oldname.bsky.demo", "newname.bsky.demo", "bluesky")]
+    for collection, kind in (("demo-bluesky", "timeline"), ("demo-jetstream", "stream")):
+        lines = [json.loads(line) for path in (folder / "archive" / collection).rglob(f"*-{kind}-*.jsonl.gz")
+                 for line in gzip.open(path, "rt")]
+        assert lines and all(line["__sfm"]["platform"] == "bluesky" for line in lines), collection
     url_files = list((folder / "archive").rglob("*-urls-*.jsonl.gz"))
     results = [json.loads(line) for path in url_files for line in gzip.open(path, "rt")]
     assert any(r["final_status"] == 200 for r in results)
