@@ -1,6 +1,6 @@
 """The chaos run: the real daemon against the simulator through a compressed "day" of trouble.
 
-Used by the CI test (tests/chaos/test_chaos.py, ~2 minutes, >= 10 kills) and the soak
+Used by the CI test (tests/chaos/test_chaos.py, a 60 s day per wire style, >= 10 kills) and the soak
 (benchmarks/soak.py, >= 100 kills). One seed decides everything random (kill moments, event
 jitter, the bag serialization, the simulator's own randomness), so a failure can be replayed
 with `SFM_CHAOS_SEED=<seed>`.
