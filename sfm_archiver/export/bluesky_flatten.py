@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+from sfm_archiver.platforms.bluesky_jetstream import created_post_uri
 from sfm_archiver.platforms.bluesky_platform import BLUESKY, MENTION, TAG, facet_features
 
-POST_COLLECTION = "app.bsky.feed.post"
 REPOST = "app.bsky.feed.defs#reasonRepost"
 
 # The lexicon fields this version knows (held in a column, or known and left to the raw capture
@@ -35,14 +35,6 @@ KNOWN_EVENT: dict[str, Any] = {
 }
 
 
-def is_post_event(event: dict) -> bool:
-    """A Jetstream commit that creates a post."""
-    commit = event.get("commit")
-    return (event.get("kind") == "commit" and isinstance(commit, dict) and commit.get("operation") == "create"
-            and commit.get("collection") == POST_COLLECTION and isinstance(event.get("did"), str)
-            and isinstance(commit.get("rkey"), str))
-
-
 def line_posts(record: dict) -> Iterator[tuple[int, dict]]:
     """(slot, item) of a line's posts: feed items with a post URI, or the line itself when it is
     a Jetstream post creation."""
@@ -51,7 +43,7 @@ def line_posts(record: dict) -> Iterator[tuple[int, dict]]:
         for slot, item in enumerate(feed):
             if isinstance(item, dict) and isinstance(_dict(item.get("post")).get("uri"), str):
                 yield slot, item
-    elif is_post_event(record):
+    elif created_post_uri(record) is not None:
         yield 0, record
 
 
@@ -62,7 +54,7 @@ def is_event(item: dict) -> bool:
 def post_uri(item: dict) -> str:
     """The post's at:// URI (a Jetstream event's is made of its DID, collection and rkey)."""
     if is_event(item):
-        return f"at://{item['did']}/{POST_COLLECTION}/{item['commit']['rkey']}"
+        return created_post_uri(item) or ""  # line_posts yields only the events that create a post
     return item["post"]["uri"]
 
 

@@ -91,6 +91,16 @@ def parse_event(raw: bytes | str | dict[str, Any]) -> JetstreamEvent:
     return JetstreamEvent(did, time_us, kind, seq=seq)
 
 
+def created_post_uri(document: dict) -> str | None:
+    """The at:// URI of the post a Jetstream event (as parsed JSON) creates; None for any other event."""
+    commit = document.get("commit")
+    if (document.get("kind") == COMMIT and isinstance(commit, dict) and commit.get("operation") == "create"
+            and commit.get("collection") == POST_COLLECTION and isinstance(document.get("did"), str)
+            and isinstance(commit.get("rkey"), str)):
+        return f"at://{document['did']}/{POST_COLLECTION}/{commit['rkey']}"
+    return None
+
+
 def account_status(event: JetstreamEvent) -> str | None:
     """The account status an `account` event shows (`active`, `suspended`, `deactivated`), or None."""
     if event.kind != ACCOUNT or event.active is None:

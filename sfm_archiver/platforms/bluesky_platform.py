@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Iterator, Mapping
 
 from sfm_archiver.config_redact import redact_url_credentials
+from sfm_archiver.platforms.bluesky_jetstream import created_post_uri
 from sfm_archiver.ratelimit import Quota, http_date
 from sfm_archiver.timeutil import parse_timestamp, rfc3339_ms
 
@@ -127,11 +128,16 @@ class BlueskyPlatform:
         return quota_of(headers, server_date), server_date
 
     def record_posts(self, record: dict) -> Iterator[dict]:
-        """The PostView of each feed item (a repost: the reposted post), as the export reads a page.
-        The reply context and quoted posts a page also shows are other accounts' posts, harvested
-        with their own feeds; their links are not this collection's."""
+        """The PostView of each feed item (a repost: the reposted post), as the export reads a page,
+        or for a Jetstream line that creates a post, that post with a PostView's `uri`, `cid` and
+        `record`. The reply context and quoted posts a page also shows are other accounts' posts,
+        harvested with their own feeds; their links are not this collection's."""
         for item in feed_items(record):
             yield item["post"]
+        uri = created_post_uri(record)
+        if uri is not None:
+            commit = record["commit"]
+            yield {"uri": uri, "cid": commit.get("cid"), "record": _dict(commit.get("record"))}
 
     def page_newest(self, record: dict) -> str | None:
         items = [item for item in feed_items(record) if _dict(item.get("reason")).get("$type") != PIN]

@@ -182,3 +182,30 @@ def test_a_dropped_connection_resumes_from_the_cursor_without_loss_or_doubles(ma
     assert status["duplicates"] > 0  # the overlap was asked for again and dropped
     events = [e["event"] for e in ctx.store.stream_events("live")]
     assert events.count("disconnect") == 3 and events.count("connect") == 4 and events.count("reconnect") == 3
+
+
+def test_fetch_urls_resolves_the_links_of_posts_captured_from_jetstream(make_bsky, make_simulator, tmp_path):
+    from sfm_archiver.jobs.urls import fetch_urls
+    from sfm_archiver.timeutil import utcnow
+    from tests.bluesky.helpers import lines
+
+    base = make_simulator().base_url  # the X simulator's shortener: real local redirects
+    link, embedded = f"{base}/s/chain/2/301/jet-one", f"{base}/s/chain/1/302/jet-two"
+    sim = make_bsky()
+    alice = sim.did_of("alice.bsky.test")
+    supervisor, ctx = start(tmp_path, sim, [officials("alice.bsky.test"), jetstream(from_collections=["officials"])],
+                            urls={"timeout": "2s", "warc": False})
+    try:
+        one = sim.post(alice, text="a link in the text", links=[link])
+        two = sim.post(alice, text="two links", links=[link, embedded])
+        sim.delete_post(one)  # a delete carries no record: no links
+        wait_captured(supervisor, ctx, len(published(sim, alice)), "the posts and the delete captured")
+    finally:
+        supervisor.stop()
+    today = utcnow().date()
+    run = fetch_urls(ctx, "live", today, today)
+    assert run["result"] == "ok" and run["counts"]["posts"] == 2, run
+    results = {line["url"]: line for line in lines(ctx.config.paths.archive, "live", kind="urls")}
+    assert set(results) == {link, embedded}
+    assert sorted(results[link]["tweet_ids"]) == sorted([one, two]) and results[embedded]["tweet_ids"] == [two]
+    assert all(line["final_status"] == 200 for line in results.values())
