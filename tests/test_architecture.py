@@ -77,3 +77,14 @@ def test_x_particulars_stay_behind_the_platform_seam():
         if X_WORDS.search(path.read_text()):
             found.add(relative)
     assert found == X_OUTSIDE_PLATFORMS
+
+
+def test_platform_modules_use_no_job_module():
+    """The seam points one way: jobs use platforms; a platform reads answers into the seam's own
+    words (`platforms/base.py`), so a new platform needs nothing from the jobs."""
+    users = set()
+    for path in sorted((PACKAGE / "platforms").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sfm_archiver.jobs"):
+                users.add(path.name)
+    assert users == set()

@@ -21,23 +21,15 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from sfm_archiver.ledger import Ledger
+from sfm_archiver.platforms.base import ACTIVE, DEACTIVATED, PROTECTED, SUSPENDED, Observation
 from sfm_archiver.state import StateStore
 
-ACTIVE, PROTECTED, SUSPENDED, DEACTIVATED = "active", "protected", "suspended", "deactivated"
+__all__ = ["ACTIVE", "DEACTIVATED", "PROTECTED", "SUSPENDED", "AccountBook", "Observation", "differs", "status_event"]
+
 AVAILABLE = (ACTIVE, PROTECTED)
 MEMBERSHIP_EVENTS = ("added", "removed", "paused", "resumed", "username_reassigned")
 STATUS_EVENTS = ("protected", "unprotected", "suspended", "unsuspended", "deactivated", "reactivated")
 _EVENTS_LOCK = "accounts.lock"
-
-
-@dataclass(frozen=True)
-class Observation:
-    """One account as an answer showed it; status/username/profile are None when not visible."""
-
-    account_id: str
-    status: str | None
-    username: str | None = None
-    profile: dict | None = None
 
 
 def differs(seen: Observation, stored: dict) -> bool:

@@ -13,8 +13,20 @@ from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Protocol
 
 if TYPE_CHECKING:
     from sfm_archiver.config import Config
-    from sfm_archiver.jobs.account_events import Observation
     from sfm_archiver.ratelimit import Quota, Wait, WaitFn
+
+# The account statuses every platform's answers are read as (the ledger's words).
+ACTIVE, PROTECTED, SUSPENDED, DEACTIVATED = "active", "protected", "suspended", "deactivated"
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One account as an answer showed it; status/username/profile are None when not visible."""
+
+    account_id: str
+    status: str | None
+    username: str | None = None
+    profile: dict | None = None
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,7 @@ import requests
 from sfm_archiver import SOFTWARE
 from sfm_archiver.config import DID, BlueskySettings
 from sfm_archiver.errors import AuthError, BadResponseError, PlatformError, RequestRefused, TransientError
-from sfm_archiver.jobs.account_events import ACTIVE, DEACTIVATED, SUSPENDED, Observation
-from sfm_archiver.platforms.base import AccountLookup, Answer, TimelinePage
+from sfm_archiver.platforms.base import ACTIVE, DEACTIVATED, SUSPENDED, AccountLookup, Answer, Observation, TimelinePage
 from sfm_archiver.platforms.bluesky_platform import BLUESKY, already_captured, checkpoint_of, feed_items, item_uri
 from sfm_archiver.platforms.paced import Announce, PacedCalls, RateLimited, json_document, public_url
 from sfm_archiver.ratelimit import RateLimiter, WaitFn

@@ -28,8 +28,7 @@ from sfm_archiver.errors import (
     TransientError,
     UsageCappedError,
 )
-from sfm_archiver.jobs.account_events import ACTIVE, PROTECTED, Observation
-from sfm_archiver.platforms.base import AccountLookup, Answer, TimelinePage
+from sfm_archiver.platforms.base import ACTIVE, PROTECTED, AccountLookup, Answer, Observation, TimelinePage
 from sfm_archiver.platforms.paced import Announce, PacedCalls, RateLimited, json_document, public_url
 from sfm_archiver.platforms.transport import make_client, redirect_session
 from sfm_archiver.platforms.x_fields import lookup_params, post_params, tweepy_arguments
