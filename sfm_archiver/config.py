@@ -150,10 +150,11 @@ class XSettings:
 @dataclass(frozen=True)
 class BlueskySettings:
     """The `bluesky:` section: where the AppView and Jetstream are, and an optional login (the
-    public AppView needs none)."""
+    public AppView needs none; with one, calls go to `service_url`, which proxies the AppView)."""
 
     appview_url: str = "https://public.api.bsky.app"
     jetstream_url: str = "wss://jetstream2.us-east.bsky.network/subscribe"
+    service_url: str = "https://bsky.social"  # where a login's session is made and used (a PDS or entryway)
     identifier: str = ""  # handle, DID or e-mail of the account that logs in
     app_password: str = field(default="", repr=False)
     app_password_file: Path | None = None
@@ -405,7 +406,7 @@ _SECTION_KEYS = {
     "organization": ("name", "contact_email", "address"),
     "paths": ("archive", "state", "outbox"),
     "x": ("api_base_url", "bearer_token", "bearer_token_file", "workers", "max_retries", "request_timeout"),
-    "bluesky": ("appview_url", "jetstream_url", "identifier", "app_password", "app_password_file"),
+    "bluesky": ("appview_url", "jetstream_url", "service_url", "identifier", "app_password", "app_password_file"),
     "collection": (
         "name", "platform", "type", "schedule", "accounts", "rules", "from_collections", "keywords", "backfill",
         "backfill_minutes", "warc", "bagging", "catch_up",
@@ -583,6 +584,7 @@ class _Builder:
         return BlueskySettings(
             appview_url=self.value(section, "appview_url", BlueskySettings.appview_url, _url, "an http(s) URL").rstrip("/"),
             jetstream_url=self.value(section, "jetstream_url", BlueskySettings.jetstream_url, _ws_url, "a ws(s) URL"),
+            service_url=self.value(section, "service_url", BlueskySettings.service_url, _url, "an http(s) URL").rstrip("/"),
             identifier=identifier,
             app_password=password,
             app_password_file=password_file,
@@ -1109,6 +1111,7 @@ def public_dict(config: Config) -> dict:
               "workers": config.x.workers, "bearer_token": "(set)" if config.x.bearer_token else "(missing)"},
         "bluesky": {"appview_url": redact_url_credentials(config.bluesky.appview_url),
                     "jetstream_url": redact_url_credentials(config.bluesky.jetstream_url),
+                    "service_url": redact_url_credentials(config.bluesky.service_url),
                     "identifier": config.bluesky.identifier,
                     "app_password": "(set)" if config.bluesky.app_password else "(none)"},
         "collections": [collection_public_dict(c) for c in config.collections],

@@ -245,7 +245,7 @@ def test_login_mistakes(tmp_path):
         (3, "'appview_url': 'public.api.bsky.app' is not an http(s) URL (expected an http(s) URL)"),
         (4, "'jetstream_url': 'https://jetstream.example/subscribe' is not a ws(s) URL (expected a ws(s) URL)"),
         (5, "unknown key 'app_pasword' in bluesky; did you mean 'app_password'? "
-            "(allowed: appview_url, jetstream_url, identifier, app_password, app_password_file)")]
+            "(allowed: appview_url, jetstream_url, service_url, identifier, app_password, app_password_file)")]
 
 
 def test_a_wrong_app_password_value_is_not_shown():

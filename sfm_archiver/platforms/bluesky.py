@@ -6,10 +6,10 @@ by `paced.PacedCalls` as X's are: 5xx, network errors and damaged bodies with ca
 plain 429 after the window it reports (one budget for every method: the AppView counts calls
 per client, not per method).
 
-The client reads the public AppView without logging in (`bluesky.identifier` and its app
-password are accepted by the configuration, and scrubbed from logs, but no session is made:
-the author feed and profiles are public). So the credential every budget is kept under is
-`public`.
+Without a login the client reads the public AppView (`bluesky.appview_url`) anonymously, and
+every budget is kept under the credential `public`. With `bluesky.identifier` and an app
+password it calls `bluesky.service_url` instead, with the session `bluesky_session` makes and
+renews; budgets are then kept per identifier.
 
 Accounts (HTTP 400 `{"error", "message"}`): `AccountTakedown` is `suspended`,
 `AccountDeactivated` is `deactivated`, and `Profile not found` for an account we track (a
@@ -31,6 +31,7 @@ from sfm_archiver.config import DID, BlueskySettings
 from sfm_archiver.errors import AuthError, BadResponseError, PlatformError, RequestRefused, TransientError
 from sfm_archiver.platforms.base import ACTIVE, DEACTIVATED, SUSPENDED, AccountLookup, Answer, Observation, TimelinePage
 from sfm_archiver.platforms.bluesky_platform import BLUESKY, already_captured, checkpoint_of, feed_items, item_uri
+from sfm_archiver.platforms.bluesky_session import is_expired, shared_session
 from sfm_archiver.platforms.paced import Announce, PacedCalls, RateLimited, json_document, public_url
 from sfm_archiver.ratelimit import RateLimiter, WaitFn
 
@@ -104,13 +105,17 @@ class BlueskyClient(PacedCalls):
                  sleep: Callable[[float], None] = time.sleep, workers: int = WORKERS,
                  max_retries: int = MAX_RETRIES, timeout: float = TIMEOUT):
         self.settings = settings
-        self.base_url = settings.appview_url.rstrip("/")
+        agent = f"{user_agent} {SOFTWARE}" if user_agent else SOFTWARE
+        self.login = (shared_session(settings.service_url, settings.identifier, settings.app_password, timeout=timeout,
+                                     user_agent=agent) if settings.identifier and settings.app_password else None)
+        self.base_url = self.login.service_url if self.login else settings.appview_url.rstrip("/")
         self.workers = workers
-        self.init_pacing(PUBLIC, limiter, max_retries, BLUESKY.rate_reading, backoff_base, backoff_cap, sleep)
+        credential = f"login:{settings.identifier.lower()}" if self.login else PUBLIC
+        self.init_pacing(credential, limiter, max_retries, BLUESKY.rate_reading, backoff_base, backoff_cap, sleep)
         self.timeout = timeout
         self.session = requests.Session()
         self.session.trust_env = False  # as X's: no proxy from the environment
-        self.session.headers["User-Agent"] = f"{user_agent} {SOFTWARE}" if user_agent else SOFTWARE
+        self.session.headers["User-Agent"] = agent
         self.session.headers["Accept"] = "application/json"
 
     # -- timelines ------------------------------------------------------------------------
@@ -224,13 +229,18 @@ class BlueskyClient(PacedCalls):
              wait: WaitFn | None, announce: Announce | None) -> XrpcAnswer:
         url = f"{self.base_url}/xrpc/{nsid}"
         return self.paced_call(ENDPOINT, wait, announce,
-                               lambda: self.session.get(url, params=params, timeout=self.timeout),
+                               lambda: self.session.get(url, params=params, timeout=self.timeout, headers=self._auth()),
                                lambda response: self._classify(response, required))
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": self.login.authorization()} if self.login else {}
 
     def _classify(self, response: requests.Response, required: tuple[str, ...]) -> XrpcAnswer:
         status, url, raw = response.status_code, public_url(response.url), response.content
         if status in (401, 403):
-            raise AuthError(f"the AppView refused the request (HTTP {status}) at {url}: check bluesky.appview_url")
+            advice = ("check bluesky.identifier and its app password" if self.login
+                      else "check bluesky.appview_url (a service that needs a login needs bluesky.identifier)")
+            raise AuthError(f"the Bluesky service refused the request (HTTP {status}) at {url}: {advice}")
         if status == 429:
             raise RateLimited()
         if status >= 500 and status != 501:
@@ -241,6 +251,9 @@ class BlueskyClient(PacedCalls):
         if not isinstance(body, dict):
             raise BadResponseError(f"answer that is not a JSON object ({type(body).__name__}) from {url}")
         answer = XrpcAnswer(url, status, raw, body)
+        if self.login and is_expired(status, body):
+            self.login.renew(response.request.headers.get("Authorization", ""))
+            raise TransientError(f"the session of {self.login.identifier} expired at {url}; renewed")
         if status == 400:
             if answer.account_status is None:
                 raise RequestRefused(f"HTTP 400 from {url}: {body.get('error')}: {body.get('message')}")

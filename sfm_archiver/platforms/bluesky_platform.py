@@ -117,8 +117,10 @@ class BlueskyPlatform:
 
     def summary(self, config: Config) -> str:
         settings = config.bluesky
+        login = (f"{settings.identifier} at {redact_url_credentials(settings.service_url)}" if settings.identifier
+                 else "none: public AppView")
         return (f"bluesky {redact_url_credentials(settings.appview_url)}, jetstream {redact_url_credentials(settings.jetstream_url)}"
-                f" (login {settings.identifier or 'none: public AppView'})")
+                f" (login {login})")
 
     def capture_meta(self) -> dict:
         return {"platform": self.name}

@@ -96,6 +96,9 @@ class PacedCalls:
             except requests.RequestException as error:
                 self.limiter.release(permit)
                 problem: Exception = TransientError(f"network error: {type(error).__name__}: {error}")
+            except TransientError as error:  # a step before the request (a session to make) failed for now
+                self.limiter.release(permit)
+                problem = error
             except BaseException:
                 self.limiter.release(permit)  # a permit kept would hold up every process sharing the budget
                 raise

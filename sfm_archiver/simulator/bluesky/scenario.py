@@ -51,6 +51,17 @@ class JetstreamSpec:
     buffer_seconds: float = 3600.0  # how far back a cursor can replay
 
 
+@dataclass(frozen=True)
+class LoginSpec:
+    """The one account that can log in (createSession), as a PDS holds it, and whether the XRPC
+    methods need its session."""
+
+    identifier: str = ""  # "" = no account can log in
+    password: str = ""
+    access_seconds: float = 7200.0  # how long an access token lasts (a refresh token: 90 days)
+    required: bool = False  # app.bsky.* without a valid session: 401 AuthenticationRequired
+
+
 DEFAULT_ACCOUNTS = (
     BlueskyAccountSpec("alice.bsky.test", posts=250, display_name="Alice Library",
                        description="News from the stacks 📚"),
@@ -69,6 +80,7 @@ class BlueskyScenario:
     jetstream: JetstreamSpec = JetstreamSpec()
     script: tuple[ScriptEvent, ...] = ()
     latency_ms: float = 0.0  # added before each XRPC answer (`BlueskySimulator.set_latency` changes it)
+    login: LoginSpec = LoginSpec()
 
     @classmethod
     def default(cls) -> BlueskyScenario:
@@ -129,7 +141,7 @@ class _Parser:
         self.problems.append(f"{self.source}: {message}")
 
     def scenario(self, data: Mapping[str, Any]) -> BlueskyScenario:
-        kwargs = self.scalars(BlueskyScenario, data, "scenario", skip={"accounts", "rate_limit", "jetstream", "script"})
+        kwargs = self.scalars(BlueskyScenario, data, "scenario", skip={"accounts", "rate_limit", "jetstream", "script", "login"})
         if kwargs.get("wire", "plain") not in WIRE_STYLES:
             self.problem(f"wire must be one of {', '.join(WIRE_STYLES)}, not {kwargs.pop('wire')!r}")
         if "epoch" in kwargs:
@@ -150,6 +162,8 @@ class _Parser:
                                                                "jetstream"))
         if "script" in data:
             kwargs["script"] = self.script(data["script"])
+        if "login" in data:
+            kwargs["login"] = LoginSpec(**self.scalars(LoginSpec, self.mapping(data["login"], "login"), "login"))
         return BlueskyScenario(**kwargs)
 
     def mapping(self, raw: Any, where: str) -> Mapping[str, Any]:
@@ -229,13 +243,15 @@ class _RateLimit:
 
 
 _SHARES = {"links", "reposts", "replies"}
-_TYPE_NAMES = {"str": "a string", "int": "a whole number", "float": "a number"}
+_TYPE_NAMES = {"str": "a string", "int": "a whole number", "float": "a number", "bool": "true or false"}
 
 
 def _typed(value: Any, kind: str) -> Any:
-    """`value` as `kind` ("str", "int" or "float"), or None when it is not one."""
+    """`value` as `kind` ("str", "int", "float" or "bool"), or None when it is not one."""
     if kind == "str":
         return value if isinstance(value, str) else None
+    if kind == "bool":
+        return value if isinstance(value, bool) else None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     if kind == "int":

@@ -18,7 +18,9 @@ from typing import Any, Callable, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from sfm_archiver import SOFTWARE
+from sfm_archiver.simulator.bluesky import sessions
 from sfm_archiver.simulator.bluesky.appview import AppView
+from sfm_archiver.simulator.bluesky.ids import plc_did
 from sfm_archiver.simulator.bluesky.jetstream import PATH, BackgroundTraffic, EventBuffer, Jetstream
 from sfm_archiver.simulator.bluesky.lifecycle import Lifecycle
 from sfm_archiver.simulator.bluesky.ratelimits import RATE_LIMITED, XrpcRateLimit
@@ -63,6 +65,7 @@ class BlueskySimulator:
             limit = dataclasses.replace(limit, early_reset_seconds=min(1.0, limit.window_seconds / 10))
         self.rate_limit = XrpcRateLimit(limit, clock)
         self.lifecycle = Lifecycle(self.world, clock)
+        self.sessions = sessions.Sessions(scenario.login, plc_did(scenario.seed, f"login:{scenario.login.identifier}"), clock)
         self.jetstream = Jetstream(self.buffer, self.wire, self._stopping)
         self._traffic = BackgroundTraffic(self.buffer, scenario.seed, scenario.jetstream.events_per_second, clock,
                                           self._stopping)
@@ -144,7 +147,8 @@ class BlueskySimulator:
     def counters(self) -> Counters:
         with self._lock:
             calls = dict(self._calls)
-        return Counters(calls, jetstream_connections=self.jetstream.connections, events_sent=self.jetstream.events_sent)
+        return Counters(calls, jetstream_connections=self.jetstream.connections, events_sent=self.jetstream.events_sent,
+                        **self.sessions.counts)
 
     def drop_jetstream_connections(self) -> int:
         """Close every Jetstream subscriber's connection (close code 1011); returns how many."""
@@ -185,10 +189,15 @@ class BlueskySimulator:
 
     # answering -------------------------------------------------------------------------------
 
-    def answer(self, method: str, target: str, client: str) -> Reply:
+    def answer(self, method: str, target: str, client: str, authorization: str | None = None, body: bytes = b"") -> Reply:
         parts = urlsplit(target)
         if not parts.path.startswith(XRPC):
             return json_reply(404, {"error": "NotFound", "message": "Not Found"}, wire=self.wire)
+        nsid = parts.path[len(XRPC):]
+        if nsid in sessions.METHODS:
+            if method != "POST":
+                return json_reply(405, {"error": "InvalidRequest", "message": "use POST"}, wire=self.wire)
+            return json_reply(*self.sessions.answer(nsid, body, authorization), wire=self.wire)
         quota = self.rate_limit.take(client)
         headers = self.rate_limit.headers(quota)
         with self._lock:
@@ -199,7 +208,10 @@ class BlueskySimulator:
             return json_reply(429, RATE_LIMITED, headers, self.wire)
         if self._latency:
             self._stopping.wait(self._latency)
-        status, document = self.appview.answer(method, parts.path[len(XRPC):], parse_qs(parts.query, keep_blank_values=True))
+        refusal = self.sessions.refusal(authorization)
+        if refusal is not None:
+            return json_reply(*refusal, headers, self.wire)
+        status, document = self.appview.answer(method, nsid, parse_qs(parts.query, keep_blank_values=True))
         return json_reply(status, document, headers, self.wire)
 
 
@@ -237,9 +249,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             reply = json_reply(400, {"error": "InvalidRequest", "message": "bad Content-Length"})
         else:
-            self.rfile.read(int(length))
+            body = self.rfile.read(int(length))
             try:
-                reply = simulator.answer(method, self.path, self.client_address[0])
+                reply = simulator.answer(method, self.path, self.client_address[0], self.headers.get("Authorization"), body)
             except Exception:  # never a traceback to the client
                 log.exception("Bluesky simulator failed on %s %s", method, self.path)
                 reply = json_reply(500, {"error": "InternalServerError", "message": "Internal Server Error"})
