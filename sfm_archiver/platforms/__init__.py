@@ -2,7 +2,8 @@
 
 `x`: the X API v2 (`x.py` the client, `x_stream.py` the streams, `x_fields.py` what is asked
 for, `x_platform.py` what is read of the answers). `bluesky`: the AppView's XRPC (`bluesky.py`
-the client, `bluesky_platform.py` what is read of the answers). `paced.py`: the pacing and
+the client, `bluesky_session.py` its optional login, `bluesky_platform.py` what is read of the
+answers, `bluesky_jetstream.py` Jetstream's events). `paced.py`: the pacing and
 retry loop every client's calls go through. Importing this package stays light: no
 HTTP stack comes with it.
 """
