@@ -19,6 +19,7 @@ class Column:
     name: str
     type: str
     doc: str
+    prose: bool = False  # text people type: commas, quotes, line breaks and a leading @ are common
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -35,7 +36,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("quoted_user_id", "id", "author of the quoted post (from includes)"),
     Column("quoted_username", "str", "its username"),
     Column("created_at", "time", "posting time, UTC"),
-    Column("text", "str", "the full text: a long post's `note_tweet.text`, else `text`"),
+    Column("text", "str", "the full text: a long post's `note_tweet.text`, else `text`", prose=True),
     Column("lang", "str", "language X detected"),
     Column("source", "str", "the posting client, where X still sends it"),
     Column("public_metrics.impression_count", "int", "views, as of capture time"),
@@ -60,14 +61,14 @@ COLUMNS: tuple[Column, ...] = (
     Column("attachments.media", "json", "the attached media objects (from includes)"),
     Column("attachments.poll_ids", "json", "ids of attached polls"),
     Column("geo.place_id", "str", "tagged place"),
-    Column("geo.full_name", "str", "its name (from includes)"),
+    Column("geo.full_name", "str", "its name (from includes)", prose=True),
     Column("withheld.country_codes", "json", "countries where the post is withheld"),
     Column("author.id", "id", "the author's id (from includes)"),
     Column("author.username", "str", "the author's username at capture time"),
-    Column("author.name", "str", "the author's display name at capture time"),
+    Column("author.name", "str", "the author's display name at capture time", prose=True),
     Column("author.created_at", "time", "when the account was created"),
-    Column("author.description", "str", "profile text at capture time"),
-    Column("author.location", "str", "profile location at capture time"),
+    Column("author.description", "str", "profile text at capture time", prose=True),
+    Column("author.location", "str", "profile location at capture time", prose=True),
     Column("author.url", "str", "profile link"),
     Column("author.profile_image_url", "str", "profile picture"),
     Column("author.verified", "bool", "verified flag at capture time"),
@@ -93,10 +94,10 @@ BLUESKY_COLUMNS: tuple[Column, ...] = (
     Column("cid", "str", "content id of the post's record version"),
     Column("did", "str", "the author's DID"),
     Column("handle", "str", "the author's handle at capture time (none in Jetstream events)"),
-    Column("display_name", "str", "the author's display name at capture time"),
+    Column("display_name", "str", "the author's display name at capture time", prose=True),
     Column("created_at", "time", "record.createdAt: the posting time the author's app wrote"),
     Column("indexed_at", "time", "when the AppView indexed the post (none in Jetstream events)"),
-    Column("text", "str", "record.text"),
+    Column("text", "str", "record.text", prose=True),
     Column("langs", "json", "record.langs: the languages the author's app declared"),
     Column("reply_count", "int", "replies, as of capture time"),
     Column("repost_count", "int", "reposts, as of capture time"),

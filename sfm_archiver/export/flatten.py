@@ -8,7 +8,7 @@ field X adds tomorrow breaks no export.
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from sfm_archiver.export.columns import COLUMNS
 
@@ -55,9 +55,31 @@ def _known_fields(prefix: str) -> _Level:
     return _Level("", [path.split(".") for path in paths])
 
 
+def _known_checker(level: _Level) -> Callable[[dict], bool]:
+    """A function telling whether an object holds only fields of `level` (nearly every post does),
+    compiled once with each nested level's test written out: what `unknown_fields` asks first."""
+    namespace: dict[str, Any] = {"allowed": level.allowed}
+    lines = ["def known(obj):", "    if not obj.keys() <= allowed:", "        return False"]
+    for n, (key, child) in enumerate(level.children):
+        if child.children:
+            namespace[f"known{n}"] = _known_checker(child)
+            test = f"known{n}(value)"
+        else:
+            namespace[f"allowed{n}"] = child.allowed
+            test = f"value.keys() <= allowed{n}"
+        lines += [f"    value = obj.get({key!r})",
+                  f"    if value is not None and (value.__class__ is not dict or not {test}):",
+                  "        return False"]
+    exec("\n".join(lines + ["    return True"]) + "\n", namespace)  # noqa: S102 (made here from the columns)
+    return namespace["known"]
+
+
 _UNHASHABLE = (list, dict)  # JSON values that cannot be dict keys
+_EMPTY: dict = {}  # what a missing object reads as; never written to
 _POST_FIELDS = _known_fields("")
 _USER_FIELDS = _known_fields("author.")
+_post_known = _known_checker(_POST_FIELDS)
+_user_known = _known_checker(_USER_FIELDS)
 
 
 class Includes:
@@ -85,6 +107,11 @@ def _index(items: Any, key: str) -> dict:
 def lookup(table: dict, key: Any) -> Any:
     """`table.get(key)`, also for a list or object where X sends an id: it joins nothing."""
     return None if key.__class__ in _UNHASHABLE else table.get(key)
+
+
+def joined(table: dict, key: Any) -> dict:
+    """The object `key` names in `table`, or an empty one (shared: only read)."""
+    return (table.get(key) if key.__class__ is str else lookup(table, key)) or _EMPTY
 
 
 def line_posts(record: dict, referenced: bool) -> Iterator[tuple[int, dict, bool]]:
@@ -119,47 +146,48 @@ def flatten_values(post: dict, includes: Includes, meta: dict, kind: str, collec
                    matching_rules: Any, finals: list[str] | None) -> tuple:
     """One row: the values of COLUMNS in their order (missing values are None); a tuple, since
     the export builds one per post and reads it by position."""
+    get = post.get
     users = includes.users
-    author = lookup(users, post.get("author_id")) or {}
+    author = joined(users, get("author_id"))
     refs = _references(post)
     text, entities = full_text(post)
-    metrics = _dict(post.get("public_metrics"))
-    edits = _dict(post.get("edit_controls"))
-    attachments = _dict(post.get("attachments"))
-    geo = _dict(post.get("geo"))
-    place = lookup(includes.places, geo.get("place_id")) or {}
+    metrics = _dict(get("public_metrics"))
+    edits = _dict(get("edit_controls"))
+    attachments = _dict(get("attachments"))
+    geo = _dict(get("geo"))
+    place = joined(includes.places, geo.get("place_id"))
     author_metrics = _dict(author.get("public_metrics"))
-    replied_user = lookup(users, post.get("in_reply_to_user_id")) or {}
-    retweeted = lookup(includes.tweets, refs.get("retweeted")) or {}
-    quoted = lookup(includes.tweets, refs.get("quoted")) or {}
+    replied_user = joined(users, get("in_reply_to_user_id"))
+    retweeted = joined(includes.tweets, refs.get("retweeted"))
+    quoted = joined(includes.tweets, refs.get("quoted"))
     media_keys = attachments.get("media_keys")
     media = _media(includes, media_keys)
     return (
-        post.get("id"),                                                 # id
-        post.get("conversation_id"),                                    # conversation_id
+        get("id"),                                                      # id
+        get("conversation_id"),                                         # conversation_id
         refs.get("replied_to"),                                         # referenced_tweets.replied_to.id
         refs.get("retweeted"),                                          # referenced_tweets.retweeted.id
         refs.get("quoted"),                                             # referenced_tweets.quoted.id
-        post.get("author_id"),                                          # author_id
-        post.get("in_reply_to_user_id"),                                # in_reply_to_user_id
+        get("author_id"),                                               # author_id
+        get("in_reply_to_user_id"),                                     # in_reply_to_user_id
         replied_user.get("username"),                                   # in_reply_to_username
         retweeted.get("author_id"),                                     # retweeted_user_id
-        (lookup(users, retweeted.get("author_id")) or {}).get("username"),  # retweeted_username
+        joined(users, retweeted.get("author_id")).get("username"),      # retweeted_username
         quoted.get("author_id"),                                        # quoted_user_id
-        (lookup(users, quoted.get("author_id")) or {}).get("username"),  # quoted_username
-        post.get("created_at"),                                         # created_at
+        joined(users, quoted.get("author_id")).get("username"),         # quoted_username
+        get("created_at"),                                              # created_at
         text,                                                           # text
-        post.get("lang"),                                               # lang
-        post.get("source"),                                             # source
+        get("lang"),                                                    # lang
+        get("source"),                                                  # source
         metrics.get("impression_count"),                                # public_metrics.impression_count
         metrics.get("reply_count"),                                     # public_metrics.reply_count
         metrics.get("retweet_count"),                                   # public_metrics.retweet_count
         metrics.get("quote_count"),                                     # public_metrics.quote_count
         metrics.get("like_count"),                                      # public_metrics.like_count
         metrics.get("bookmark_count"),                                  # public_metrics.bookmark_count
-        post.get("reply_settings"),                                     # reply_settings
-        post.get("possibly_sensitive"),                                 # possibly_sensitive
-        post.get("edit_history_tweet_ids"),                             # edit_history_tweet_ids
+        get("reply_settings"),                                          # reply_settings
+        get("possibly_sensitive"),                                      # possibly_sensitive
+        get("edit_history_tweet_ids"),                                  # edit_history_tweet_ids
         edits.get("edits_remaining"),                                   # edit_controls.edits_remaining
         edits.get("editable_until"),                                    # edit_controls.editable_until
         edits.get("is_edit_eligible"),                                  # edit_controls.is_edit_eligible
@@ -168,13 +196,13 @@ def flatten_values(post: dict, includes: Includes, meta: dict, kind: str, collec
         entities.get("mentions"),                                       # entities.mentions
         entities.get("urls"),                                           # entities.urls
         entities.get("annotations"),                                    # entities.annotations
-        post.get("context_annotations"),                                # context_annotations
+        get("context_annotations"),                                     # context_annotations
         media_keys,                                                     # attachments.media_keys
         media or None,                                                  # attachments.media
         attachments.get("poll_ids"),                                    # attachments.poll_ids
         geo.get("place_id"),                                            # geo.place_id
         place.get("full_name"),                                         # geo.full_name
-        _dict(post.get("withheld")).get("country_codes"),               # withheld.country_codes
+        _dict(get("withheld")).get("country_codes"),                    # withheld.country_codes
         author.get("id"),                                               # author.id
         author.get("username"),                                         # author.username
         author.get("name"),                                             # author.name
@@ -242,6 +270,8 @@ def nested_post(post: dict, includes: Includes, meta: dict, matching_rules: Any)
 
 def unknown_fields(post: dict, author: dict | None) -> list[str]:
     """Paths of fields that no column holds (the export's README lists them with counts)."""
+    if _post_known(post) and (not author or _user_known(author)):
+        return []
     found: list[str] = []
     _unknown(post, _POST_FIELDS, found, "")
     if author:
@@ -298,7 +328,7 @@ def _media(includes: Includes, keys: Any) -> list[dict] | None:
 
 
 def _dict(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
+    return value if value.__class__ is dict else _EMPTY
 
 
 def to_json(value: Any) -> str:

@@ -9,7 +9,6 @@ as text cells with Excel's quote-prefix flag, never as formulas.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
 from datetime import datetime
@@ -17,10 +16,10 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from sfm_archiver.export.columns import Column
+from sfm_archiver.export.csvline import GUARDED_STARTS, field_maker, line_maker
 from sfm_archiver.export.flatten import to_json
 
 _LINE_BREAKS = re.compile("[\u0085\u2028\u2029]")
-GUARDED_STARTS = ("=", "+", "-", "@")
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet, the header row included
 XLSX_MAX_CHARS = 32_767  # Excel's limit per cell
 PARQUET_BATCH_ROWS = 10_000
@@ -31,17 +30,6 @@ WRITE_BUFFER = 1 << 20
 def guard(text: str) -> str:
     """A text cell that a spreadsheet would take for a formula, made plain text."""
     return "'" + text if text.startswith(GUARDED_STARTS) else text
-
-
-def text_cell(value: Any) -> Any:
-    """A value as CSV/TSV writes it: text guarded, lists and objects as JSON, the rest as `csv`
-    renders it (None empty, numbers as digits, flags True/False as twarc-csv writes them)."""
-    cls = value.__class__
-    if cls is str:
-        return "'" + value if value.startswith(GUARDED_STARTS) else value
-    if cls is list or cls is dict:
-        return to_json(value)
-    return value
 
 
 class FormatWriter:
@@ -73,37 +61,16 @@ class FormatWriter:
         raise NotImplementedError
 
 
-def csv_line_maker(delimiter: str) -> Callable[[Sequence], str]:
-    """A function from a row to its CSV line, the exact text `csv.writer` (minimal quoting,
-    `\r\n` line ends) writes for `[text_cell(value) for value in row]`, about twice as fast:
-    a field is quoted only when it holds the delimiter, a quote or a line break. Rows of one
-    field are not for it (`csv.writer` quotes a lone empty field)."""
-    special = re.compile(f'[{re.escape(delimiter)}"\r\n]').search
-
-    def quoted(text: str) -> str:
-        return '"' + text.replace('"', '""') + '"' if special(text) else text
-
-    def line(row: Sequence) -> str:
-        # one comprehension per row, the common classes first: this runs once per cell
-        return delimiter.join([
-            (("'" + value if value.startswith(GUARDED_STARTS) else value) if not special(value)
-             else quoted("'" + value if value.startswith(GUARDED_STARTS) else value))
-            if (cls := value.__class__) is str
-            else "" if value is None
-            else quoted(to_json(value)) if cls is list or cls is dict
-            else str(value)  # int, float, bool: what csv.writer writes for them, never quoted
-            for value in row]) + "\r\n"
-
-    return line
-
-
 class CsvWriter(FormatWriter):
     ext = "csv"
     delimiter = ","
 
     def __init__(self, columns: tuple[Column, ...], notes: dict[str, int]):
         super().__init__(columns, notes)
-        self.prepare = csv_line_maker(self.delimiter) if len(self.names) > 1 else self._single_field_line
+        if len(columns) > 1:
+            self.prepare = line_maker(self.delimiter, columns)
+        else:
+            self._field = field_maker(self.delimiter)
 
     def open(self, path: Path) -> None:
         self._file = open(path, "w", encoding="utf-8", newline="", buffering=WRITE_BUFFER)
@@ -115,10 +82,9 @@ class CsvWriter(FormatWriter):
         if len(self._lines) >= CSV_BATCH_ROWS:
             self._flush()
 
-    def _single_field_line(self, item: Sequence) -> str:
-        buffer = io.StringIO()
-        csv.writer(buffer, delimiter=self.delimiter).writerow([text_cell(value) for value in item])
-        return buffer.getvalue()
+    def prepare(self, item: Sequence) -> str:
+        """The line of a row of one field (`csv.writer` quotes it when it is empty)."""
+        return (self._field(item[0]) or '""') + "\r\n"
 
     def _flush(self) -> None:
         self._file.write("".join(self._lines))

@@ -1,4 +1,5 @@
-"""The CSV/TSV writers' own line making agrees with `csv.writer` on any row of JSON values."""
+"""The CSV/TSV writers' own line making agrees with `csv.writer` on any row of JSON values, in
+columns of any type (values of the type a column expects, the common case, or of any other)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sfm_archiver.export.columns import COLUMNS
-from sfm_archiver.export.writers import CsvWriter, TsvWriter, csv_line_maker, text_cell
+from sfm_archiver.export.columns import BLUESKY_COLUMNS, COLUMNS, EXTRA
+from sfm_archiver.export.csvline import line_maker
+from sfm_archiver.export.flatten import to_json
+from sfm_archiver.export.writers import GUARDED_STARTS, CsvWriter, TsvWriter
 
 tricky = st.sampled_from(["", ",", '"', "\r", "\n", "\r\n", "\t", "=1+1", "+x", "-1", "@a", "'=", " a ", "a,b", 'say "hi"',
                           "\u2028", "\x00", "é", "\\", "x\ty"])
@@ -18,6 +21,22 @@ text = tricky | st.text(max_size=12) | st.text(alphabet=',"\r\n\t=+-@ ab', max_s
 scalars = st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | text
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
                       max_leaves=6)
+expected = {"int": st.integers(-2**70, 2**70), "bool": st.booleans(), "json": values}
+
+
+@st.composite
+def typed_rows(draw) -> tuple[list, list[list]]:
+    """Columns of every table, and rows whose values mostly have the class their column expects."""
+    columns = draw(st.lists(st.sampled_from(COLUMNS + BLUESKY_COLUMNS + (EXTRA,)), min_size=2, max_size=8))
+    cell = [st.none() | expected.get(column.type, text) | values for column in columns]
+    return columns, draw(st.lists(st.tuples(*cell).map(list), max_size=4))
+
+
+def text_cell(value):
+    """A value as the CSV/TSV formats document it: text guarded, lists and objects as JSON."""
+    if isinstance(value, str):
+        return "'" + value if value.startswith(GUARDED_STARTS) else value
+    return to_json(value) if isinstance(value, (list, dict)) else value
 
 
 def written_by_csv_module(rows: list, delimiter: str) -> str:
@@ -26,10 +45,11 @@ def written_by_csv_module(rows: list, delimiter: str) -> str:
     return out.getvalue()
 
 
-@settings(max_examples=400, deadline=None)
-@given(rows=st.lists(st.lists(values, min_size=2, max_size=6), max_size=4), delimiter=st.sampled_from([",", "\t"]))
-def test_line_maker_writes_what_csv_writer_writes(rows, delimiter):
-    line = csv_line_maker(delimiter)
+@settings(max_examples=600, deadline=None)
+@given(table=typed_rows(), delimiter=st.sampled_from([",", "\t"]))
+def test_line_maker_writes_what_csv_writer_writes(table, delimiter):
+    columns, rows = table
+    line = line_maker(delimiter, columns)
     assert "".join(map(line, rows)) == written_by_csv_module(rows, delimiter)
 
 
