@@ -224,7 +224,7 @@ class ParquetWriter(FormatWriter):
             if kind == "time":
                 return pa.array(values, type=pa.string()).cast(arrow_type)
             return pa.array(values, type=arrow_type)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):  # e.g. a count >= 2**63
             converted = [_coerce(value, kind) for value in values]
             self.notes[f"parquet values that did not fit their column's type, left empty ({column.name})"] += sum(
                 1 for before, after in zip(values, converted, strict=True) if before is not None and after is None)

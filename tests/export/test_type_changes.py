@@ -71,3 +71,31 @@ def test_ids_of_any_type_break_no_format(tmp_path, make_simulator):
                 assert read_ids(out, fmt) == ids, fmt
 
     check()
+
+
+def test_counts_beyond_64_bits_break_no_format(tmp_path, make_simulator):
+    """JSON numbers have no size limit: a count Parquet's int64 cannot hold is left empty there
+    (and counted in the export's notes), and written as sent everywhere else."""
+    import pyarrow.parquet as pq
+
+    sim = make_simulator(tokens=["timeline-test-token"], accounts=[{"id": "301", "username": "alice", "tweets": 3}])
+    config = write_config(tmp_path, sim.base_url, {"tl": ["alice"]})
+    assert harvest(config, "tl")["result"] == "ok"
+    [page] = raw_captures(tmp_path / "archive", "tl")
+    huge = [2**70, -(2**64)]
+    for post, count in zip(page["data"], huge, strict=False):  # the first two posts
+        post.setdefault("public_metrics", {})["like_count"] = count
+    archive = tmp_path / "odd"
+    add_capture(archive, "tl", "timeline", [page])
+    for fmt in FORMATS:
+        out = tmp_path / f"out-{fmt}"
+        result = run_export(ExportRequest(collections=("tl",), sources=(archive,), out=out, format=fmt))
+        assert result.exit_code == 0 and result.rows == len(page["data"]), fmt
+        if fmt == "parquet":
+            [path] = [p for p in out.iterdir() if p.suffix == ".parquet"]
+            likes = pq.read_table(path).column("public_metrics.like_count").to_pylist()
+            assert likes[:2] == [None, None] and any("like_count" in note for note in result.notes), result.notes
+        if fmt == "csv":
+            from .helpers import read_csv_rows
+
+            assert [row["public_metrics.like_count"] for row in read_csv_rows(out)][:2] == [str(n) for n in huge]
