@@ -42,7 +42,6 @@ class BlueskySession:
         self._lock = threading.Lock()
         self._access: str | None = None
         self._refresh: str | None = None
-        self.created = self.refreshed = 0
 
     def authorization(self) -> str:
         """The Authorization header value for the next call (a session is made if there is none)."""
@@ -59,7 +58,6 @@ class BlueskySession:
                 return
             if self._refresh is not None and self._call(REFRESH, headers={"Authorization": f"Bearer {self._refresh}"},
                                                         expired_ok=True):
-                self.refreshed += 1
                 return
             self._create()
 
@@ -67,7 +65,6 @@ class BlueskySession:
         if not self._call(CREATE, body={"identifier": self.identifier, "password": self._password}):
             raise AuthError(f"the Bluesky service at {self.service_url} refused the app password of "
                             f"{self.identifier!r}: check bluesky.identifier and the app password")
-        self.created += 1
 
     def _call(self, method: str, *, body: dict | None = None, headers: dict | None = None, expired_ok: bool = False) -> bool:
         """POST one session method; True once its tokens are kept, False when it was refused."""

@@ -80,7 +80,6 @@ class BlueskyDay:
         self.sim = simulator(settings)
         self.dids: dict[str, str] = {}
         self.deleted: dict[str, set[str]] = {}
-        self.applied: Counter = Counter()
         self.timeline_items: dict[str, Counter] = {}  # per account: each feed item's captured copies
         self.jetstream_events: Counter = Counter()
 
@@ -106,7 +105,6 @@ class BlueskyDay:
             else:
                 params = {key: value for key, value in event.items() if key not in ("event", "account")}
                 self.sim.apply_event({"event": name, "did": did, **params})
-        self.applied[name] += 1
 
     def quiet(self) -> None:
         """No more slowness at the end of the day (the final harvest runs at full speed)."""
