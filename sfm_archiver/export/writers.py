@@ -193,6 +193,21 @@ class ParquetWriter(FormatWriter):
 
     ext = "parquet"
 
+    def __init__(self, columns: tuple[Column, ...], notes: dict[str, int]):
+        super().__init__(columns, notes)
+        self._json = tuple(n for n, column in enumerate(columns) if column.type == "json")
+
+    def prepare(self, item: Sequence) -> Sequence:
+        """Lists and objects as JSON text (in the worker that made the row: the export's
+        process, which writes every batch, has enough to do)."""
+        if not self._json:
+            return item
+        row = list(item)
+        for n in self._json:
+            if row[n] is not None:
+                row[n] = to_json(row[n])
+        return row
+
     def open(self, path: Path) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -218,8 +233,6 @@ class ParquetWriter(FormatWriter):
     def _array(self, values: list[Any], column: Column):
         pa, kind = self._pa, column.type
         arrow_type = _arrow_type(pa, kind)
-        if kind == "json":
-            values = [None if value is None else to_json(value) for value in values]
         try:
             if kind == "time":
                 return pa.array(values, type=pa.string()).cast(arrow_type)
