@@ -99,10 +99,11 @@ class Includes:
 
 
 def _index(items: Any, key: str) -> dict:
+    """Objects by their `key`; one without it (or null: what a missing reference reads as) joins nothing."""
     if not isinstance(items, list):
         return {}
     return {item[key]: item for item in items
-            if isinstance(item, dict) and key in item and item[key].__class__ not in _UNHASHABLE}
+            if isinstance(item, dict) and item.get(key) is not None and item[key].__class__ not in _UNHASHABLE}
 
 
 def lookup(table: dict, key: Any) -> Any:
@@ -147,22 +148,34 @@ def flatten_values(post: dict, includes: Includes, meta: dict, kind: str, collec
                    matching_rules: Any, finals: list[str] | None) -> tuple:
     """One row: the values of COLUMNS in their order (missing values are None); a tuple, since
     the export builds one per post and reads it by position."""
+    # Written out for speed (a row per post): absent objects read as _EMPTY without a call.
     get = post.get
     users = includes.users
     author = joined(users, get("author_id"))
-    refs = _references(post)
+    refs = _references(post) if "referenced_tweets" in post else _EMPTY
     text, entities = full_text(post)
-    metrics = _dict(get("public_metrics"))
-    edits = _dict(get("edit_controls"))
-    attachments = _dict(get("attachments"))
-    geo = _dict(get("geo"))
-    place = joined(includes.places, geo.get("place_id"))
-    author_metrics = _dict(author.get("public_metrics"))
-    replied_user = joined(users, get("in_reply_to_user_id"))
-    retweeted = joined(includes.tweets, refs.get("retweeted"))
-    quoted = joined(includes.tweets, refs.get("quoted"))
+    metrics = get("public_metrics")
+    metrics = metrics if metrics.__class__ is dict else _EMPTY
+    edits = get("edit_controls")
+    edits = edits if edits.__class__ is dict else _EMPTY
+    attachments = get("attachments")
+    attachments = attachments if attachments.__class__ is dict else _EMPTY
+    geo = get("geo")
+    geo = geo if geo.__class__ is dict else _EMPTY
+    withheld = get("withheld")
+    withheld = withheld if withheld.__class__ is dict else _EMPTY
+    place = joined(includes.places, geo.get("place_id")) if geo else _EMPTY
+    author_metrics = author.get("public_metrics")
+    if author_metrics.__class__ is not dict:
+        author_metrics = _EMPTY
+    replied_to = get("in_reply_to_user_id")
+    replied_user = _EMPTY if replied_to is None else joined(users, replied_to)
+    retweeted = joined(includes.tweets, refs.get("retweeted")) if refs else _EMPTY
+    quoted = joined(includes.tweets, refs.get("quoted")) if refs else _EMPTY
+    retweeted_user = joined(users, retweeted.get("author_id")) if retweeted else _EMPTY
+    quoted_user = joined(users, quoted.get("author_id")) if quoted else _EMPTY
     media_keys = attachments.get("media_keys")
-    media = _media(includes, media_keys)
+    media = None if media_keys is None else _media(includes, media_keys)
     return (
         get("id"),                                                      # id
         get("conversation_id"),                                         # conversation_id
@@ -170,12 +183,12 @@ def flatten_values(post: dict, includes: Includes, meta: dict, kind: str, collec
         refs.get("retweeted"),                                          # referenced_tweets.retweeted.id
         refs.get("quoted"),                                             # referenced_tweets.quoted.id
         get("author_id"),                                               # author_id
-        get("in_reply_to_user_id"),                                     # in_reply_to_user_id
+        replied_to,                                                     # in_reply_to_user_id
         replied_user.get("username"),                                   # in_reply_to_username
         retweeted.get("author_id"),                                     # retweeted_user_id
-        joined(users, retweeted.get("author_id")).get("username"),      # retweeted_username
+        retweeted_user.get("username"),                                 # retweeted_username
         quoted.get("author_id"),                                        # quoted_user_id
-        joined(users, quoted.get("author_id")).get("username"),         # quoted_username
+        quoted_user.get("username"),                                    # quoted_username
         get("created_at"),                                              # created_at
         text,                                                           # text
         get("lang"),                                                    # lang
@@ -203,7 +216,7 @@ def flatten_values(post: dict, includes: Includes, meta: dict, kind: str, collec
         attachments.get("poll_ids"),                                    # attachments.poll_ids
         geo.get("place_id"),                                            # geo.place_id
         place.get("full_name"),                                         # geo.full_name
-        _dict(get("withheld")).get("country_codes"),                    # withheld.country_codes
+        withheld.get("country_codes"),                                  # withheld.country_codes
         author.get("id"),                                               # author.id
         author.get("username"),                                         # author.username
         author.get("name"),                                             # author.name
