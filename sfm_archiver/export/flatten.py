@@ -148,26 +148,19 @@ def flatten_values(post: dict, includes: Includes, meta: dict, kind: str, collec
                    matching_rules: Any, finals: list[str] | None) -> tuple:
     """One row: the values of COLUMNS in their order (missing values are None); a tuple, since
     the export builds one per post and reads it by position."""
-    # Written out for speed (a row per post): absent objects read as _EMPTY without a call.
+    # A row per post: objects that are absent (no includes, no references) are not looked up.
     get = post.get
     users = includes.users
     author = joined(users, get("author_id"))
     refs = _references(post) if "referenced_tweets" in post else _EMPTY
     text, entities = full_text(post)
-    metrics = get("public_metrics")
-    metrics = metrics if metrics.__class__ is dict else _EMPTY
-    edits = get("edit_controls")
-    edits = edits if edits.__class__ is dict else _EMPTY
-    attachments = get("attachments")
-    attachments = attachments if attachments.__class__ is dict else _EMPTY
-    geo = get("geo")
-    geo = geo if geo.__class__ is dict else _EMPTY
-    withheld = get("withheld")
-    withheld = withheld if withheld.__class__ is dict else _EMPTY
+    metrics = _dict(get("public_metrics"))
+    edits = _dict(get("edit_controls"))
+    attachments = _dict(get("attachments"))
+    geo = _dict(get("geo"))
+    withheld = _dict(get("withheld"))
     place = joined(includes.places, geo.get("place_id")) if geo else _EMPTY
-    author_metrics = author.get("public_metrics")
-    if author_metrics.__class__ is not dict:
-        author_metrics = _EMPTY
+    author_metrics = _dict(author.get("public_metrics"))
     replied_to = get("in_reply_to_user_id")
     replied_user = _EMPTY if replied_to is None else joined(users, replied_to)
     retweeted = joined(includes.tweets, refs.get("retweeted")) if refs else _EMPTY
@@ -347,9 +340,9 @@ def _dict(value: Any) -> dict:
 
 def to_json(value: Any) -> str:
     """Compact JSON text of a decoded value: `json.dumps(value, ensure_ascii=False,
-    separators=(",", ":"))` but for the spelling of floats with an exponent (`1e16`, not
-    `1e+16`: the same number). msgspec writes it several times faster; what it refuses, and
-    NaN or Infinity (which it would write as null), go to `json`."""
+    separators=(",", ":"))` but for the spelling of some floats (`1e16` for `1e+16`, `0.00001`
+    for `1e-05`: the same numbers). msgspec writes it several times faster; what it refuses,
+    and NaN or Infinity (which it would write as null), go to `json`."""
     try:
         text = _encode(value)
     except _ENCODE_ERRORS:

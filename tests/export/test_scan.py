@@ -83,7 +83,7 @@ surrogates = st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=
                           max_leaves=8))
 def test_to_json_is_compact_json_of_the_same_value(value):
     """What `json.dumps` writes, byte for byte, wherever no float is involved; with floats, the
-    same numbers (`1e16` may be spelt without `+`); NaN, Infinity and lone surrogates as
+    same numbers (`1e16` for `1e+16`, `0.00001` for `1e-05`); NaN, Infinity and lone surrogates as
     `json.dumps` writes them."""
     from sfm_archiver.export.flatten import to_json
 
