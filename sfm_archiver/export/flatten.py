@@ -1,8 +1,8 @@
-"""From a raw capture line to posts: each post joined with its author, referenced posts, media and
-place from the line's `includes` (as `twarc2 flatten` does), then to a row of the export's columns.
+"""X's capture lines as dicts: their posts, each joined with its author, referenced posts, media
+and place from the line's `includes` (as `twarc2 flatten` does), and the fields no column holds.
 
 The raw line is never changed; unknown fields are reported (`unknown_fields`), never an error, so a
-field X adds tomorrow breaks no export.
+field X adds tomorrow breaks no export. The rows themselves are made from structs (`xrows.py`).
 """
 
 from __future__ import annotations
@@ -111,11 +111,6 @@ def lookup(table: dict, key: Any) -> Any:
     return None if key.__class__ in _UNHASHABLE else table.get(key)
 
 
-def joined(table: dict, key: Any) -> dict:
-    """The object `key` names in `table`, or an empty one (shared: only read)."""
-    return (table.get(key) if key.__class__ is str else lookup(table, key)) or _EMPTY
-
-
 def line_posts(record: dict, referenced: bool) -> Iterator[tuple[int, dict, bool]]:
     """(slot, post, is_referenced) of a timeline page or stream message; with `referenced`, also
     the posts of `includes.tweets` (slots from REFERENCED_SLOT)."""
@@ -133,113 +128,6 @@ def line_posts(record: dict, referenced: bool) -> Iterator[tuple[int, dict, bool
             for slot, post in enumerate(tweets, start=REFERENCED_SLOT):
                 if isinstance(post, dict) and isinstance(post.get("id"), str):
                     yield slot, post, True
-
-
-def full_text(post: dict) -> tuple[Any, dict]:
-    """The text and entities of a post: a long post's `note_tweet` when it has one."""
-    note = post.get("note_tweet")
-    if isinstance(note, dict) and isinstance(note.get("text"), str):
-        entities = note.get("entities")
-        return note["text"], entities if isinstance(entities, dict) else _dict(post.get("entities"))
-    return post.get("text"), _dict(post.get("entities"))
-
-
-def flatten_values(post: dict, includes: Includes, meta: dict, kind: str, collection: str, referenced: bool,
-                   matching_rules: Any, finals: list[str] | None) -> tuple:
-    """One row: the values of COLUMNS in their order (missing values are None); a tuple, since
-    the export builds one per post and reads it by position."""
-    # A row per post: objects that are absent (no includes, no references) are not looked up.
-    get = post.get
-    users = includes.users
-    author = joined(users, get("author_id"))
-    refs = _references(post) if "referenced_tweets" in post else _EMPTY
-    text, entities = full_text(post)
-    metrics = _dict(get("public_metrics"))
-    edits = _dict(get("edit_controls"))
-    attachments = _dict(get("attachments"))
-    geo = _dict(get("geo"))
-    withheld = _dict(get("withheld"))
-    place = joined(includes.places, geo.get("place_id")) if geo else _EMPTY
-    author_metrics = _dict(author.get("public_metrics"))
-    replied_to = get("in_reply_to_user_id")
-    replied_user = _EMPTY if replied_to is None else joined(users, replied_to)
-    retweeted = joined(includes.tweets, refs.get("retweeted")) if refs else _EMPTY
-    quoted = joined(includes.tweets, refs.get("quoted")) if refs else _EMPTY
-    retweeted_user = joined(users, retweeted.get("author_id")) if retweeted else _EMPTY
-    quoted_user = joined(users, quoted.get("author_id")) if quoted else _EMPTY
-    media_keys = attachments.get("media_keys")
-    media = None if media_keys is None else _media(includes, media_keys)
-    return (
-        get("id"),                                                      # id
-        get("conversation_id"),                                         # conversation_id
-        refs.get("replied_to"),                                         # referenced_tweets.replied_to.id
-        refs.get("retweeted"),                                          # referenced_tweets.retweeted.id
-        refs.get("quoted"),                                             # referenced_tweets.quoted.id
-        get("author_id"),                                               # author_id
-        replied_to,                                                     # in_reply_to_user_id
-        replied_user.get("username"),                                   # in_reply_to_username
-        retweeted.get("author_id"),                                     # retweeted_user_id
-        retweeted_user.get("username"),                                 # retweeted_username
-        quoted.get("author_id"),                                        # quoted_user_id
-        quoted_user.get("username"),                                    # quoted_username
-        get("created_at"),                                              # created_at
-        text,                                                           # text
-        get("lang"),                                                    # lang
-        get("source"),                                                  # source
-        metrics.get("impression_count"),                                # public_metrics.impression_count
-        metrics.get("reply_count"),                                     # public_metrics.reply_count
-        metrics.get("retweet_count"),                                   # public_metrics.retweet_count
-        metrics.get("quote_count"),                                     # public_metrics.quote_count
-        metrics.get("like_count"),                                      # public_metrics.like_count
-        metrics.get("bookmark_count"),                                  # public_metrics.bookmark_count
-        get("reply_settings"),                                          # reply_settings
-        get("possibly_sensitive"),                                      # possibly_sensitive
-        get("edit_history_tweet_ids"),                                  # edit_history_tweet_ids
-        edits.get("edits_remaining"),                                   # edit_controls.edits_remaining
-        edits.get("editable_until"),                                    # edit_controls.editable_until
-        edits.get("is_edit_eligible"),                                  # edit_controls.is_edit_eligible
-        entities.get("hashtags"),                                       # entities.hashtags
-        entities.get("cashtags"),                                       # entities.cashtags
-        entities.get("mentions"),                                       # entities.mentions
-        entities.get("urls"),                                           # entities.urls
-        entities.get("annotations"),                                    # entities.annotations
-        get("context_annotations"),                                     # context_annotations
-        media_keys,                                                     # attachments.media_keys
-        media or None,                                                  # attachments.media
-        attachments.get("poll_ids"),                                    # attachments.poll_ids
-        geo.get("place_id"),                                            # geo.place_id
-        place.get("full_name"),                                         # geo.full_name
-        withheld.get("country_codes"),                                  # withheld.country_codes
-        author.get("id"),                                               # author.id
-        author.get("username"),                                         # author.username
-        author.get("name"),                                             # author.name
-        author.get("created_at"),                                       # author.created_at
-        author.get("description"),                                      # author.description
-        author.get("location"),                                         # author.location
-        author.get("url"),                                              # author.url
-        author.get("profile_image_url"),                                # author.profile_image_url
-        author.get("verified"),                                         # author.verified
-        author.get("verified_type"),                                    # author.verified_type
-        author.get("protected"),                                        # author.protected
-        author_metrics.get("followers_count"),                          # author.public_metrics.followers_count
-        author_metrics.get("following_count"),                          # author.public_metrics.following_count
-        author_metrics.get("tweet_count"),                              # author.public_metrics.tweet_count
-        author_metrics.get("listed_count"),                             # author.public_metrics.listed_count
-        author_metrics.get("like_count"),                               # author.public_metrics.like_count
-        matching_rules,                                                 # matching_rules
-        finals,                                                         # urls.final
-        meta.get("captured_at"),                                        # captured_at
-        collection,                                                     # collection
-        kind,                                                           # kind
-        "referenced" if referenced else "post",                         # row_type
-    )
-
-
-def flatten_row(post: dict, includes: Includes, meta: dict, kind: str, collection: str, referenced: bool,
-                matching_rules: Any, finals: list[str] | None) -> dict[str, Any]:
-    """One row by column name (for readers of single rows)."""
-    values = flatten_values(post, includes, meta, kind, collection, referenced, matching_rules, finals)
-    return dict(zip(COLUMN_NAMES, values, strict=True))
 
 
 def nested_post(post: dict, includes: Includes, meta: dict, matching_rules: Any) -> dict:
@@ -319,8 +207,8 @@ def _unknown(obj: dict, level: _Level, found: list[str], shown: str) -> None:
             found.append(f"{shown}{level.prefix}{key}")
 
 
-def _references(post: dict) -> dict[str, str]:
-    refs = post.get("referenced_tweets")
+def _references(refs: Any) -> dict[str, str]:
+    """The ids of a post's `referenced_tweets` by type (replied_to, retweeted, quoted)."""
     if not isinstance(refs, list):
         return {}
     return {ref.get("type"): ref.get("id") for ref in refs

@@ -57,14 +57,21 @@ def decode_line(line: bytes) -> object:
 def read_records(path: str | Path, on_problem: ProblemSink, opener: Opener | None = None) -> Iterator[tuple[int, dict]]:
     """(line number, object) of every line that is a JSON object; other lines are reported."""
     for line_no, line in read_lines(path, on_problem, opener):
-        if not line.strip():
-            continue
-        try:
-            record = decode_line(line)
-        except ValueError as error:
-            on_problem(CaptureProblem(Path(path), line_no, f"not valid JSON: {error}"))
-            continue
-        if not isinstance(record, dict):
-            on_problem(CaptureProblem(Path(path), line_no, "not a JSON object"))
-            continue
-        yield line_no, record
+        record = object_of(line, path, line_no, on_problem)
+        if record is not None:
+            yield line_no, record
+
+
+def object_of(line: bytes, path: str | Path, line_no: int, on_problem: ProblemSink) -> dict | None:
+    """The JSON object of a line; None for a blank line or one that is reported (not JSON, not an object)."""
+    if not line.strip():
+        return None
+    try:
+        record = decode_line(line)
+    except ValueError as error:
+        on_problem(CaptureProblem(Path(path), line_no, f"not valid JSON: {error}"))
+        return None
+    if not isinstance(record, dict):
+        on_problem(CaptureProblem(Path(path), line_no, "not a JSON object"))
+        return None
+    return record

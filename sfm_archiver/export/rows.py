@@ -13,15 +13,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 from sfm_archiver.export.columns import EXTRA, column_picker, select_columns
-from sfm_archiver.export.flatteners import FLATTENERS, line_platform
+from sfm_archiver.export.flatteners import FLATTENERS, ROW_FLATTENERS, meta_platform
 from sfm_archiver.export.index import position
-from sfm_archiver.export.lines import read_lines, read_records
+from sfm_archiver.export.lines import read_lines
 from sfm_archiver.export.scan import index_entries, light_record
 from sfm_archiver.export.sources import CaptureFile
 
 PROBLEMS_KEPT = 1000
 FinalUrl = Callable[[str], "str | None"]
 Emit = Callable[[Any], None]
+Flattener = Any  # a platform's flattener (`flatteners.py`)
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,8 @@ class FileTally:
 class RowMaker:
     def __init__(self, spec: RowSpec, final_url: FinalUrl | None):
         self.spec, self.filter = spec, spec.filter
-        self.flat = FLATTENERS[spec.platform]
+        self.flat = FLATTENERS[spec.platform]  # the index passes (dicts)
+        self.writing = ROW_FLATTENERS[spec.platform] if spec.item == "row" else self.flat  # the writing pass
         self.columns = select_columns(spec.columns, spec.platform)
         self.with_extra = EXTRA in self.columns
         self.pick = column_picker(self.columns, spec.platform)
@@ -83,33 +85,35 @@ class RowMaker:
 
     # -- filters -----------------------------------------------------------------------------
 
-    def wanted_posts(self, record: dict) -> list[tuple[int, dict, bool]]:
+    def wanted_posts(self, record: Any, flat: Flattener | None = None) -> list[tuple[int, Any, bool]]:
         """(slot, post, is_referenced) of a line's posts that pass the filters; referenced posts
         come with a page of which at least one post passed. A line of another platform than
-        the export's has none (the writing pass reports it)."""
-        if line_platform(record) != self.spec.platform:
+        the export's has none (the writing pass reports it). `flat` read the line (default: the
+        index passes' flattener, of dicts)."""
+        flat = flat or self.flat
+        if meta_platform(flat.meta(record)) != self.spec.platform:
             return []
         active = self.filter.active
         posts = []
-        context = self.flat.context(record) if active and self.filter.accounts else None
+        context = flat.context(record) if active and self.filter.accounts else None
         page_passed = False
-        for slot, post, is_referenced in self.flat.posts(record, self.filter.include_referenced):
+        for slot, post, is_referenced in flat.posts(record, self.filter.include_referenced):
             if is_referenced:
                 if page_passed:
                     posts.append((slot, post, True))
-            elif not active or self._post_wanted(post, record, context):
+            elif not active or self._post_wanted(post, record, context, flat):
                 page_passed = True
                 posts.append((slot, post, False))
         return posts
 
-    def _post_wanted(self, post: dict, record: dict, context: Any) -> bool:
+    def _post_wanted(self, post: Any, record: Any, context: Any, flat: Flattener) -> bool:
         wanted = self.filter
         if wanted.start or wanted.end:
-            stamp = captured_at(record) if wanted.by == "captured" else self.flat.created_at(post)
+            stamp = flat.meta(record).get("captured_at") if wanted.by == "captured" else flat.created_at(post)
             if not isinstance(stamp, str) or (wanted.start and stamp < wanted.start) or (wanted.end and stamp >= wanted.end):
                 return False
         if wanted.accounts:
-            author_id, name = self.flat.author(post, context if context is not None else self.flat.context(record))
+            author_id, name = flat.author(post, context if context is not None else flat.context(record))
             if author_id.__class__ is str and author_id in wanted.account_ids:
                 return True
             return str(name or "").lower() in wanted.account_names
@@ -124,16 +128,18 @@ class RowMaker:
     def write_file(self, file: CaptureFile, winners: set[int] | None, emit: Emit) -> FileTally:
         """Every wanted post of `file` (only the `winners` positions under dedupe) to `emit`."""
         tally = FileTally()
-        for line, record in read_records(Path(file.label), lambda problem: tally.problem(str(problem)), file.opener):
-            posts = self.wanted_posts(record)
+        flat = self.writing
+        for line, record in flat.read(Path(file.label), lambda problem: tally.problem(str(problem)), file.opener,
+                                      self.filter.include_referenced):
+            posts = self.wanted_posts(record, flat)
+            meta = flat.meta(record)
             if not posts:
-                if line_platform(record) != self.spec.platform:
-                    tally.problem(f"{file.label}:{line}: a {line_platform(record)} capture in an export of "
+                if meta_platform(meta) != self.spec.platform:
+                    tally.problem(f"{file.label}:{line}: a {meta_platform(meta)} capture in an export of "
                                   f"{self.spec.platform} captures: skipped")
                 continue
             tally.captures += len(posts)
-            meta = record.get("__sfm") if isinstance(record.get("__sfm"), dict) else {}
-            context = self.flat.context(record)
+            context = flat.context(record)
             written = 0
             for slot, post, referenced in posts:
                 if winners is not None and ((line << 12) | slot) not in winners:
@@ -161,34 +167,35 @@ class RowMaker:
             if found[1]:
                 emit((found[0], position(number, line, 0), found[1]))
 
-    def _item(self, post: dict, context: Any, meta: dict, record: dict, file: CaptureFile, referenced: bool):
-        kind = self.spec.item
+    def _item(self, post: Any, context: Any, meta: dict, record: Any, file: CaptureFile, referenced: bool):
+        kind, flat = self.spec.item, self.writing
         if kind == "id":
-            return self.flat.post_id(post)
+            return flat.post_id(post)
         if kind == "post":
-            return self.flat.nested(post, context, meta, record)
-        values = self.flat.values(post, context, meta, file.kind, file.collection, referenced, record, self._finals(post))
+            return flat.nested(post, context, meta, record)
+        values = flat.values(post, context, meta, file.kind, file.collection, referenced, record, self._finals(post))
         if self.with_extra:
-            values += (self.flat.extra(post, context),)
+            values += (flat.extra(post, context),)
         return self.pick(values)
 
-    def _finals(self, post: dict) -> list[str] | None:
+    def _finals(self, post: Any) -> list[str] | None:
         if self.final_url is None:
             return None
-        finals = [self.final_url(url) for url in dict.fromkeys(self.flat.links(post))]
+        finals = [self.final_url(url) for url in dict.fromkeys(self.writing.links(post))]
         return [final for final in finals if final] or None
 
-    def _count(self, tally: FileTally, post: dict, context: Any, file: CaptureFile) -> None:
+    def _count(self, tally: FileTally, post: Any, context: Any, file: CaptureFile) -> None:
         """Per-row facts for the README: timeline accounts, fields outside the columns, posting times."""
+        flat = self.writing
         if file.kind == "timeline":
-            account_id, name = self.flat.account(post, context)
+            account_id, name = flat.account(post, context)
             if account_id.__class__ is str:
                 tally.by_account[account_id] += 1
                 if name.__class__ is str:
                     tally.account_names[account_id] = name
-        for path in self.flat.unknown(post, context):
+        for path in flat.unknown(post, context):
             tally.unknown[path] += 1
-        widen(tally.posted_range, self.flat.created_at(post))
+        widen(tally.posted_range, flat.created_at(post))
 
 
 def widen(span: list[str], value: object) -> None:

@@ -104,12 +104,12 @@ def test_counts_beyond_64_bits_break_no_format(tmp_path, make_simulator):
 def test_a_null_id_in_includes_joins_nothing():
     """A post without an author or references gets none from an include whose id is null (what
     a missing reference would otherwise look up)."""
-    from sfm_archiver.export.flatten import Includes, flatten_row
+    from sfm_archiver.export.xrows import row_by_name
 
     record = {"data": [{"id": "1", "text": "t", "referenced_tweets": [{"type": "replied_to", "id": "2"}]}],
               "includes": {"users": [{"id": None, "username": "ghost"}],
                            "tweets": [{"id": None, "author_id": "5"}], "places": [{"id": None, "full_name": "x"}]}}
-    row = flatten_row(record["data"][0], Includes(record), {}, "timeline", "c", False, None, None)
+    [row] = row_by_name(record)
     assert (row["author.username"], row["in_reply_to_username"], row["retweeted_user_id"], row["quoted_user_id"],
             row["geo.full_name"]) == (None, None, None, None, None)
     assert row["referenced_tweets.replied_to.id"] == "2"
