@@ -55,6 +55,9 @@ class _Shape:
         fields += [(key, Any, UNSET) for key in extras]
         self.type = msgspec.defstruct(name, fields, forbid_unknown_fields=forbid, gc=False)
         self.empty = self.type()  # what an absent object reads as; never written to
+        unset = " and ".join(f"obj.{key} is UNSET" for key in extras) or "True"
+        # whether a struct carries none of the extras (nearly every one: asked first, written out)
+        self.bare = eval(f"lambda obj: {unset}", {"UNSET": UNSET})  # noqa: S307 (made here from field names)
 
     def convert(self, obj: dict) -> Any:
         """The struct of a dict: its known fields (a nested level that is no object: None). The
@@ -299,8 +302,10 @@ def unknown_of(post: Any, line: XLine) -> list[str]:
     """Paths of a post's fields that no column holds (as `flatten.unknown_fields` finds them)."""
     if line.dicts is not None:
         return unknown_fields(*line.dicts[id(post)])
-    found = [key for key in POST.extras if getattr(post, key) is not UNSET]
     author = joined(line.users, post.author_id)
+    if POST.bare(post) and (author is None or USER.bare(author)):
+        return []
+    found = [key for key in POST.extras if getattr(post, key) is not UNSET]
     if author is not None:
         found += [f"author.{key}" for key in USER.extras if getattr(author, key) is not UNSET]
     return sorted(found) if len(found) > 1 else found
