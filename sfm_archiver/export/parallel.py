@@ -2,8 +2,8 @@
 
 Making rows (decoding lines, flattening posts, quoting CSV fields) is nearly all of an export's
 time, and each file's rows depend only on that file, the dedupe winners and the link finals. So
-worker processes make them with the same `RowMaker` the export's process uses, each spilling a
-file's prepared items to a temporary file (memory stays flat whatever the file's size), and the
+worker processes make them with the same `RowMaker` (and `write_part`) the export's process uses,
+each spilling a file's prepared items (CSV lines, Parquet batches) to a temporary file (memory stays flat whatever the file's size), and the
 export's process puts the spills, in file order, into the segments (the index pass likewise
 spills index entries): the same files, byte for
 byte, as one process writes (tests/export/test_parallel.py checks every format).
@@ -23,7 +23,7 @@ from sfm_archiver.export.columns import select_columns
 from sfm_archiver.export.index import final_url_reader
 from sfm_archiver.export.rows import Emit, FileTally, RowMaker, RowSpec
 from sfm_archiver.export.sources import CaptureFile
-from sfm_archiver.export.writers import FORMATS
+from sfm_archiver.export.writers import FORMATS, FormatWriter
 
 SPILL_BATCH = 2000  # prepared items per pickle in a spill file
 AUTO_MIN_BYTES = 16 << 20  # compressed captures below this are written in one process (workers cost more)
@@ -103,13 +103,32 @@ def _read_spill(path: Path) -> Iterator[Any]:
         path.unlink(missing_ok=True)
 
 
-_worker: tuple[tuple[RowSpec, str | None], RowMaker, Callable[[Any], Any]] | None = None  # one per worker process
+_worker: tuple[tuple[RowSpec, str | None], RowMaker, FormatWriter | None] | None = None  # one per process
 
 
 def write_part(spec: RowSpec, fmt: str, file: CaptureFile, winners: set[int] | None, emit: Emit) -> FileTally:
-    """A job: one file's writing pass, each item prepared for the writer (CSV lines are made here)."""
-    maker, prepare = _maker(spec, fmt)
-    return maker.write_file(file, winners, lambda item: emit(prepare(item)))
+    """A job: one file's writing pass, each item prepared for the writer (CSV lines are made
+    here), or for a batched format each batch of the file's rows. The export's own process runs
+    it too, when it has no workers, so the files never depend on where their rows were made."""
+    maker, writer = _maker(spec, fmt)
+    assert writer is not None
+    if not writer.batch_rows:
+        prepare = writer.prepare
+        return maker.write_file(file, winners, lambda item: emit(prepare(item)))
+    rows: list[Any] = []
+
+    def add(item: Any) -> None:
+        rows.append(writer.prepare(item))
+        if len(rows) >= writer.batch_rows:
+            emit(writer.batch(rows))
+            rows.clear()
+
+    tally = maker.write_file(file, winners, add)
+    if rows:
+        emit(writer.batch(rows))
+    tally.notes.update(writer.notes)
+    writer.notes.clear()
+    return tally
 
 
 def index_part(spec: RowSpec, number: int, file: CaptureFile, emit: Emit) -> None:
@@ -117,17 +136,20 @@ def index_part(spec: RowSpec, number: int, file: CaptureFile, emit: Emit) -> Non
     _maker(spec, None)[0].index_file(file, number, emit)
 
 
-def _maker(spec: RowSpec, fmt: str | None) -> tuple[RowMaker, Callable[[Any], Any]]:
+def forget_maker() -> None:
+    """Let go of this process's row maker (and the index it reads) once an export is written."""
+    global _worker
+    _worker = None
+
+
+def _maker(spec: RowSpec, fmt: str | None) -> tuple[RowMaker, FormatWriter | None]:
+    """The row maker and (for the writing pass) the format's preparing writer of this process."""
     global _worker
     if _worker is None or _worker[0] != (spec, fmt):
         final_url = final_url_reader(spec.index_path) if spec.index_path else None
-        prepare = FORMATS[fmt](select_columns(spec.columns, spec.platform), Counter()).prepare if fmt else _same
-        _worker = ((spec, fmt), RowMaker(spec, final_url), prepare)
+        writer = FORMATS[fmt](select_columns(spec.columns, spec.platform), Counter()) if fmt else None
+        _worker = ((spec, fmt), RowMaker(spec, final_url), writer)
     return _worker[1], _worker[2]
-
-
-def _same(item: Any) -> Any:
-    return item
 
 
 def _size(file: CaptureFile) -> int:

@@ -66,6 +66,7 @@ class FileTally:
     posted_range: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     problem_count: int = 0
+    notes: Counter = field(default_factory=Counter)  # adjustments made while preparing the file's rows
 
     def problem(self, text: str) -> None:
         self.problem_count += 1

@@ -27,7 +27,7 @@ from sfm_archiver.export.flatten import POST_KINDS
 from sfm_archiver.export.flatteners import DEFAULT_PLATFORM, file_platform
 from sfm_archiver.export.index import ExportIndex, position
 from sfm_archiver.export.lines import read_lines, read_records
-from sfm_archiver.export.parallel import index_part, map_files, worker_count, write_part
+from sfm_archiver.export.parallel import forget_maker, index_part, map_files, worker_count, write_part
 from sfm_archiver.export.rows import PROBLEMS_KEPT, FileTally, RowFilter, RowMaker, RowSpec, captured_at, ignore_problem, widen
 from sfm_archiver.export.scan import light_record
 from sfm_archiver.export.sources import CaptureFile, Source, open_sources
@@ -105,6 +105,7 @@ class ExportResult:
         self.by_account.update(tally.by_account)
         self.account_names.update(tally.account_names)
         self.unknown.update(tally.unknown)
+        self.notes.update(tally.notes)
         for span, part in ((self.captured_range, tally.captured_range), (self.posted_range, tally.posted_range)):
             for value in part:
                 widen(span, value)
@@ -327,19 +328,19 @@ class _Export:
         tasks = ((file, self.index.winners(number) if dedupe else None) for number, file in enumerate(files))
         meter = _Meter(self.progress, "writing")
         workers = worker_count(request.jobs, files)
+        jobs = ((self.spec, request.format, *task) for task in tasks)
         if workers:
-            made = map_files(write_part, ((self.spec, request.format, *task) for task in tasks), workers,
-                             self.index.path.parent)
+            made = map_files(write_part, jobs, workers, self.index.path.parent)
+        else:
+            made = ((write_part(*job, segments.put), ()) for job in jobs)
+        try:
             for file, (tally, prepared) in zip(files, made, strict=True):
                 for item in prepared:
                     segments.put(item)
                 result.add(tally, file)
                 meter.add(tally.captures)
-        else:
-            for file, winners in tasks:
-                tally = self.maker.write_file(file, winners, segments.write)
-                result.add(tally, file)
-                meter.add(tally.captures)
+        finally:
+            forget_maker()
         meter.done()
         segments.close()
 

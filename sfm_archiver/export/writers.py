@@ -36,7 +36,8 @@ class FormatWriter:
     """One segment file at a time; `Segments` opens, feeds and closes them."""
 
     ext = ""
-    item = "row"  # what `write` takes: a row (values in the order of `columns`), the nested post ("post") or the id ("id")
+    item = "row"  # what `prepare` takes: a row (values in the order of `columns`), the nested post ("post") or the id ("id")
+    batch_rows = 0  # > 0: `put` takes batches of up to this many prepared rows (`batch`), not rows
 
     def __init__(self, columns: tuple[Column, ...], notes: dict[str, int]):
         self.columns = columns
@@ -50,12 +51,13 @@ class FormatWriter:
         """The part of writing an item that needs no open file (a worker process may do it)."""
         return item
 
-    def put(self, prepared: Any) -> None:
-        """Write a prepared item to the open file."""
+    def batch(self, prepared: list[Any]) -> Any:
+        """Prepared rows as one batch (formats with `batch_rows`); it has a `len` and a `slice`."""
         raise NotImplementedError
 
-    def write(self, item: Any) -> None:
-        self.put(self.prepare(item))
+    def put(self, prepared: Any) -> None:
+        """Write a prepared item (or batch) to the open file."""
+        raise NotImplementedError
 
     def close(self) -> None:
         raise NotImplementedError
@@ -189,17 +191,19 @@ class XlsxWriter(FormatWriter):
 
 class ParquetWriter(FormatWriter):
     """Typed columns (ids and text as strings, counts as int64, flags as bool, times as UTC
-    timestamps), written in record batches."""
+    timestamps), written in record batches: each file's rows in batches of PARQUET_BATCH_ROWS,
+    made where the rows are (a worker process), so the export's process only writes them."""
 
     ext = "parquet"
+    batch_rows = PARQUET_BATCH_ROWS
 
     def __init__(self, columns: tuple[Column, ...], notes: dict[str, int]):
         super().__init__(columns, notes)
         self._json = tuple(n for n, column in enumerate(columns) if column.type == "json")
+        self._schema = None
 
     def prepare(self, item: Sequence) -> Sequence:
-        """Lists and objects as JSON text (in the worker that made the row: the export's
-        process, which writes every batch, has enough to do)."""
+        """Lists and objects as JSON text."""
         if not self._json:
             return item
         row = list(item)
@@ -208,30 +212,29 @@ class ParquetWriter(FormatWriter):
                 row[n] = to_json(row[n])
         return row
 
+    def batch(self, prepared: list[Sequence]):
+        import pyarrow as pa
+
+        arrays = [self._array(pa, list(values), column)
+                  for values, column in zip(zip(*prepared, strict=True), self.columns, strict=True)]
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema(pa))
+
+    def schema(self, pa):
+        if self._schema is None:
+            self._schema = pa.schema([(column.name, _arrow_type(pa, column.type)) for column in self.columns])
+        return self._schema
+
     def open(self, path: Path) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        self._pa = pa
-        self._schema = pa.schema([(column.name, _arrow_type(pa, column.type)) for column in self.columns])
-        self._writer = pq.ParquetWriter(str(path), self._schema, compression="zstd")
-        self._rows: list[Sequence] = []
+        self._writer = pq.ParquetWriter(str(path), self.schema(pa), compression="zstd")
 
-    def put(self, prepared: Sequence) -> None:
-        self._rows.append(prepared)
-        if len(self._rows) >= PARQUET_BATCH_ROWS:
-            self._flush()
+    def put(self, prepared) -> None:
+        self._writer.write_batch(prepared)
 
-    def _flush(self) -> None:
-        if not self._rows:
-            return
-        arrays = [self._array(list(values), column)
-                  for values, column in zip(zip(*self._rows, strict=True), self.columns, strict=True)]
-        self._writer.write_batch(self._pa.RecordBatch.from_arrays(arrays, schema=self._schema))
-        self._rows = []
-
-    def _array(self, values: list[Any], column: Column):
-        pa, kind = self._pa, column.type
+    def _array(self, pa, values: list[Any], column: Column):
+        kind = column.type
         arrow_type = _arrow_type(pa, kind)
         try:
             if kind == "time":
@@ -244,7 +247,6 @@ class ParquetWriter(FormatWriter):
             return pa.array(converted, type=arrow_type)
 
     def close(self) -> None:
-        self._flush()
         self._writer.close()
 
 
@@ -285,18 +287,29 @@ class Segments:
         self.rows_in_file = 0
         self._path: Path | None = None
 
-    def write(self, item: Any) -> None:
-        self.put(self.writer.prepare(item))
-
     def put(self, prepared: Any) -> None:
-        """A prepared item (`FormatWriter.prepare`, perhaps made in another process)."""
+        """A prepared item, or batch (`FormatWriter.prepare`, `batch`: perhaps made in another
+        process); a batch is split where a segment ends."""
+        if not self.writer.batch_rows:
+            self._room()
+            self.writer.put(prepared)
+            self.rows_in_file += 1
+            return
+        done, size = 0, len(prepared)
+        while done < size:
+            self._room()
+            part = min(size - done, self.segment - self.rows_in_file)
+            self.writer.put(prepared if part == size else prepared.slice(done, part))
+            self.rows_in_file += part
+            done += part
+
+    def _room(self) -> None:
+        """An open file with room for a row."""
         if self._path is None or self.rows_in_file >= self.segment:
             self._close_file()
             self.files += 1
             self._path = self.folder / f"{self.name}_{self.files:03d}.{self.writer.ext}"
             self.writer.open(self._path)
-        self.writer.put(prepared)
-        self.rows_in_file += 1
 
     def close(self) -> None:
         """Close the last file; an export without rows still gets one file (a header only)."""

@@ -63,7 +63,7 @@ def test_files_of_one_or_many_columns_are_what_csv_writer_writes(tmp_path_factor
         sink = writer(columns, Counter())
         sink.open(path)
         for row in wide:
-            sink.write(row)
+            sink.put(sink.prepare(row))
         sink.close()
         header = [[column.name for column in columns]]
         assert path.read_bytes().decode("utf-8") == written_by_csv_module(header + wide, writer.delimiter)

@@ -428,3 +428,23 @@ def test_a_compressed_bag_is_listed_as_skipped_never_passed_over(tmp_path, make_
     assert done.returncode == 1 and f"{bag.name}.tar.gz: a compressed bag is not read" in done.stderr
     assert len(read_csv_rows(tmp_path / "out")) == 210  # the folder bag was read
     assert "SKIPPED" in (tmp_path / "out" / "README.txt").read_text()
+
+
+def test_parquet_batches_split_where_segments_end(harvested, tmp_path, monkeypatch):
+    """Parquet rows travel in batches (several per capture file here); segments still hold
+    `--segment` rows each, every row once, in the order the CSV export has them."""
+    from sfm_archiver.export import ExportRequest, run_export
+    from sfm_archiver.export.writers import ParquetWriter
+
+    _sim, _config, archive = harvested
+    monkeypatch.setattr(ParquetWriter, "batch_rows", 7)
+    runs = {}
+    for fmt in ("csv", "parquet"):
+        result = run_export(ExportRequest(collections=("tl",), sources=(archive,), out=tmp_path / fmt, format=fmt,
+                                          segment=30, jobs=1))
+        runs[fmt] = result
+    sizes = [pq.read_metadata(tmp_path / "parquet" / name).num_rows for name, _rows in runs["parquet"].files]
+    assert sizes[:-1] == [30] * (len(sizes) - 1) and 0 < sizes[-1] <= 30 and sum(sizes) == runs["csv"].rows
+    ids = [post_id for name, _rows in runs["parquet"].files
+           for post_id in pq.read_table(tmp_path / "parquet" / name).column("id").to_pylist()]
+    assert ids == [row["id"] for row in read_csv_rows(tmp_path / "csv")]
