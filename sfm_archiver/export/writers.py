@@ -9,7 +9,6 @@ as text cells with Excel's quote-prefix flag, never as formulas.
 from __future__ import annotations
 
 import csv
-import json
 import re
 from datetime import datetime
 from pathlib import Path
@@ -267,7 +266,7 @@ def _coerce(value: Any, kind: str) -> Any:
             return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         except ValueError:
             return None
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return value if isinstance(value, str) else to_json(value)  # as the text formats write it
 
 
 FORMATS: dict[str, type[FormatWriter]] = {

@@ -5,6 +5,7 @@ or null joins nothing and the export goes on (hypothesis)."""
 from __future__ import annotations
 
 import copy
+import json
 import tempfile
 from pathlib import Path
 
@@ -113,3 +114,19 @@ def test_a_null_id_in_includes_joins_nothing():
     assert (row["author.username"], row["in_reply_to_username"], row["retweeted_user_id"], row["quoted_user_id"],
             row["geo.full_name"]) == (None, None, None, None, None)
     assert row["referenced_tweets.replied_to.id"] == "2"
+
+
+def test_a_list_in_a_text_column_is_the_json_text_the_text_formats_write():
+    """Where X sends a list or object for a text field, Parquet's string column holds the same
+    compact JSON text as a CSV cell (json.dumps with compact separators), numbers as text too."""
+    from collections import Counter
+
+    from sfm_archiver.export.columns import BY_NAME
+    from sfm_archiver.export.writers import ParquetWriter
+
+    writer = ParquetWriter((BY_NAME["lang"],), Counter())
+    values = ["en", ["a", {"b": 1}], {"k": [True, None]}, 7, None]
+    batch = writer.batch([writer.prepare((value,)) for value in values])
+    expected = [value if isinstance(value, str) or value is None else json.dumps(value, separators=(",", ":"))
+                for value in values]
+    assert batch.column(0).to_pylist() == expected
