@@ -42,10 +42,11 @@ def worker_count(jobs: int, files: list[CaptureFile]) -> int:
     return min(cores, len(files))
 
 
-def map_files(job: Callable[..., Any], tasks: Iterable[tuple], workers: int,
-              spill_dir: Path) -> Iterator[tuple[Any, Iterator[Any]]]:
+def map_files(job: Callable[..., Any], tasks: Iterable[tuple], workers: int, spill_dir: Path,
+              per_pickle: int = SPILL_BATCH) -> Iterator[tuple[Any, Iterator[Any]]]:
     """(result, emitted items) of `job(*task, emit)` for each task, in task order, run by
-    `workers` processes; what a job emits is spilled to a file and read back from it here.
+    `workers` processes; what a job emits is spilled to a file, `per_pickle` items at a time
+    (1 for items that are batches of rows themselves), and read back from it here.
 
     At most two tasks per worker are in flight, so spills never run far ahead of the reader.
     A job's exception is raised here, as it would be in one process.
@@ -57,7 +58,7 @@ def map_files(job: Callable[..., Any], tasks: Iterable[tuple], workers: int,
         try:
             for number, task in enumerate(tasks):
                 spill = spill_dir / f"part-{os.getpid()}-{number:06d}.pickle"
-                pending.append((pool.submit(_spilled, job, task, spill), spill))
+                pending.append((pool.submit(_spilled, job, task, spill, per_pickle), spill))
                 if len(pending) >= 2 * workers:
                     yield _finished(*pending.popleft())
             while pending:
@@ -70,13 +71,13 @@ def map_files(job: Callable[..., Any], tasks: Iterable[tuple], workers: int,
                 spill.unlink(missing_ok=True)
 
 
-def _spilled(job: Callable[..., Any], task: tuple, spill: Path) -> Any:
-    """In a worker: run a job, its emitted items pickled to `spill` in batches."""
+def _spilled(job: Callable[..., Any], task: tuple, spill: Path, per_pickle: int) -> Any:
+    """In a worker: run a job, its emitted items pickled to `spill` `per_pickle` at a time."""
     batch: list[Any] = []
     with open(spill, "wb") as handle:
         def emit(item: Any) -> None:
             batch.append(item)
-            if len(batch) >= SPILL_BATCH:
+            if len(batch) >= per_pickle:
                 pickle.dump(batch, handle, protocol=pickle.HIGHEST_PROTOCOL)
                 batch.clear()
 

@@ -27,7 +27,7 @@ from sfm_archiver.export.flatten import POST_KINDS
 from sfm_archiver.export.flatteners import DEFAULT_PLATFORM, file_platform
 from sfm_archiver.export.index import ExportIndex, position
 from sfm_archiver.export.lines import read_lines, read_records
-from sfm_archiver.export.parallel import forget_maker, index_part, map_files, worker_count, write_part
+from sfm_archiver.export.parallel import SPILL_BATCH, forget_maker, index_part, map_files, worker_count, write_part
 from sfm_archiver.export.rows import PROBLEMS_KEPT, FileTally, RowFilter, RowMaker, RowSpec, captured_at, ignore_problem, widen
 from sfm_archiver.export.scan import light_record
 from sfm_archiver.export.sources import CaptureFile, Source, open_sources
@@ -330,7 +330,8 @@ class _Export:
         workers = worker_count(request.jobs, files)
         jobs = ((self.spec, request.format, *task) for task in tasks)
         if workers:
-            made = map_files(write_part, jobs, workers, self.index.path.parent)
+            per_pickle = 1 if writer.batch_rows else SPILL_BATCH  # a batch is spilled as soon as it is made
+            made = map_files(write_part, jobs, workers, self.index.path.parent, per_pickle)
         else:
             made = ((write_part(*job, segments.put), ()) for job in jobs)
         try:

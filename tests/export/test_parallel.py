@@ -65,3 +65,29 @@ def test_jobs_must_not_be_negative(harvested, tmp_path):  # noqa: F811
     _sim, config, _archive = harvested
     done = run_cli("export", "tl", "--config", str(config), "--out", str(tmp_path / "out"), "--jobs", "-1")
     assert done.returncode == 2 and "--jobs -1" in done.stderr
+
+
+def _emit_three(emit) -> str:
+    for item in ("a", "b", "c"):
+        emit(item)
+    return "done"
+
+
+@pytest.mark.parametrize("per_pickle, pickles", [(1, 3), (2, 2), (2000, 1)])
+def test_a_spill_is_written_as_items_come(tmp_path, per_pickle, pickles):
+    """Batches of rows are spilled one by one, as soon as they are made (a worker never holds a
+    whole file's batches); other items `per_pickle` at a time. Read back, they are the items."""
+    import pickle
+
+    from sfm_archiver.export.parallel import _read_spill, _spilled
+
+    spill = tmp_path / "part.pickle"
+    assert _spilled(_emit_three, (), spill, per_pickle) == "done"
+    with open(spill, "rb") as handle:
+        found = []
+        while True:
+            try:
+                found.append(pickle.load(handle))
+            except EOFError:
+                break
+    assert len(found) == pickles and list(_read_spill(spill)) == ["a", "b", "c"]
