@@ -75,9 +75,6 @@ class ExportIndex:
             self.links += 1
         self.db.execute("COMMIT")
 
-    def final_url(self, url: str) -> str | None:
-        return final_url(self.db, url)
-
     def close(self) -> None:
         self.db.close()
 

@@ -224,7 +224,7 @@ class _Export:
         select_columns(request.columns, result.platform)
         self.spec = RowSpec(FORMATS[request.format].item, request.columns, self._row_filter(),
                             self.index.path if self.index.links else None, result.platform)
-        self.maker = RowMaker(self.spec, self.index.final_url if self.index.links else None)
+        self.maker = RowMaker(self.spec, None)  # the index passes (rows are made by `write_part`)
         if request.dedupe != "none":
             if self.spec.filter.active:
                 self._index_filtered(files)
