@@ -62,6 +62,7 @@ X_OUTSIDE_PLATFORMS = {
     "config_redact.py",  # X's paging cursors are not secrets
     "export/columns.py",  # the export's columns and flattening are X's post shape (twarc-csv names);
     "export/flatten.py",  # a second platform brings its own flattener
+    "export/xrows.py",  # X's rows, from the same column table (flatten.py's fast path)
     "export/readme.py",
     "export/scan.py",
     "state.py",  # the schema's history: migration 8 renamed the checkpoints' since_id to newest
