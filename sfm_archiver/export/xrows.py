@@ -6,8 +6,10 @@ and of the referenced posts only their ids and authors. That is faster than deco
 into dicts, and attribute access makes rows faster still. The fields the harvester asks X for that
 no column holds (`x_fields`) are in the schema too, so a post carrying them is read the same way
 and they are reported. Any other field, or an object where the schema has none, fails the decode
-(`forbid_unknown_fields`): that line is decoded into dicts, its unknown fields are found there,
-and it is converted to the same structs, so one function (`flatten_values`) makes every row.
+(`forbid_unknown_fields`): that line is decoded into dicts, where its unknown fields are found,
+and read again by the same schema skipping them (no slower than dicts alone), or, when a value
+has another shape than the schema's, converted from the dicts to the same structs; so one
+function (`flatten_values`) makes every row.
 tests/export/test_xrows.py checks both ways against each other and against `json.loads`.
 """
 
@@ -69,40 +71,46 @@ class _Shape:
         return self.type(**values)
 
 
-def _shape(name: str, level: _Level, extras: tuple[str, ...] = (), whole: frozenset[str] = frozenset(),
-           more: tuple[tuple[str, _Shape], ...] = ()) -> _Shape:
+def _shape(name: str, level: _Level, forbid: bool, extras: tuple[str, ...] = (),
+           whole: frozenset[str] = frozenset(), more: tuple[tuple[str, _Shape], ...] = ()) -> _Shape:
     """The shape of a level; `whole` leaves are replaced by the `more` shapes."""
-    children = [(key, _shape(f"{name}_{key}", child)) for key, child in level.children]
-    return _Shape(name, sorted(level.leaves - whole), children + list(more), extras)
+    children = [(key, _shape(f"{name}_{key}", child, forbid)) for key, child in level.children]
+    return _Shape(name, sorted(level.leaves - whole), children + list(more), extras, forbid)
 
 
-def _post_shape() -> _Shape:
+def _post_shape(forbid: bool) -> _Shape:
     """Posts: their level of the tree, with `note_tweet` (a long post's text and entities, read
     whole by the flattening) as a struct of its own sharing the post's entities."""
     entities = dict(_POST_FIELDS.children)["entities"]
-    note = _Shape("NoteTweet", ["text"], [("entities", _shape("NoteTweet_entities", entities))])
+    note = _Shape("NoteTweet", ["text"], [("entities", _shape("NoteTweet_entities", entities, forbid))], (), forbid)
     extras = tuple(sorted(set(TWEET_FIELDS) - _POST_FIELDS.allowed))
-    return _shape("Post", _POST_FIELDS, extras, frozenset({"note_tweet"}), (("note_tweet", note),))
+    return _shape("Post", _POST_FIELDS, forbid, extras, frozenset({"note_tweet"}), (("note_tweet", note),))
 
 
-POST = _post_shape()
-USER = _shape("User", _USER_FIELDS, tuple(sorted(set(USER_FIELDS) - _USER_FIELDS.allowed)))
+POST = _post_shape(forbid=True)
+USER = _shape("User", _USER_FIELDS, True, tuple(sorted(set(USER_FIELDS) - _USER_FIELDS.allowed)))
 REF = _Shape("Ref", ["author_id", "id"], [], forbid=False)  # a referenced post that is not a row
+# the same structs, fields outside them skipped: a line with a new field is still read this way
+LENIENT_POST = _post_shape(forbid=False)
+LENIENT_USER = _shape("User", _USER_FIELDS, False, USER.extras)
 _EMPTY = {key: child.empty for key, child in POST.children} | {f"author.{key}": child.empty
                                                                for key, child in USER.children}
 
 
-def _line_decoder(tweet: _Shape) -> Any:
+def _line_decoder(post: _Shape, user: _Shape, tweet: _Shape) -> Any:
     includes = msgspec.defstruct("LineIncludes", [
-        ("users", list[USER.type] | None, None), ("tweets", list[tweet.type] | None, None),
+        ("users", list[user.type] | None, None), ("tweets", list[tweet.type] | None, None),
         ("media", Any, None), ("places", Any, None)], gc=False)
     line = msgspec.defstruct("Line", [
-        ("data", list[POST.type] | POST.type | None, None), ("includes", includes | None, None),
+        ("data", list[post.type] | post.type | None, None), ("includes", includes | None, None),
         ("sfm", Any, None), ("matching_rules", Any, None)], rename={"sfm": "__sfm"}, gc=False)
     return msgspec.json.Decoder(line).decode
 
 
-_DECODE = {False: _line_decoder(REF), True: _line_decoder(POST)}  # by whether referenced posts are rows
+# by whether referenced posts are rows
+_DECODE = {False: _line_decoder(POST, USER, REF), True: _line_decoder(POST, USER, POST)}
+_DECODE_LENIENT = {False: _line_decoder(LENIENT_POST, LENIENT_USER, REF),
+                   True: _line_decoder(LENIENT_POST, LENIENT_USER, LENIENT_POST)}
 
 
 class XLine:
@@ -121,16 +129,30 @@ class XLine:
 def read_x_lines(path: Path, on_problem: ProblemSink, opener: Opener | None, referenced: bool) -> Iterator[tuple[int, XLine]]:
     """(line number, line) of every line of a capture file that is a JSON object (another
     platform's too: its `meta` says whose); other lines are reported, as `read_records` does."""
-    decode = _DECODE[referenced]
+    decode, lenient = _DECODE[referenced], _DECODE_LENIENT[referenced]
     for line_no, raw in read_lines(path, on_problem, opener):
         try:
             line = decode(raw)
         except _DECODE_ERRORS:
             record = object_of(raw, path, line_no, on_problem)
             if record is not None:
-                yield line_no, _dict_line(record, referenced)
+                yield line_no, _fields_outside(raw, record, lenient, referenced)
             continue
         yield line_no, _typed_line(line, referenced)
+
+
+def _fields_outside(raw: bytes, record: dict, lenient: Any, referenced: bool) -> XLine:
+    """A line with fields no schema holds (their paths are read from its dicts): read by the
+    schema skipping them, or, where a value has another shape than the schema's, converted."""
+    try:
+        line = _typed_line(lenient(raw), referenced)
+    except _DECODE_ERRORS:
+        return _dict_line(record, referenced)
+    users = Includes(record).users
+    line.dicts = {id(struct): (post, lookup(users, post.get("author_id")))
+                  for (_slot, struct, _ref), (_slot2, post, _ref2) in zip(line.posts, line_posts(record, referenced),
+                                                                          strict=True)}
+    return line
 
 
 def _typed_line(line: Any, referenced: bool) -> XLine:

@@ -143,9 +143,9 @@ def same_id(objects: object, wanted: object) -> list[dict]:
 
 
 def test_a_page_of_asked_for_fields_takes_the_schema_path():
-    """A page with every field the harvester asks for (those outside the columns too) is read
-    without dicts, and the fields outside the columns are reported; a new field is read through
-    dicts and reported too."""
+    """A page with fields the harvester asks for (those outside the columns too) is read without
+    dicts, and the fields outside the columns are reported; with a new field it is read by the
+    schema that skips it, its fields found in the dicts; with a value of another shape, converted."""
     post = {"id": "1", "text": "t", "author_id": "9", "display_text_range": [0, 1], "public_metrics": {"like_count": 2}}
     user = {"id": "9", "username": "nine", "pinned_tweet_id": "1"}
     page = {"data": [post], "includes": {"users": [user]}, "__sfm": {"captured_at": "2026-12-01T00:00:00.000Z"}}
@@ -156,6 +156,11 @@ def test_a_page_of_asked_for_fields_takes_the_schema_path():
     assert xrows.extra_of(struct, line) == {"author.pinned_tweet_id": "1", "display_text_range": [0, 1]}
     post["public_metrics"]["zz_new"] = 1
     [line] = read(json.dumps(page).encode(), False)
-    assert line.dicts is not None
     [(_slot, struct, _referenced)] = line.posts
+    assert line.dicts is not None and type(struct) is xrows.LENIENT_POST.type  # still read by a schema
     assert xrows.unknown_of(struct, line) == ["author.pinned_tweet_id", "display_text_range", "public_metrics.zz_new"]
+    post["public_metrics"] = [1]  # an object's place holds a list: converted from the dicts
+    [line] = read(json.dumps(page).encode(), False)
+    [(_slot, struct, _referenced)] = line.posts
+    assert type(struct) is xrows.POST.type and struct.public_metrics is None
+    assert xrows.unknown_of(struct, line) == ["author.pinned_tweet_id", "display_text_range", "public_metrics"]
