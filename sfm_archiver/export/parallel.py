@@ -3,10 +3,10 @@
 Making rows (decoding lines, flattening posts, quoting CSV fields) is nearly all of an export's
 time, and each file's rows depend only on that file, the dedupe winners and the link finals. So
 worker processes make them with the same `RowMaker` (and `write_part`) the export's process uses,
-each spilling a file's prepared items (CSV lines, Parquet batches) to a temporary file (memory stays flat whatever the file's size), and the
-export's process puts the spills, in file order, into the segments (the index pass likewise
-spills index entries): the same files, byte for
-byte, as one process writes (tests/export/test_parallel.py checks every format).
+each spilling a file's prepared items (CSV lines, Parquet batches) to a temporary file (memory
+stays flat whatever the file's size), and the export's process puts the spills, in file order,
+into the segments (the index pass likewise spills index entries): the same files, byte for byte,
+as one process writes (tests/export/test_parallel.py checks every format).
 """
 
 from __future__ import annotations

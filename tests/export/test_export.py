@@ -448,3 +448,19 @@ def test_parquet_batches_split_where_segments_end(harvested, tmp_path, monkeypat
     ids = [post_id for name, _rows in runs["parquet"].files
            for post_id in pq.read_table(tmp_path / "parquet" / name).column("id").to_pylist()]
     assert ids == [row["id"] for row in read_csv_rows(tmp_path / "csv")]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_capture_without_a_capture_time_is_outside_any_capture_time_range(tmp_path, fmt):
+    """`--by captured` with only `--end`: a capture whose `__sfm` has no `captured_at` has no
+    capture time, so it is not in the range (as a post without `created_at` is not under
+    `--by posted`); the dedupe index pass and the writing pass agree on it."""
+    from sfm_archiver.export import ExportRequest, run_export
+
+    archive = tmp_path / "archive"
+    timed = {"data": [{"id": "1", "text": "kept"}], "__sfm": {"captured_at": "2026-11-27T13:00:00.000Z"}}
+    untimed = {"data": [{"id": "2", "text": "no capture time"}], "__sfm": {}}
+    add_capture(archive, "tl", "timeline", [timed, untimed])
+    result = run_export(ExportRequest(collections=("tl",), sources=(archive,), out=tmp_path / "out", format=fmt,
+                                      by="captured", end="2026-12-01"))
+    assert result.rows == 1 and result.exit_code == 0
